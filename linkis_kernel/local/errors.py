@@ -1,0 +1,22 @@
+"""The one exception the embedded server's parts raise to answer a request with a Linkis error."""
+
+from __future__ import annotations
+
+from ..wire import STATUS_ERROR
+
+
+class ServiceError(Exception):
+    """A Linkis-shaped error: envelope `status` (HTTP code follows from it) and `message`.
+
+    `code` is the Linkis error code when there is one; the message is then formatted as the
+    Linkis services do (`error code(错误码): <code>, error message(错误信息): <desc>.`).
+    """
+
+    def __init__(self, message: str, *, status: int = STATUS_ERROR, code: int | None = None):
+        self.status = status
+        self.code = code
+        self.desc = message
+        if code is not None:
+            message = f"error code(错误码): {code}, error message(错误信息): {message}."
+        super().__init__(message)
+        self.message = message

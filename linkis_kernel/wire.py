@@ -1,0 +1,89 @@
+"""Constants of the Linkis REST contract, shared by the client and the embedded server.
+
+Only names and values that travel over the wire live here; neither side's internals do.
+"""
+
+from __future__ import annotations
+
+API_PREFIX = "/api/rest_j/v1"
+
+SESSION_COOKIE = "linkis_user_session_ticket_id_v1"
+TOKEN_CODE_HEADER = "Token-Code"
+TOKEN_USER_HEADER = "Token-User"
+
+# Envelope status -> HTTP code (Message.messageToHttpStatus).
+STATUS_NOT_LOGGED_IN = -1
+STATUS_OK = 0
+STATUS_ERROR = 1
+STATUS_VALIDATION = 2
+STATUS_NO_PERMISSION = 3
+STATUS_WARNING = 4
+HTTP_CODE_FOR_STATUS = {
+    STATUS_NOT_LOGGED_IN: 401,
+    STATUS_OK: 200,
+    STATUS_ERROR: 400,
+    STATUS_VALIDATION: 412,
+    STATUS_NO_PERMISSION: 403,
+    STATUS_WARNING: 206,
+}
+
+# Job states, in the order transitions may take (SchedulerEventState).
+INITED = "Inited"
+WAIT_FOR_RETRY = "WaitForRetry"
+SCHEDULED = "Scheduled"
+RUNNING = "Running"
+SUCCEED = "Succeed"
+FAILED = "Failed"
+CANCELLED = "Cancelled"
+TIMEOUT = "Timeout"
+STATES = (INITED, WAIT_FOR_RETRY, SCHEDULED, RUNNING, SUCCEED, FAILED, CANCELLED, TIMEOUT)
+TERMINAL_STATES = frozenset({SUCCEED, FAILED, CANCELLED, TIMEOUT})
+FAILED_STATES = frozenset({FAILED, CANCELLED, TIMEOUT})
+
+# The `log` array of entrance/{id}/log and filesystem/openLog.
+LOG_LEVELS = ("error", "warn", "info", "all")
+
+# Result-set type codes (ResultSetFactory) and the null marker in .dolphin files.
+RESULT_TEXT = "1"
+RESULT_TABLE = "2"
+RESULT_IO = "3"
+RESULT_PICTURE = "4"
+RESULT_HTML = "5"
+NULL_MARKER = "LINKIS_NULL"
+
+OPEN_FILE_DEFAULT_PAGE_SIZE = 5000
+OPEN_FILE_MAX_PAGE_SIZE = 100000
+LOG_DEFAULT_SIZE = 100
+LOG_NEGATIVE_SIZE = 10000
+
+DEFAULT_CREATOR = "IDE"
+ENTRANCE_APPLICATION = "linkis-cg-entrance"
+EXEC_ID_PREFIX = "exec_id"
+
+# Engine versions a bare engine type expands to (Linkis 1.7.0 LabelCommonConfig).
+DEFAULT_ENGINE_VERSIONS = {
+    "spark": "3.2.1",
+    "hive": "3.1.3",
+    "python": "python2",
+    "shell": "1",
+    "jdbc": "4",
+    "presto": "0.234",
+    "trino": "371",
+    "flink": "1.16.2",
+    "repl": "1",
+    "pipeline": "1",
+    "io_file": "1.0",
+    "duckdb": "1",
+}
+
+# Linkis messages that clients recognise by text.
+MSG_ALREADY_LOGGED_IN = "already logged in, please log out before signing in"
+# The entrance's answer to `log` once it no longer holds the job: read filesystem/openLog instead.
+MSG_JOB_ENDED_PREFIX = "The job you just executed has ended"
+
+# A queued job's position, as the entrance writes it into the job log (the REST contract has no
+# field for it); `{ahead}` is the number of jobs ahead in the queue.
+QUEUE_POSITION_LOG = (
+    "Your job is Scheduled. Please wait it to run. {ahead} job(s) ahead of you in the queue."
+)
+QUEUE_POSITION_PATTERN = r"(\d+) job\(s\) ahead of you in the queue"
