@@ -1,0 +1,357 @@
+"""Result sets of a finished job, read page by page and turned into typed pandas objects.
+
+Tables become DataFrames whose dtypes follow the column metadata; text, HTML and picture results
+stay text. Every result set says how many rows were fetched and whether (and why) that is not
+all of them. pandas is imported only when a table is built.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from .wire import (
+    DEFAULT_CREATOR,
+    NULL_MARKER,
+    RESULT_HTML,
+    RESULT_IO,
+    RESULT_PICTURE,
+    RESULT_TABLE,
+    RESULT_TEXT,
+)
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from .client import Column, LinkisRestClient
+
+KIND_BY_TYPE = {
+    RESULT_TEXT: "text",
+    RESULT_TABLE: "table",
+    RESULT_IO: "io",
+    RESULT_PICTURE: "picture",
+    RESULT_HTML: "html",
+}
+
+# Linkis appends `limit 5000` to SQL-family code submitted with creator IDE
+# (wds.linkis.sql.default.limit, SQLLimitEntranceInterceptor); CONTRACT §5.1, §11.
+ENGINE_ROW_CAP = 5000
+SQL_RUN_TYPES = frozenset({"sql", "hql", "jdbc", "hive", "psql", "fql", "tsql", "nebula", "ngql"})
+_LIMIT_APPLIED = re.compile(r"\blimit", re.IGNORECASE)
+_LIMIT_NOT_APPLIED = "not be limited"
+
+# Raw rows are converted in chunks of about this many rows, so the page lists of the whole
+# result never live at once next to the typed columns.
+_CHUNK_ROWS = 65536
+
+_INT_DTYPES = {
+    "tinyint": "Int8",
+    "short": "Int16",
+    "smallint": "Int16",
+    "int": "Int32",
+    "integer": "Int32",
+    "bigint": "Int64",
+    "long": "Int64",
+}
+_FLOAT_TYPES = frozenset({"float", "double", "real"})
+_DECIMAL_TYPES = frozenset({"decimal", "bigdecimal", "numeric"})
+_BOOLEAN_TYPES = frozenset({"boolean", "bool"})
+_DATETIME_TYPES = frozenset({"date", "timestamp", "datetime"})
+_STRING_TYPES = frozenset({"char", "varchar", "string"})
+_BOOLEAN_WORDS = {"true": True, "false": False, "1": True, "0": False, "t": True, "f": False}
+
+
+@dataclass
+class ResultSet:
+    """One result set of a job: a table (DataFrame), text, HTML, a picture, or IO records.
+
+    `rows_fetched` counts the rows (or lines) read; `truncated` says the result has more rows
+    than were fetched or than the engine returned, and `truncation` names the limit that did it.
+    """
+
+    index: int
+    path: str
+    type: str
+    kind: str
+    columns: list[Column] | None
+    data: Any
+    rows_fetched: int
+    truncated: bool = False
+    truncation: str | None = None
+
+    def footer(self) -> str:
+        """One line: what was fetched and, when truncated, which limit cut it."""
+        unit = "row" if self.kind == "table" else "line"
+        text = f"{self.rows_fetched:,} {unit}{'' if self.rows_fetched == 1 else 's'} fetched"
+        if self.truncated:
+            text += f"; truncated by {self.truncation}"
+        return f"Result {self.index} ({self.kind}): {text}"
+
+    def __repr__(self) -> str:
+        if self.kind == "picture":
+            body = f"<picture, {len(self.data or ''):,} bytes of base64>"
+        else:
+            body = self.data if isinstance(self.data, str) else repr(self.data)
+        return f"{body}\n{self.footer()}"
+
+    def _repr_html_(self) -> str:
+        footer = f"<p><small>{html.escape(self.footer())}</small></p>"
+        if self.kind == "table":
+            return self.data._repr_html_() + footer
+        if self.kind == "html":
+            return str(self.data) + footer
+        if self.kind == "picture":
+            return f'<img src="data:image/png;base64,{self.data}"/>' + footer
+        return f"<pre>{html.escape(str(self.data))}</pre>" + footer
+
+
+def engine_cap_reason(
+    creator: str | None, run_type: str | None, warn_lines: Sequence[str]
+) -> str | None:
+    """Why a table of exactly ENGINE_ROW_CAP rows may be cut short, or None if it cannot be.
+
+    The cap applies to SQL-family run types of creator IDE, or wherever a WARN line says a
+    limit was added; a WARN line saying the code "will not be limited" rules it out.
+    """
+    if any(_LIMIT_NOT_APPLIED in line for line in warn_lines):
+        return None
+    warned = any(_LIMIT_APPLIED.search(line) for line in warn_lines)
+    ide_sql = creator == DEFAULT_CREATOR and (run_type or "").lower() in SQL_RUN_TYPES
+    if not (warned or ide_sql):
+        return None
+    return (
+        f"the engine's default {ENGINE_ROW_CAP}-row cap for creator {creator}: add your own "
+        f"LIMIT to the query, or submit with another creator, to get every row"
+    )
+
+
+def read_result_sets(
+    client: LinkisRestClient,
+    paths: Sequence[str],
+    *,
+    limit: int | None = None,
+    page_size: int = 5000,
+    decimal: str = "decimal",
+    cap_reason: Callable[[], str | None] | None = None,
+) -> list[ResultSet]:
+    """Read every result file in `paths` (already in result order).
+
+    `limit` caps the rows fetched per result (None or 0: all); `cap_reason` is asked, only when
+    a table has exactly ENGINE_ROW_CAP rows, whether the engine cap explains that.
+    """
+    sets = [
+        read_result_set(client, index, path, limit=limit, page_size=page_size, decimal=decimal)
+        for index, path in enumerate(paths)
+    ]
+    for result in sets:
+        if (
+            result.kind == "table"
+            and not result.truncated
+            and result.rows_fetched == ENGINE_ROW_CAP
+        ):
+            reason = cap_reason() if cap_reason else None
+            if reason:
+                result.truncated, result.truncation = True, reason
+    return sets
+
+
+def read_result_set(
+    client: LinkisRestClient,
+    index: int,
+    path: str,
+    *,
+    limit: int | None = None,
+    page_size: int = 5000,
+    decimal: str = "decimal",
+) -> ResultSet:
+    """Read one result file with `openFile` pages until a short page or the fetch limit.
+
+    With a limit, one row past it is requested (never more pages than needed) so that a result
+    of exactly `limit` rows is not reported as truncated.
+    """
+    wanted = limit + 1 if limit else None
+    size = min(page_size, wanted) if wanted else page_size
+    builder: _TableBuilder | None = None
+    lines: list[str] = []
+    result_type, columns = RESULT_TEXT, None
+    fetched, page_number = 0, 1
+    while True:
+        page = client.open_file(path, page=page_number, page_size=size, null_value=NULL_MARKER)
+        result_type, rows = page.type, page.rows
+        if wanted is not None and fetched + len(rows) > wanted:
+            rows = rows[: wanted - fetched]
+        fetched += len(rows)
+        if page.columns is not None and result_type == RESULT_TABLE:
+            columns = page.columns
+            builder = builder or _TableBuilder(columns, decimal)
+            builder.add(rows)
+        else:
+            lines.extend("" if row[0] is None else str(row[0]) for row in rows if row)
+        if len(page.rows) < size or (wanted is not None and fetched >= wanted):
+            break
+        page_number += 1
+    truncated = wanted is not None and fetched >= wanted
+    kept = min(fetched, limit) if limit else fetched
+    kind = KIND_BY_TYPE.get(result_type, "text")
+    if builder is not None:
+        data: Any = builder.frame().iloc[:kept] if truncated else builder.frame()
+    else:
+        data = ("" if kind == "picture" else "\n").join(lines[:kept])
+    return ResultSet(
+        index=index,
+        path=path,
+        type=result_type,
+        kind=kind,
+        columns=columns,
+        data=data,
+        rows_fetched=kept,
+        truncated=truncated,
+        truncation=f"fetch limit {limit:,} (limit=)" if truncated else None,
+    )
+
+
+def table_frame(
+    columns: Sequence[Column], rows: list[list], *, decimal: str = "decimal"
+) -> pd.DataFrame:
+    """A DataFrame from `openFile` rows (strings, None for null) typed by the column metadata."""
+    builder = _TableBuilder(columns, decimal)
+    builder.add(rows)
+    return builder.frame()
+
+
+class _TableBuilder:
+    """Collects pages of raw rows and converts them to typed columns a chunk at a time."""
+
+    def __init__(self, columns: Sequence[Column], decimal: str) -> None:
+        if decimal not in ("decimal", "float"):
+            raise ValueError(f"decimal must be 'decimal' or 'float', got {decimal!r}")
+        self.columns = list(columns)
+        self.decimal = decimal
+        self._pending: list[np.ndarray] = []
+        self._pending_rows = 0
+        self._chunks: list[list[pd.Series]] = []
+
+    def add(self, rows: list[list]) -> None:
+        if not rows:
+            return
+        import numpy as np
+
+        block = np.empty((len(rows), len(self.columns)), dtype=object)
+        block[:] = rows
+        self._pending.append(block)
+        self._pending_rows += len(rows)
+        if self._pending_rows >= _CHUNK_ROWS:
+            self._convert_pending()
+
+    def frame(self) -> pd.DataFrame:
+        import pandas as pd
+
+        self._convert_pending()
+        if not self._chunks:
+            self._chunks.append(
+                [convert_column(_empty_objects(), c.data_type, self.decimal) for c in self.columns]
+            )
+        series = [
+            chunks[0] if len(chunks) == 1 else pd.concat(chunks, ignore_index=True)
+            for chunks in zip(*self._chunks, strict=True)
+        ]
+        self._chunks = [series]
+        frame = pd.concat(series, axis=1, ignore_index=True) if series else pd.DataFrame()
+        frame.columns = [c.name for c in self.columns]
+        return frame
+
+    def _convert_pending(self) -> None:
+        if not self._pending:
+            return
+        import numpy as np
+
+        block = self._pending[0] if len(self._pending) == 1 else np.concatenate(self._pending)
+        self._pending, self._pending_rows = [], 0
+        self._chunks.append(
+            [
+                convert_column(block[:, i], c.data_type, self.decimal)
+                for i, c in enumerate(self.columns)
+            ]
+        )
+
+
+def _empty_objects() -> np.ndarray:
+    import numpy as np
+
+    return np.empty(0, dtype=object)
+
+
+def base_type(data_type: str) -> str:
+    """The Linkis type name without parameters: `decimal(10,2)` -> `decimal`."""
+    return data_type.split("(", 1)[0].strip().lower()
+
+
+def convert_column(values: np.ndarray, data_type: str, decimal: str = "decimal") -> pd.Series:
+    """Type one column of cells (strings, None for null) as its Linkis data type says.
+
+    Values that do not parse as the declared type are kept as the strings given.
+    """
+    import pandas as pd
+
+    kind = base_type(data_type)
+    try:
+        if kind in _INT_DTYPES:
+            return pd.Series(_integers(values, _INT_DTYPES[kind]), copy=False)
+        if kind in _FLOAT_TYPES or (kind in _DECIMAL_TYPES and decimal == "float"):
+            return pd.Series(_floats(values), copy=False)
+        if kind in _DECIMAL_TYPES:
+            return pd.Series(_decimals(values), dtype=object, copy=False)
+        if kind in _BOOLEAN_TYPES:
+            return _booleans(values)
+        if kind in _DATETIME_TYPES:
+            return pd.Series(pd.to_datetime(values, format="ISO8601"), copy=False)
+        if kind in _STRING_TYPES:
+            return pd.Series(pd.array(values, dtype="string"), copy=False)
+    except (ValueError, TypeError, OverflowError, ArithmeticError):
+        pass
+    return pd.Series(values, dtype=object, copy=True)
+
+
+def _integers(values: np.ndarray, dtype: str) -> Any:
+    import numpy as np
+    import pandas as pd
+
+    mask = pd.isna(values)
+    filled = values.copy()
+    filled[mask] = "0"
+    array = pd.arrays.IntegerArray(filled.astype(np.int64), mask)
+    return array if dtype == "Int64" else array.astype(dtype)
+
+
+def _floats(values: np.ndarray) -> np.ndarray:
+    import numpy as np
+    import pandas as pd
+
+    filled = values.copy()
+    filled[pd.isna(values)] = np.nan
+    return filled.astype(np.float64)
+
+
+def _decimals(values: np.ndarray) -> np.ndarray:
+    import numpy as np
+    import pandas as pd
+
+    present = ~pd.isna(values)
+    out = np.full(len(values), None, dtype=object)
+    out[present] = list(map(Decimal, values[present]))
+    return out
+
+
+def _booleans(values: np.ndarray) -> pd.Series:
+    import pandas as pd
+
+    words = pd.Series(values, dtype=object, copy=False)
+    mapped = words.str.lower().map(_BOOLEAN_WORDS)
+    if mapped.isna().sum() != words.isna().sum():
+        raise ValueError("not a boolean")
+    return mapped.astype("boolean")
