@@ -1,0 +1,273 @@
+"""Static output: the job card, result headers and footers, result rendering, short errors.
+
+Everything here is plain `display_data` (text/html plus text/plain) with no widget state and no
+scripts, so a saved notebook, nbconvert and GitHub show what ran.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import pandas as pd
+
+from ..wire import CANCELLED, FAILED, SUCCEED, TIMEOUT
+
+if TYPE_CHECKING:
+    from ..results import ResultSet
+
+STATE_COLOURS = {SUCCEED: "#2e7d32", FAILED: "#c62828", CANCELLED: "#ef6c00", TIMEOUT: "#ef6c00"}
+CARD_LOG_LINES = 10
+
+
+def format_duration(seconds: float) -> str:
+    """`0.4s`, `12.3s`, `4m05s`, `1h02m`."""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def log_hint(task_id: int | str | None, exec_id: str, *, level: str | None = None) -> str:
+    """The magic that shows this job's log."""
+    level_part = f" --level {level}" if level else ""
+    return f"%linkis log {task_id if task_id is not None else exec_id}{level_part}"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The row limits a table went through, kept apart so a footer can name each one."""
+
+    display_limit: int | None
+    fetch_limit: int | None
+    fetch_limit_source: str = "LinkisMagics.fetch_limit"
+
+
+@dataclass(frozen=True)
+class ResultSummary:
+    """One result set as the job card lists it."""
+
+    index: int
+    kind: str
+    rows: int | None
+    truncation: str | None = None
+
+
+@dataclass(frozen=True)
+class JobCard:
+    """What ran and how it ended; the only thing a finished run leaves in the notebook."""
+
+    engine: str
+    exec_id: str
+    task_id: int | None
+    state: str
+    elapsed: float
+    run_type: str | None = None
+    results: tuple[ResultSummary, ...] = ()
+    fetch_limit: int | None = None
+    note: str | None = None
+    log_tail: tuple[str, ...] = field(default=())
+
+    def headline(self) -> str:
+        run_type = f" ({self.run_type})" if self.run_type else ""
+        return (
+            f"Linkis {self.engine}{run_type} · task {self.task_id} · {self.state} "
+            f"in {format_duration(self.elapsed)}"
+        )
+
+    def detail_lines(self) -> list[str]:
+        lines = [f"exec id {self.exec_id}"]
+        lines.extend(_summary_line(summary, len(self.results)) for summary in self.results)
+        if self.fetch_limit is not None and self.results:
+            lines.append(f"fetch limit {self.fetch_limit:,} rows per result")
+        if self.note:
+            lines.append(self.note)
+        level = "error" if self.state != SUCCEED else None
+        lines.append(f"log: {log_hint(self.task_id, self.exec_id, level=level)}")
+        return lines
+
+    def text(self) -> str:
+        lines = [self.headline(), *("  " + line for line in self.detail_lines())]
+        lines.extend("  | " + line for line in self.log_tail)
+        return "\n".join(lines)
+
+    def html(self) -> str:
+        colour = STATE_COLOURS.get(self.state, "#1565c0")
+        run_type = f" ({html.escape(self.run_type)})" if self.run_type else ""
+        head = (
+            f"<b>Linkis</b> {html.escape(self.engine)}{run_type} · task "
+            f"<code>{html.escape(str(self.task_id))}</code> · "
+            f'<b style="color:{colour}">{html.escape(self.state)}</b> '
+            f"in {format_duration(self.elapsed)}"
+        )
+        items = "".join(f"<li>{_code_spans(line)}</li>" for line in self.detail_lines())
+        tail = ""
+        if self.log_tail:
+            escaped = html.escape("\n".join(self.log_tail))
+            tail = f'<pre style="margin:2px 0;font-size:85%">{escaped}</pre>'
+        return (
+            f'<div class="linkis-card" style="border-left:4px solid {colour};padding:2px 8px">'
+            f'{head}<ul style="margin:2px 0">{items}</ul>{tail}</div>'
+        )
+
+    def __str__(self) -> str:
+        return self.text()
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        return {"text/plain": self.text(), "text/html": self.html()}
+
+
+def _code_spans(line: str) -> str:
+    """Escape a card line, setting the `%linkis ...` hint in code style."""
+    head, sep, magic = line.partition("%linkis")
+    if not sep:
+        return html.escape(line)
+    return f"{html.escape(head)}<code>{html.escape(sep + magic)}</code>"
+
+
+def _summary_line(summary: ResultSummary, count: int) -> str:
+    label = f"result {summary.index + 1} of {count}: {summary.kind}"
+    if summary.rows is not None:
+        label += f", {summary.rows:,} rows fetched"
+    if summary.truncation:
+        label += f" ({summary.truncation})"
+    return label
+
+
+def summarize_results(results: Sequence[ResultSet]) -> tuple[ResultSummary, ...]:
+    """Card lines for the fetched result sets, in order."""
+    return tuple(
+        ResultSummary(
+            index=position,
+            kind=result.kind,
+            rows=result.rows_fetched if result.kind == "table" else None,
+            truncation=f"truncated by {result.truncation or 'a limit'}"
+            if result.truncated
+            else None,
+        )
+        for position, result in enumerate(results)
+    )
+
+
+def result_header(position: int, count: int) -> str:
+    """`result 2 of 3` (positions count from 0)."""
+    return f"result {position + 1} of {count}"
+
+
+def table_footer(shown: int, result: ResultSet, limits: Limits) -> str:
+    """The line under a table naming every limit it went through; never silent."""
+    fetched = result.rows_fetched
+    if shown < fetched:
+        parts = [
+            f"showing {shown:,} of {fetched:,} rows fetched "
+            f"(display limit {shown:,}, LinkisMagics.display_limit)"
+        ]
+    else:
+        parts = [f"{fetched:,} row{'' if fetched == 1 else 's'}"]
+    fetch_capped = (
+        result.truncated and limits.fetch_limit is not None and fetched >= limits.fetch_limit
+    )
+    if fetch_capped:
+        parts.append(f"fetch limit {fetched:,} ({limits.fetch_limit_source}); more rows exist")
+    elif result.truncated:
+        parts.append(f"truncated by {result.truncation or 'the server'}")
+    else:
+        parts.append("complete")
+    return "; ".join(parts)
+
+
+class ResultFrame(pd.DataFrame):
+    """A table result: a DataFrame with every fetched row, shown as at most `display_limit`
+    rows with a header and a footer naming the limits. Derived frames are plain DataFrames."""
+
+    _metadata: ClassVar[list[str]] = ["linkis_header", "linkis_footer", "linkis_display_limit"]
+
+    @property
+    def _constructor(self) -> type[pd.DataFrame]:
+        return pd.DataFrame
+
+    def _shown(self) -> pd.DataFrame:
+        frame = pd.DataFrame(self)
+        limit = getattr(self, "linkis_display_limit", None)
+        return frame if limit is None else frame.head(limit)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        shown = self._shown()
+        header = getattr(self, "linkis_header", None)
+        footer = getattr(self, "linkis_footer", "")
+        table = shown.to_html(max_rows=len(shown) + 1, notebook=True, border=0)
+        html_header = f"<div><b>{html.escape(header)}</b></div>" if header else ""
+        html_footer = f'<div style="font-size:85%;color:#555">{html.escape(footer)}</div>'
+        text_header = f"{header}\n" if header else ""
+        return {
+            "text/html": f'<div class="linkis-result">{html_header}{table}{html_footer}</div>',
+            "text/plain": f"{text_header}{shown.to_string(max_rows=len(shown) + 1)}\n{footer}",
+        }
+
+
+def table_view(result: ResultSet, limits: Limits, header: str | None = None) -> ResultFrame:
+    """The DataFrame of one table result, carrying its header, footer and display limit."""
+    frame = ResultFrame(result.data)
+    shown = len(frame) if limits.display_limit is None else min(len(frame), limits.display_limit)
+    frame.linkis_header = header
+    frame.linkis_footer = table_footer(shown, result, limits)
+    frame.linkis_display_limit = limits.display_limit
+    return frame
+
+
+@dataclass(frozen=True)
+class TextView:
+    """A text or HTML result with its header; text is escaped into `<pre>`."""
+
+    body: str
+    is_html: bool
+    header: str | None
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        header = f"<div><b>{html.escape(self.header)}</b></div>" if self.header else ""
+        body = self.body if self.is_html else f"<pre>{html.escape(self.body)}</pre>"
+        text_header = f"{self.header}\n" if self.header else ""
+        return {"text/html": f"{header}{body}", "text/plain": f"{text_header}{self.body}"}
+
+
+@dataclass(frozen=True)
+class PictureView:
+    """A picture result (base64 PNG or JPEG, as Linkis stores it) with its header."""
+
+    data: str
+    header: str | None
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        mime = "image/jpeg" if self.data.startswith("/9j/") else "image/png"
+        return {mime: self.data, "text/plain": f"<{self.header or 'picture'}>"}
+
+
+def result_view(result: ResultSet, limits: Limits, header: str | None = None) -> Any:
+    """The display object for any result set kind."""
+    if result.kind == "table":
+        return table_view(result, limits, header)
+    if result.kind == "picture":
+        data = result.data
+        text = data.decode("ascii") if isinstance(data, bytes) else str(data)
+        return PictureView("".join(text.split()), header)
+    body = result.data.decode("utf-8", "replace") if isinstance(result.data, bytes) else result.data
+    return TextView(str(body), result.kind == "html", header)
+
+
+class LinkisCellError(Exception):
+    """A failure shown as a short error output (what went wrong, what to do), no traceback."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.hint = hint
+
+    def _render_traceback_(self) -> list[str]:
+        lines = [str(self)]
+        if self.hint:
+            lines.append(self.hint)
+        return lines

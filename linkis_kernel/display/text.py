@@ -1,0 +1,85 @@
+"""Text progress for terminal IPython and headless runs: one status line, then the job card."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TextIO
+
+from .card import format_duration
+
+if TYPE_CHECKING:
+    from ..job import Snapshot
+
+
+def status_line(snapshot: Snapshot, engine: str) -> str:
+    """`[linkis spark] Running 42% · stages 3/5 · 12.3s · task 7`."""
+    parts = [f"[linkis {engine}] {snapshot.state}"]
+    if not snapshot.final:
+        parts[0] += f" {int(snapshot.progress * 100)}%"
+    if snapshot.queue_position is not None and not snapshot.final:
+        parts.append(f"{snapshot.queue_position} job(s) ahead in the queue")
+    if snapshot.stages:
+        done = sum(1 for stage in snapshot.stages if stage.total and stage.succeed >= stage.total)
+        parts.append(f"stages {done}/{len(snapshot.stages)}")
+    parts.append(format_duration(snapshot.elapsed))
+    parts.append(f"task {snapshot.task_id}")
+    if snapshot.warning:
+        parts.append(snapshot.warning)
+    return " · ".join(parts)
+
+
+class TextProgress:
+    """Writes the status line: rewritten in place on a TTY, one line per change otherwise."""
+
+    def __init__(
+        self,
+        engine: str,
+        stream: TextIO | None = None,
+        *,
+        tty: bool | None = None,
+        min_interval: float = 0.25,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.engine = engine
+        self.stream = stream if stream is not None else sys.stdout
+        self.tty = self._isatty(self.stream) if tty is None else tty
+        self.min_interval = min_interval
+        self.clock = clock
+        self._last_write = float("-inf")
+        self._last_key: tuple[object, ...] | None = None
+        self._width = 0
+
+    @staticmethod
+    def _isatty(stream: TextIO) -> bool:
+        try:
+            return stream.isatty()
+        except (AttributeError, ValueError):
+            return False
+
+    def update(self, snapshot: Snapshot) -> None:
+        """Show one snapshot, if it says something new (and not too often on a TTY)."""
+        line = status_line(snapshot, self.engine)
+        if self.tty:
+            now = self.clock()
+            if not snapshot.final and now - self._last_write < self.min_interval:
+                return
+            self._last_write = now
+            padding = " " * max(0, self._width - len(line))
+            self._width = len(line)
+            self.stream.write(f"\r{line}{padding}")
+        else:
+            key = (snapshot.state, snapshot.queue_position, snapshot.warning)
+            if key == self._last_key:
+                return
+            self._last_key = key
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def finish(self) -> None:
+        """End the in-place line so what follows starts on its own line."""
+        if self.tty and self._width:
+            self.stream.write("\n")
+            self.stream.flush()
+        self._width = 0

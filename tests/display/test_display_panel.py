@@ -1,0 +1,202 @@
+"""The live panel and the text status line, driven by constructed snapshots."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from linkis_kernel.client.models import ResourceUsage, StageProgress
+from linkis_kernel.display import RunDisplay, choose_progress_mode
+from linkis_kernel.display.panel import ProgressPanel
+from linkis_kernel.display.text import TextProgress
+from linkis_kernel.job import Snapshot
+
+
+class Clock:
+    """A hand-moved monotonic clock."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def snap(state: str = "Running", progress: float = 0.0, **fields) -> Snapshot:
+    values = dict(
+        exec_id="exec_id018030linkis-cg-entrance127.0.0.1:9104IDE_alice_spark_0",
+        task_id=42,
+        state=state,
+        progress=progress,
+        stages=(),
+        resources=None,
+        queue_position=None,
+        new_log={},
+        elapsed=1.5,
+        final=state in ("Succeed", "Failed", "Cancelled", "Timeout"),
+        warning=None,
+    )
+    values.update(fields)
+    return Snapshot(**values)
+
+
+def test_bar_is_monotonic_and_full_only_when_succeeded() -> None:
+    clock = Clock()
+    panel = ProgressPanel("spark", clock=clock)
+    seen = []
+    for progress in (0.2, 0.5, 0.3, 1.0, 1.7):
+        clock.now += 1
+        panel.update(snap(progress=progress))
+        seen.append(panel.bar.value)
+    assert seen == [0.2, 0.5, 0.5, 0.99, 0.99]
+    assert panel.bar.bar_style == "info"
+    clock.now += 1
+    panel.update(snap("Succeed", progress=0.99))
+    assert panel.bar.value == 1.0
+    assert panel.bar.bar_style == "success"
+    assert panel.percent.value == "100%"
+
+
+@pytest.mark.parametrize(("state", "style"), [("Failed", "danger"), ("Cancelled", "warning")])
+def test_bar_style_and_value_at_an_unsuccessful_end(state: str, style: str) -> None:
+    panel = ProgressPanel("hive", clock=Clock())
+    panel.update(snap(progress=0.4))
+    panel.update(snap(state, progress=0.4))
+    assert panel.bar.bar_style == style
+    assert panel.bar.value == pytest.approx(0.4)
+
+
+def test_state_steps_queue_position_and_ids() -> None:
+    clock = Clock()
+    panel = ProgressPanel("spark", clock=clock)
+    panel.update(snap("Scheduled", queue_position=3))
+    assert "<b" in panel.state.value and ">Scheduled</b>" in panel.state.value
+    assert '<span style="color:#999">Running</span>' in panel.state.value
+    assert "task <code>42</code>" in panel.state.value
+    assert "exec_id018030" in panel.state.value
+    assert panel.queue.value == "3 job(s) ahead in the queue"
+    clock.now += 1
+    panel.update(snap("Running", progress=0.1, queue_position=None))
+    assert ">Running</b>" in panel.state.value
+    assert panel.queue.value == ""
+    assert "linkis-state" in panel.state._dom_classes
+    assert "linkis-bar" in panel.bar._dom_classes
+    assert "linkis-panel" in panel.widget._dom_classes
+
+
+def test_stage_table_and_resources() -> None:
+    panel = ProgressPanel("spark", clock=Clock())
+    stages = (StageProgress("stage-1", 8, 1, 2, 11), StageProgress("stage-2", 0, 0, 0, 4))
+    usage = ResourceUsage(0.25, 0.8, "green", "red", [{"applicationId": "application_1"}])
+    panel.update(snap(stages=stages, resources=usage))
+    assert "<td>stage-1</td><td>2</td><td>8</td><td>1</td><td>11</td>" in panel.stages.value
+    assert "<td>stage-2</td>" in panel.stages.value
+    assert 'memory <b style="color:#2e7d32">25%</b>' in panel.resources.value
+    assert 'cores <b style="color:#c62828">80%</b>' in panel.resources.value
+    assert "1 YARN application(s)" in panel.resources.value
+
+
+def test_log_tabs_collect_every_snapshot_and_open_error_on_failure() -> None:
+    clock = Clock()
+    panel = ProgressPanel("spark", clock=clock, tail=3)
+    for n in range(5):
+        line = f"INFO line {n} <b>"
+        panel.update(snap(new_log={"info": [line], "all": [line]}))
+    panel.update(snap(new_log={"error": ["ERROR boom <x>"], "all": ["ERROR boom <x>"]}))
+    assert panel.log_box.selected_index is None
+    assert panel.log_tabs.selected_index == 0
+    clock.now += 1
+    panel.update(snap("Failed", progress=0.3))
+    info = panel.log_views["info"].value
+    assert "line 0" not in info and "INFO line 2 &lt;b&gt;" in info and "line 4" in info
+    assert "ERROR boom &lt;x&gt;" in panel.log_views["error"].value
+    assert "<x>" not in panel.log_views["all"].value
+    assert panel.log_tabs.titles == ("All", "Error", "Warn", "Info")
+    assert panel.log_tabs.selected_index == 1
+    assert panel.log_box.selected_index == 0
+
+
+def test_many_snapshots_make_few_widget_updates() -> None:
+    clock = Clock()
+    panel = ProgressPanel("spark", clock=clock)
+    changes: list[float] = []
+    panel.bar.observe(lambda change: changes.append(change["new"]), names="value")
+    for step in range(200):
+        clock.now += 0.01  # 200 snapshots over 2 seconds
+        panel.update(snap(progress=step / 200, new_log={"all": [f"line {step}"]}))
+    panel.update(snap("Succeed", progress=1.0))
+    assert panel.renders <= 10
+    assert len(changes) <= 10
+    assert changes[-1] == 1.0
+    assert "line 199" in panel.log_views["all"].value
+
+
+def test_stale_warning_is_shown_escaped() -> None:
+    panel = ProgressPanel("spark", clock=Clock())
+    panel.update(snap(warning="no change for 10 min; job <42> still Running"))
+    assert "job &lt;42&gt; still Running" in panel.warning.value
+
+
+def test_close_closes_every_widget() -> None:
+    panel = ProgressPanel("spark", clock=Clock())
+    widgets = list(panel.widgets())
+    assert (
+        panel.bar in widgets and panel.log_views["warn"] in widgets and panel.bar.layout in widgets
+    )
+    panel.close()
+    assert all(widget.comm is None for widget in widgets)
+
+
+def test_text_progress_writes_one_line_per_change_when_not_a_tty() -> None:
+    out = io.StringIO()
+    text = TextProgress("spark", out, tty=False)
+    text.update(snap("Inited"))
+    text.update(snap("Scheduled", queue_position=2))
+    text.update(snap("Scheduled", queue_position=2))
+    text.update(snap("Running", progress=0.5))
+    text.update(snap("Running", progress=0.6))
+    text.update(snap("Succeed", progress=1.0))
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 4
+    assert lines[1].startswith("[linkis spark] Scheduled 0%")
+    assert "2 job(s) ahead in the queue" in lines[1]
+    assert lines[2].startswith("[linkis spark] Running 50%")
+    assert lines[3].startswith("[linkis spark] Succeed") and "task 42" in lines[3]
+
+
+def test_text_progress_rewrites_its_line_on_a_tty() -> None:
+    out = io.StringIO()
+    clock = Clock()
+    text = TextProgress("hive", out, tty=True, clock=clock)
+    text.update(snap("Running", progress=0.1, stages=(StageProgress("1", 1, 0, 1, 2),)))
+    text.update(snap("Running", progress=0.2))  # throttled
+    clock.now += 1
+    text.update(snap("Succeed", progress=1.0))
+    text.finish()
+    written = out.getvalue()
+    assert written.count("\r") == 2
+    assert "stages 0/1" in written and "20%" not in written
+    assert written.endswith("\n")
+
+
+def test_auto_progress_picks_widgets_in_a_kernel_and_text_elsewhere() -> None:
+    class Shell:
+        kernel = object()
+
+    assert choose_progress_mode("auto", Shell()) == "widget"
+    assert choose_progress_mode("auto", object()) == "text"
+    assert choose_progress_mode("none", Shell()) == "none"
+    with pytest.raises(ValueError, match="progress must be one of"):
+        choose_progress_mode("bars", None)
+
+
+def test_text_run_display_ends_with_the_card(capsys: pytest.CaptureFixture[str]) -> None:
+    from linkis_kernel.display import JobCard
+
+    view = RunDisplay("spark", "text")
+    view.start()
+    view.update(snap("Running", progress=0.5))
+    view.finish(JobCard("spark", "exec_1", 42, "Succeed", 2.0))
+    out = capsys.readouterr().out
+    assert out.index("[linkis spark] Running") < out.index("Linkis spark · task 42 · Succeed")
