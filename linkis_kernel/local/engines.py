@@ -1,0 +1,409 @@
+"""Engines of the embedded server: which labels it accepts, and how each kind of job runs.
+
+SQL-family run types run on the local DuckDB database in place of Spark/Hive/JDBC/...;
+Python and shell code run in subprocesses (one process group per job, so a kill reaches
+everything the script started).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Protocol
+
+import duckdb
+
+from ..wire import DEFAULT_ENGINE_VERSIONS, RESULT_TABLE, RESULT_TEXT
+from .dolphin import Column, ResultWriter
+from .errors import ServiceError
+from .logfile import INFO, WARN
+
+SQL, PYTHON, SHELL = "sql", "python", "shell"
+SQL_RUN_TYPES = ("sql", "hql", "jdbc", "psql", "tsql", "duckdb", "hive", "fql", "isql")
+PYTHON_RUN_TYPES = ("py", "python")
+SHELL_RUN_TYPES = ("shell", "sh")
+# Engine type -> {run type -> kind of job}.
+ENGINE_RUN_TYPES: dict[str, dict[str, str]] = {
+    **{e: dict.fromkeys(SQL_RUN_TYPES, SQL) for e in ("hive", "jdbc", "presto", "trino", "duckdb")},
+    "spark": {**dict.fromkeys(SQL_RUN_TYPES, SQL), **dict.fromkeys(PYTHON_RUN_TYPES, PYTHON)},
+    "python": dict.fromkeys(PYTHON_RUN_TYPES, PYTHON),
+    "shell": dict.fromkeys(SHELL_RUN_TYPES, SHELL),
+}
+
+# errCode values of failed jobs (Linkis-like; the engine's own message goes to errDesc).
+ERR_SQL = 21304
+ERR_PYTHON = 21305
+ERR_SHELL = 21306
+ERR_ENGINE = 21307
+ERR_RESTART = 21308
+ERR_VARIABLE = 20050
+
+IDE_ROW_LIMIT = 5000
+_FETCH_ROWS = 2048
+_KILL_GRACE_SECONDS = 2.0
+
+
+def label_error(desc: str) -> ServiceError:
+    return ServiceError(f"Label params invalid {desc}", code=20009)
+
+
+@dataclass(frozen=True)
+class EngineChoice:
+    engine_type: str
+    version: str
+    run_type: str
+    kind: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.engine_type}-{self.version}"
+
+
+def choose_engine(engine_label: str, run_type: str) -> EngineChoice:
+    """Resolve `spark-3.2.1`/`spark` and a run type to what runs it here, or a 20009 error."""
+    engine_type, _, version = engine_label.strip().partition("-")
+    engine_type = engine_type.lower()
+    if engine_type not in ENGINE_RUN_TYPES:
+        raise label_error(
+            f"engine type '{engine_type}' is not available on the embedded Linkis server; "
+            f"it runs: {', '.join(sorted(ENGINE_RUN_TYPES))}"
+        )
+    version = version or DEFAULT_ENGINE_VERSIONS.get(engine_type, "*")
+    kinds = ENGINE_RUN_TYPES[engine_type]
+    kind = kinds.get(run_type.lower())
+    if kind is None:
+        raise label_error(
+            f"run type (codeType) '{run_type}' is not supported by engine {engine_type} on the "
+            f"embedded Linkis server; use one of: {', '.join(kinds)}"
+        )
+    return EngineChoice(engine_type, version, run_type.lower(), kind)
+
+
+class JobCancelled(Exception):
+    """The job was killed while it ran."""
+
+
+class JobFailed(Exception):
+    """The engine reported an error; `code` becomes errCode, the message errDesc."""
+
+    def __init__(self, code: int, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+class RunContext(Protocol):
+    """What an engine needs from the job it runs."""
+
+    task_id: int
+    creator: str
+    code: str
+    cancelled: threading.Event
+
+    def write_log(self, level: str, message: str) -> None: ...
+    def new_result(self, type_code: str, columns: list[Column] | None) -> ResultWriter: ...
+    def start_statements(self, count: int) -> None: ...
+    def statement_progress(self, index: int, fraction: float) -> None: ...
+    def attach(self, cursor: Any = None, process: subprocess.Popen | None = None) -> None: ...
+
+
+# ---- DuckDB values -> Linkis result cells ---------------------------------------------------
+
+_TYPE_NAMES = {
+    "boolean": "boolean",
+    "tinyint": "tinyint",
+    "utinyint": "short",
+    "smallint": "short",
+    "usmallint": "int",
+    "integer": "int",
+    "uinteger": "bigint",
+    "bigint": "bigint",
+    "ubigint": "decimal",
+    "hugeint": "decimal",
+    "uhugeint": "decimal",
+    "float": "float",
+    "double": "double",
+    "decimal": "decimal",
+    "date": "date",
+    "timestamp": "timestamp",
+    "timestamp_s": "timestamp",
+    "timestamp_ms": "timestamp",
+    "timestamp_ns": "timestamp",
+    "timestamp with time zone": "timestamp",
+    "varchar": "string",
+    "blob": "binary",
+    "list": "array",
+    "array": "array",
+    "map": "map",
+    "struct": "struct",
+}
+
+
+def linkis_type(duck_type: Any) -> str:
+    """The normalised Linkis dataType name for a DuckDB column type."""
+    return _TYPE_NAMES.get(getattr(duck_type, "id", str(duck_type).lower()), "string")
+
+
+def _json_default(value: Any) -> str:
+    return _cell_text(value)
+
+
+def _cell_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, datetime):
+        text = value.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S")
+        return f"{text}.{value.microsecond:06d}" if value.microsecond else text
+    if isinstance(value, date | time):
+        return value.isoformat()
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("utf-8", errors="replace")
+    if isinstance(value, list | tuple | dict):
+        return json.dumps(_jsonable(value), ensure_ascii=False, default=_json_default)
+    return str(value)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {_cell_text(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return _cell_text(value)
+
+
+def cell(value: Any) -> str | None:
+    """One result cell as Linkis text; None stays None (written as the null marker)."""
+    return None if value is None else _cell_text(value)
+
+
+def _column_of(description: tuple) -> Column:
+    name, duck_type = description[0], description[1]
+    data_type = linkis_type(duck_type)
+    comment = str(duck_type).lower() if data_type == "decimal" else None
+    return Column(str(name), data_type, comment)
+
+
+# ---- SQL on DuckDB -------------------------------------------------------------------------
+
+
+def _returns_rows(statement: Any) -> bool:
+    return list(statement.expected_result_type) == [duckdb.ExpectedResultType.QUERY_RESULT]
+
+
+def run_sql(job: RunContext, connection: duckdb.DuckDBPyConnection, engine_type: str) -> None:
+    """Run a SQL script statement by statement; each row-returning one yields a table result."""
+    cursor = connection.cursor()
+    try:
+        cursor.execute("SET enable_progress_bar = true")
+        cursor.execute("SET enable_progress_bar_print = false")
+        job.attach(cursor=cursor)
+        job.write_log(INFO, f"The local DuckDB engine runs this SQL in place of {engine_type}.")
+        try:
+            statements = cursor.extract_statements(job.code)
+        except duckdb.Error as exc:
+            raise JobFailed(ERR_SQL, str(exc)) from None
+        job.start_statements(len(statements))
+        for index, statement in enumerate(statements):
+            _run_statement(job, cursor, index, statement)
+    finally:
+        job.attach(cursor=None)
+        cursor.close()
+
+
+def _run_statement(job: RunContext, cursor: Any, index: int, statement: Any) -> None:
+    if job.cancelled.is_set():
+        raise JobCancelled
+    query = statement.query.strip()
+    job.write_log(INFO, f"Statement {index + 1}: {query}")
+    job.statement_progress(index, 0.0)
+    try:
+        cursor.execute(query)
+        if _returns_rows(statement):
+            _write_table(job, cursor, index)
+    except duckdb.InterruptException:
+        raise JobCancelled from None
+    except duckdb.Error as exc:
+        if job.cancelled.is_set():
+            raise JobCancelled from None
+        raise JobFailed(ERR_SQL, str(exc)) from None
+    job.statement_progress(index, 1.0)
+
+
+def _write_table(job: RunContext, cursor: Any, index: int) -> None:
+    columns = [_column_of(d) for d in cursor.description]
+    limit = IDE_ROW_LIMIT if job.creator == "IDE" else None
+    with job.new_result(RESULT_TABLE, columns) as writer:
+        truncated = False
+        while batch := cursor.fetchmany(_FETCH_ROWS):
+            if job.cancelled.is_set():
+                raise JobCancelled
+            for row in batch:
+                if limit is not None and writer.rows >= limit:
+                    truncated = True
+                    break
+                writer.write_row([cell(v) for v in row])
+            if truncated:
+                break
+        rows = writer.rows
+    if truncated:
+        job.write_log(
+            WARN,
+            f"The result of statement {index + 1} was limited to {IDE_ROW_LIMIT} rows, as Linkis "
+            f"limits SQL results for creator IDE; submit with another creator to get every row.",
+        )
+    job.write_log(INFO, f"Result set {writer.path.name} written ({rows} rows).")
+
+
+# ---- Python and shell in subprocesses -------------------------------------------------------
+
+
+def run_process(job: RunContext, kind: str, scratch: Path) -> None:
+    """Run python or bash code; stdout becomes a text result, stderr goes to the log."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    script = scratch / ("main.py" if kind == PYTHON else "main.sh")
+    script.write_text(job.code + "\n", encoding="utf-8")
+    command = [sys.executable, "-u", str(script)] if kind == PYTHON else ["bash", str(script)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONIOENCODING": "utf-8"}
+    try:
+        process = subprocess.Popen(
+            command,
+            cwd=scratch,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            env=env,
+        )
+    except OSError as exc:
+        raise JobFailed(ERR_ENGINE, f"could not start the {kind} engine: {exc}") from None
+    job.attach(process=process)
+    if job.cancelled.is_set():  # killed while the process was starting
+        stop_process(process)
+    job.write_log(INFO, f"The local {kind} engine started (pid {process.pid}).")
+    job.start_statements(1)
+    stderr_tail: list[str] = []
+    reader = threading.Thread(target=_pump_stderr, args=(job, process, stderr_tail), daemon=True)
+    reader.start()
+    try:
+        _pump_stdout(job, process)
+        code = process.wait()
+        reader.join()
+    finally:
+        job.attach(process=None)
+    if job.cancelled.is_set():
+        raise JobCancelled
+    if code != 0:
+        detail = "\n".join(stderr_tail[-20:]) or f"exit status {code}"
+        raise JobFailed(
+            ERR_PYTHON if kind == PYTHON else ERR_SHELL,
+            f"{kind} exited with status {code}: {detail}",
+        )
+    job.statement_progress(0, 1.0)
+
+
+def _pump_stdout(job: RunContext, process: subprocess.Popen) -> None:
+    assert process.stdout is not None
+    writer: ResultWriter | None = None
+    try:
+        for raw in process.stdout:
+            if writer is None:
+                writer = job.new_result(RESULT_TEXT, None)
+            writer.write_line(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
+    finally:
+        if writer is not None:
+            writer.close()
+            job.write_log(INFO, f"Result set {writer.path.name} written ({writer.rows} lines).")
+
+
+def _pump_stderr(job: RunContext, process: subprocess.Popen, tail: list[str]) -> None:
+    assert process.stderr is not None
+    for raw in process.stderr:
+        line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+        tail.append(line)
+        del tail[:-200]
+        job.write_log(WARN, line)
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    """SIGTERM the job's process group, then SIGKILL whatever is left after a short grace."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(_KILL_GRACE_SECONDS)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+# ---- local resource figures for progressWithResource ------------------------------------
+
+
+@dataclass(frozen=True)
+class ResourceSample:
+    pid: int
+    rss_bytes: int
+    cpu_seconds: float
+    taken_at: float
+
+
+def sample_resources(pid: int, taken_at: float) -> ResourceSample | None:
+    """Resident memory and CPU time used so far by a process, from /proc; None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            rss_pages = int(f.read().split()[1])
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError, ValueError):
+        return None
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return ResourceSample(
+        pid,
+        rss_pages * os.sysconf("SC_PAGE_SIZE"),
+        ticks / os.sysconf("SC_CLK_TCK"),
+        taken_at,
+    )
+
+
+def _rgb(fraction: float) -> str:
+    if fraction <= 0.5:
+        return "green"
+    return "yellow" if fraction <= 0.7 else "red"
+
+
+def yarn_metrics(sample: ResourceSample, cores: float) -> dict:
+    """Local figures in the shape of CONTRACT §5.6 `yarnMetrics`."""
+    total_memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    cpu_count = os.cpu_count() or 1
+    core_percent = min(cores / cpu_count, 1.0)
+    memory_percent = sample.rss_bytes / total_memory if total_memory else 0.0
+    return {
+        "yarnResource": [
+            {
+                "applicationId": f"local_{sample.pid}",
+                "queueMemory": sample.rss_bytes,
+                "queueCores": max(1, round(cores)),
+                "queueInstances": 1,
+                "jobStatus": "RUNNING",
+                "queue": "local",
+            }
+        ],
+        "corePercent": core_percent,
+        "memoryPercent": memory_percent,
+        "coreRGB": _rgb(core_percent),
+        "memoryRGB": _rgb(memory_percent),
+    }

@@ -1,0 +1,305 @@
+"""Jobs of the embedded server: in-memory state, the bounded worker pool, progress, kill."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..wire import (
+    CANCELLED,
+    FAILED,
+    QUEUE_POSITION_LOG,
+    RUNNING,
+    SCHEDULED,
+    SUCCEED,
+    TERMINAL_STATES,
+)
+from .dolphin import Column, ResultWriter
+from .engines import EngineChoice, ResourceSample, sample_resources, stop_process, yarn_metrics
+from .ids import ShortId
+from .logfile import ERROR, INFO, JobLog
+
+_STAGE_TASKS = 100  # each statement is one stage of 100 "tasks": succeedTasks = percent done
+_MONITOR_SECONDS = 0.2
+_PERSIST_SECONDS = 0.5
+_NOT_DONE_CAP = 0.99
+_CPU_WINDOW_SECONDS = 0.5
+
+
+@dataclass(eq=False)
+class Job:
+    """A job this server process holds in memory (the entrance's view of it)."""
+
+    task_id: int
+    exec_id: str
+    short_id: ShortId
+    user: str
+    creator: str
+    engine: EngineChoice
+    code: str
+    log: JobLog
+    result_dir: Path
+    scratch_dir: Path
+    state: str = SCHEDULED
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    err_code: int | None = None
+    err_desc: str | None = None
+    queue_position: int | None = None
+    started_at: float | None = None
+    cursor: Any = None
+    process: subprocess.Popen | None = None
+    _fractions: list[float] = field(default_factory=list)
+    _failed_stage: int | None = None
+    _current: int = -1
+    _sample: ResourceSample | None = None
+    _cores: float = 0.0
+    _shown: float = 0.0
+    _results: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # -- RunContext, used by the engines ------------------------------------------------------
+    def write_log(self, level: str, message: str) -> None:
+        self.log.write(level, message)
+
+    def new_result(self, type_code: str, columns: list[Column] | None) -> ResultWriter:
+        with self._lock:
+            number = self._results
+            self._results += 1
+        return ResultWriter(self.result_dir / f"_{number}.dolphin", type_code, columns)
+
+    def start_statements(self, count: int) -> None:
+        with self._lock:
+            self._fractions = [0.0] * count
+
+    def statement_progress(self, index: int, fraction: float) -> None:
+        with self._lock:
+            if 0 <= index < len(self._fractions):
+                self._fractions[index] = max(self._fractions[index], min(max(fraction, 0.0), 1.0))
+                self._current = index
+
+    def attach(self, cursor: Any = None, process: subprocess.Popen | None = None) -> None:
+        with self._lock:
+            self.cursor = cursor
+            self.process = process
+
+    # -- views ----------------------------------------------------------------------------
+    @property
+    def finished(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+    def progress(self) -> float:
+        """Overall progress: monotonic, below 1 until the job is final, then exactly 1.0."""
+        with self._lock:
+            if self.state in TERMINAL_STATES:
+                return 1.0
+            if not self._fractions:
+                return self._shown
+            value = min(sum(self._fractions) / len(self._fractions), _NOT_DONE_CAP)
+            self._shown = max(self._shown, value)
+            return self._shown
+
+    def progress_info(self) -> list[dict]:
+        """One stage per started statement: totalTasks 100, succeedTasks = percent done."""
+        with self._lock:
+            stages = []
+            for index, fraction in enumerate(self._fractions):
+                started = fraction > 0 or index == self._current
+                if not started:
+                    continue
+                failed = index == self._failed_stage
+                done = round(fraction * _STAGE_TASKS)
+                stages.append(
+                    {
+                        "id": f"jobId_{self.task_id}_stage_{index}",
+                        "succeedTasks": done,
+                        "failedTasks": (_STAGE_TASKS - done) if failed else 0,
+                        "runningTasks": 1
+                        if self.state == RUNNING and done < _STAGE_TASKS and not failed
+                        else 0,
+                        "totalTasks": _STAGE_TASKS,
+                    }
+                )
+            return stages
+
+    def mark_failed_stage(self) -> None:
+        with self._lock:
+            self._failed_stage = self._current
+
+    def engine_pid(self) -> int:
+        """The process doing the work: the job's subprocess, or this server for DuckDB."""
+        with self._lock:
+            return self.process.pid if self.process is not None else os.getpid()
+
+    def sample_resources(self) -> None:
+        """Refresh memory and cores-in-use figures (cores from CPU time over the last window)."""
+        sample = sample_resources(self.engine_pid(), time.monotonic())
+        if sample is None:
+            return
+        with self._lock:
+            previous = self._sample
+            if previous is not None and previous.pid == sample.pid:
+                elapsed = sample.taken_at - previous.taken_at
+                if elapsed < _CPU_WINDOW_SECONDS:
+                    return
+                self._cores = max(0.0, (sample.cpu_seconds - previous.cpu_seconds) / elapsed)
+            self._sample = sample
+
+    def yarn_metrics(self) -> dict:
+        """Local resource use in the yarnMetrics shape (for a running job)."""
+        with self._lock:
+            sample, cores = self._sample, self._cores
+        if sample is None:
+            self.sample_resources()
+            with self._lock:
+                sample, cores = self._sample, self._cores
+        if sample is None:
+            sample = ResourceSample(self.engine_pid(), 0, 0.0, time.monotonic())
+        return yarn_metrics(sample, cores)
+
+    def current_cursor(self) -> Any:
+        with self._lock:
+            return self.cursor, self._current
+
+
+class Scheduler:
+    """At most `workers` jobs run at once; the rest wait in FIFO order as Scheduled."""
+
+    def __init__(self, workers: int, run: Callable[[Job], None]):
+        self.workers = max(1, workers)
+        self._run = run
+        self._lock = threading.Lock()
+        self._waiting: deque[Job] = deque()
+        self._running: set[Job] = set()
+        self._threads: set[threading.Thread] = set()
+
+    def submit(self, job: Job) -> None:
+        with self._lock:
+            if len(self._running) < self.workers and not self._waiting:
+                self._start(job)
+            else:
+                self._waiting.append(job)
+                self._announce_positions()
+
+    def _start(self, job: Job) -> None:
+        self._running.add(job)
+        thread = threading.Thread(
+            target=self._work, args=(job,), name=f"linkis-job-{job.task_id}", daemon=True
+        )
+        self._threads.add(thread)
+        thread.start()
+
+    def _work(self, job: Job) -> None:
+        try:
+            self._run(job)
+        finally:
+            with self._lock:
+                self._running.discard(job)
+                self._threads.discard(threading.current_thread())
+                while self._waiting and len(self._running) < self.workers:
+                    self._start(self._waiting.popleft())
+                self._announce_positions()
+
+    def _announce_positions(self) -> None:
+        for ahead, job in enumerate(self._waiting):
+            if job.queue_position != ahead:
+                job.queue_position = ahead
+                job.write_log(INFO, QUEUE_POSITION_LOG.format(ahead=ahead))
+
+    def remove_waiting(self, job: Job) -> bool:
+        """Take a queued job out of the queue; False when it already started."""
+        with self._lock:
+            if job not in self._waiting:
+                return False
+            self._waiting.remove(job)
+            self._announce_positions()
+            return True
+
+    def drain(self) -> list[Job]:
+        """Empty the queue (on shutdown); returns the jobs that were waiting."""
+        with self._lock:
+            jobs = list(self._waiting)
+            self._waiting.clear()
+            return jobs
+
+    def running(self) -> list[Job]:
+        with self._lock:
+            return list(self._running)
+
+    def join(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+
+class ProgressMonitor:
+    """Polls DuckDB's query_progress() of running SQL jobs and persists progress, throttled."""
+
+    def __init__(self, scheduler: Scheduler, persist: Callable[[Job, float], None]):
+        self._scheduler = scheduler
+        self._persist = persist
+        self._stop = threading.Event()
+        self._last: dict[int, tuple[float, float]] = {}
+        self._thread = threading.Thread(target=self._loop, name="linkis-progress", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(2)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(_MONITOR_SECONDS):
+            for job in self._scheduler.running():
+                self._poll(job)
+
+    def _poll(self, job: Job) -> None:
+        cursor, index = job.current_cursor()
+        if cursor is not None and job.cancelled.is_set():
+            cursor.interrupt()  # a kill that landed between two statements
+        elif cursor is not None:
+            try:
+                percent = cursor.query_progress()
+            except Exception:  # the cursor may close under us as the statement ends
+                percent = -1.0
+            if percent >= 0:
+                job.statement_progress(index, percent / 100)
+        job.sample_resources()
+        value = job.progress()
+        stamp, shown = self._last.get(job.task_id, (0.0, -1.0))
+        now = time.monotonic()
+        if value != shown and now - stamp >= _PERSIST_SECONDS:
+            self._last[job.task_id] = (now, value)
+            self._persist(job, value)
+
+
+def kill_running(job: Job) -> None:
+    """Stop a running job's engine without waiting for it: interrupt DuckDB or kill the group."""
+    job.cancelled.set()
+    with job._lock:
+        cursor, process = job.cursor, job.process
+    if cursor is not None:
+        cursor.interrupt()
+    if process is not None:
+        threading.Thread(target=stop_process, args=(process,), daemon=True).start()
+
+
+def finish_line(job: Job) -> tuple[str, str]:
+    """The closing log line for a job's final state."""
+    if job.state == SUCCEED:
+        return INFO, "Congratulations. Your job completed with status Success."
+    if job.state == CANCELLED:
+        return INFO, "Your job was killed by the user (status Cancelled)."
+    if job.state == FAILED:
+        return ERROR, f"Your job failed with errCode {job.err_code}: {job.err_desc}"
+    return INFO, f"Your job ended with status {job.state}."

@@ -1,0 +1,77 @@
+"""Where the embedded server keeps things under its data dir, and confining client paths."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..wire import STATUS_NO_PERMISSION
+from .errors import ServiceError
+
+FILE_SCHEME = "file://"
+# Top-level folders holding per-user trees: <area>/<yyyy-MM-dd>/<creator>/<user>/...
+USER_AREAS = ("result", "log")
+_OWNER_DEPTH = 4
+
+
+def schema_path(path: Path) -> str:
+    """`file:///abs/path`, as Linkis' FsPath.getSchemaPath writes local paths."""
+    return FILE_SCHEME + str(path)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The files and folders under one data dir."""
+
+    root: Path
+
+    @property
+    def duckdb_file(self) -> Path:
+        return self.root / "duckdb" / "linkis.duckdb"
+
+    @property
+    def history_file(self) -> Path:
+        return self.root / "history.sqlite"
+
+    @property
+    def scratch_dir(self) -> Path:
+        return self.root / "tmp"
+
+    def log_file(self, day: str, creator: str, user: str, task_id: int) -> Path:
+        return self.root / "log" / day / creator / user / f"{task_id}.log"
+
+    def result_dir(self, day: str, creator: str, user: str, task_id: int) -> Path:
+        return self.root / "result" / day / creator / user / str(task_id)
+
+    def user_path(self, user: str, raw: str | None) -> Path:
+        """The local Path a client path names, if it lies in `user`'s own area.
+
+        Accepts `file:///abs/...` or `/abs/...`. Raises 80004 for an empty path and
+        status 3 for anything outside the user's folders (other users, `..`, symlinks out).
+        """
+        if not raw:
+            raise ServiceError("The path:null is empty(路径:null 为空)!", code=80004)
+        text = raw[len(FILE_SCHEME) :] if raw.startswith(FILE_SCHEME) else raw
+        if "://" in text or not text.startswith("/"):
+            raise _outside(raw, "only absolute local paths (file:///...) exist on this server")
+        if ".." in Path(text).parts:
+            raise _outside(raw, "'..' is not allowed in paths")
+        real = Path(os.path.realpath(text))
+        root = Path(os.path.realpath(self.root))
+        if not real.is_relative_to(root):
+            raise _outside(raw, f"it is outside the server's data dir {root}")
+        parts = real.relative_to(root).parts
+        if len(parts) < _OWNER_DEPTH or parts[0] not in USER_AREAS:
+            raise _outside(raw, f"only {root}/<result|log>/<date>/<creator>/{user}/... can be read")
+        owner = parts[_OWNER_DEPTH - 1]
+        if owner != user:
+            raise ServiceError(
+                f"Path {raw} belongs to another user ({owner}); you can only read your own files",
+                status=STATUS_NO_PERMISSION,
+            )
+        return real
+
+
+def _outside(raw: str, why: str) -> ServiceError:
+    return ServiceError(f"Path {raw} is outside your area: {why}", status=STATUS_NO_PERMISSION)
