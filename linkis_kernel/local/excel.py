@@ -1,0 +1,236 @@
+"""`filesystem/resultsetToExcel`: a result set streamed as CSV or xlsx (CONTRACT §7.3).
+
+CSV is written row batch by row batch straight from the `.dolphin` file; xlsx is built with
+xlsxwriter in constant-memory mode into a temporary file, then streamed. Errors answer as the
+Linkis void endpoints do: HTTP 200, `text/plain`, body `error(错误):<message>`.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tornado.iostream import StreamClosedError
+
+from .. import wire
+from .dolphin import iter_rows, read_header
+from .errors import ServiceError
+
+if TYPE_CHECKING:
+    from .app import ApiHandler
+
+DOWNLOAD_ROW_LIMIT = 5000  # wds.linkis.workspace.resultset.download.maxsize.csv / .excel
+ROW_BATCH = 1000
+FILE_CHUNK = 64 * 1024
+FILE_TYPES = ("csv", "xlsx")
+CONTENT_TYPES = {
+    "csv": "text/plain",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+_INTEGER_TYPES = frozenset({"tinyint", "short", "int", "long", "bigint"})
+_FLOAT_TYPES = frozenset({"float", "double", "decimal", "bigdecimal"})
+_NEWLINES = re.compile(r"\r\n|\r|\n")
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """The request parameters of resultsetToExcel, validated, with the Linkis defaults."""
+
+    file_type: str
+    charset: str
+    separator: str
+    quote_retouch: bool
+    file_name: str
+    sheet_name: str
+    null_value: str
+    limit: int
+    keep_newline: bool
+
+    @classmethod
+    def from_request(cls, h: ApiHandler) -> ExportOptions:
+        file_type = h.str_param("outputFileType", "csv") or "csv"
+        if file_type not in FILE_TYPES:
+            raise ServiceError(f"Unsupported outputFileType {file_type!r}; use csv or xlsx.")
+        charset = h.str_param("charset", "utf-8") or "utf-8"
+        try:
+            codecs.lookup(charset)
+        except LookupError:
+            raise ServiceError(f"Unknown charset {charset!r}; use e.g. utf-8 or gbk.") from None
+        separator = h.str_param("csvSeparator") or h.str_param("csvSeperator") or ","
+        null_value = h.str_param("nullValue", "NULL")
+        limit = h.int_param("limit", 0) or 0
+        if limit < 0:
+            raise ServiceError(f"Parameter limit must be 0 (server limit) or more, got {limit}.")
+        return cls(
+            file_type=file_type,
+            charset=charset,
+            separator="\t" if separator == "t" else separator,
+            quote_retouch=h.bool_param("quoteRetouchEnable", False),
+            file_name=_CONTROL_CHARS.sub("", h.str_param("outputFileName") or "")
+            or "downloadResultset",
+            sheet_name=h.str_param("sheetName") or "result",
+            null_value="" if null_value == "BLANK" else (null_value or ""),
+            limit=limit or DOWNLOAD_ROW_LIMIT,
+            keep_newline=h.bool_param("keepNewline", False),
+        )
+
+    def cell(self, value: str | None, *, quote: bool = True) -> str:
+        """A cell's text as Linkis writes it: null marker, newlines, CSV quoting if asked."""
+        if value is None:
+            return self.null_value
+        if not self.keep_newline:
+            value = _NEWLINES.sub(" ", value)
+        if quote and self.quote_retouch and value.strip():
+            value = '"' + value.replace('"', "") + '"'
+        return value
+
+
+async def resultset_to_excel(h: ApiHandler) -> None:
+    """Stream the result set at `path` as the requested file type."""
+    options = ExportOptions.from_request(h)
+    path: Path = await h.run(h.ctx.service.result_file, h.user, h.path_param())
+    type_code, columns = await h.run(read_header, path)
+    if options.file_type == "xlsx" and type_code != wire.RESULT_TABLE:
+        raise ServiceError(
+            "Non-table result sets cannot be downloaded as excel"
+            "(非table类型的结果集不能下载为excel)",
+            code=80024,
+        )
+    names = [column.name for column in columns] if columns is not None else None
+    if options.file_type == "xlsx":
+        types = [column.data_type.lower() for column in columns or []]
+        workbook = await h.run(_build_xlsx, path, names, types, options)
+        try:
+            _send_headers(h, options)
+            await _stream_file(h, workbook)
+        finally:
+            workbook.unlink(missing_ok=True)
+    else:
+        _send_headers(h, options)
+        await _stream_csv(h, path, names, options)
+
+
+def send_error_text(h: ApiHandler, message: str) -> None:
+    """The error answer of a void endpoint: HTTP 200, `error(错误):<message>` as text."""
+    if h._headers_written:
+        # Part of the file is out already: cut the connection so it cannot pass as complete.
+        _abort(h)
+        return
+    h.clear()
+    h.set_status(200)
+    h.set_header("Content-Type", "text/plain; charset=utf-8")
+    h.finish(f"error(错误):{message}".encode())
+
+
+def _abort(h: ApiHandler) -> None:
+    stream = getattr(h.request.connection, "stream", None)
+    if stream is not None:
+        stream.close()
+
+
+def _send_headers(h: ApiHandler, options: ExportOptions) -> None:
+    # Linkis sends the UTF-8 bytes of the name labelled as ISO-8859-1.
+    name = f"{options.file_name}.{options.file_type}".encode().decode("latin-1")
+    h.set_status(200)
+    h.set_header("Content-Disposition", f"attachment;filename={name}")
+    h.set_header("Content-Type", f"{CONTENT_TYPES[options.file_type]}; charset={options.charset}")
+
+
+async def _stream_csv(
+    h: ApiHandler, path: Path, names: list[str] | None, options: ExportOptions
+) -> None:
+    rows = iter_rows(path)
+    limited = islice(rows, options.limit) if names is not None else rows
+    try:
+        if names is not None:
+            header = options.separator.join(options.cell(name) for name in names) + "\n"
+            h.write(header.encode(options.charset, "replace"))
+        while batch := await h.run(_next_batch, limited):
+            text = "".join(_csv_line(row, names is not None, options) for row in batch)
+            h.write(text.encode(options.charset, "replace"))
+            await h.flush()
+        h.finish()
+    except StreamClosedError:
+        pass  # the client went away
+    finally:
+        close = getattr(rows, "close", None)
+        if close is not None:
+            close()
+
+
+def _next_batch(rows: Iterator[list[str | None]]) -> list[list[str | None]]:
+    return list(islice(rows, ROW_BATCH))
+
+
+def _csv_line(row: list[str | None], is_table: bool, options: ExportOptions) -> str:
+    if not is_table:  # text-like result sets are dumped line by line
+        return "".join(value or "" for value in row) + "\n"
+    return options.separator.join(options.cell(value) for value in row) + "\n"
+
+
+def _build_xlsx(
+    path: Path, names: list[str] | None, types: list[str], options: ExportOptions
+) -> Path:
+    import xlsxwriter
+    from xlsxwriter.exceptions import XlsxWriterException
+
+    fd, name = tempfile.mkstemp(prefix="linkis-export-", suffix=".xlsx")
+    os.close(fd)
+    target = Path(name)
+    try:
+        workbook = xlsxwriter.Workbook(str(target), {"constant_memory": True})
+        try:
+            sheet = workbook.add_worksheet(options.sheet_name)
+        except XlsxWriterException as err:
+            raise ServiceError(f"Invalid sheetName {options.sheet_name!r}: {err}") from None
+        for col, column_name in enumerate(names or []):
+            sheet.write_string(0, col, column_name)
+        rows = iter_rows(path)
+        try:
+            for index, row in enumerate(islice(rows, options.limit), start=1):
+                for col, value in enumerate(row):
+                    _write_cell(sheet, index, col, value, types, options)
+        finally:
+            close = getattr(rows, "close", None)
+            if close is not None:
+                close()
+        workbook.close()
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    return target
+
+
+def _write_cell(
+    sheet: Any, row: int, col: int, value: str | None, types: list[str], options: ExportOptions
+) -> None:
+    kind = types[col] if col < len(types) else "string"
+    if value is not None and (kind in _INTEGER_TYPES or kind in _FLOAT_TYPES):
+        try:
+            number = int(value) if kind in _INTEGER_TYPES else float(value)
+        except ValueError:
+            pass
+        else:
+            sheet.write_number(row, col, number)
+            return
+    # write_string: a value starting with "=" stays text, never becomes a formula.
+    sheet.write_string(row, col, options.cell(value, quote=False))
+
+
+async def _stream_file(h: ApiHandler, path: Path) -> None:
+    try:
+        with path.open("rb") as handle:
+            while chunk := await h.run(handle.read, FILE_CHUNK):
+                h.write(chunk)
+                await h.flush()
+        h.finish()
+    except StreamClosedError:
+        pass

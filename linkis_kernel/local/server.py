@@ -1,0 +1,222 @@
+"""`linkis-kernel serve`: run the embedded Linkis-compatible server.
+
+Files in the data directory (created with mode 0700):
+
+* `credentials.json` (0600): the default user (the OS user), its password and token; generated
+  on first start and kept, so they are stable across restarts.
+* `users.json` (optional, written by hand): extra users, a JSON array of
+  `{"name": ..., "password": ..., "token": ...}` (`token` optional). Used e.g. to test that users
+  cannot see each other's jobs.
+* `connection.json` (0600, while the server runs): `{"url", "user", "password", "token", "pid"}`
+  for clients; removed on a clean shutdown.
+* `server.log`: the server's log (never holds passwords, tokens or session tickets).
+
+Environment: `LINKIS_LOCAL_SESSION_TIMEOUT` sets the idle timeout of login sessions in seconds
+(default 3600).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import getpass
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
+
+from .app import MAX_BODY_BYTES, make_app
+from .auth import DEFAULT_SESSION_TIMEOUT, AuthStore, User, new_secret
+from .launcher import (
+    CONNECTION_FILE,
+    LOG_FILE,
+    default_data_dir,
+    read_connection,
+    server_answers,
+    write_private_json,
+)
+
+log = logging.getLogger("linkis_kernel.local")
+
+CREDENTIALS_FILE = "credentials.json"
+USERS_FILE = "users.json"
+SESSION_TIMEOUT_ENV = "LINKIS_LOCAL_SESSION_TIMEOUT"
+SHUTDOWN_GRACE = 2.0  # seconds open connections get to finish on shutdown
+
+
+class StartupError(Exception):
+    """A problem that keeps the server from starting; its text says what to do."""
+
+
+def serve_main(args: argparse.Namespace) -> int:
+    """Run the server until SIGINT/SIGTERM; returns the process exit status."""
+    try:
+        return _serve(args)
+    except StartupError as err:
+        print(f"linkis-kernel serve: {err}", file=sys.stderr, flush=True)
+        return 1
+
+
+def _serve(args: argparse.Namespace) -> int:
+    data_dir = Path(args.data_dir).expanduser().resolve() if args.data_dir else default_data_dir()
+    _prepare_data_dir(data_dir)
+    _setup_logging(data_dir)
+    if args.workers < 1:
+        raise StartupError(f"--workers must be at least 1, got {args.workers}.")
+    _refuse_second_server(data_dir)
+    default_user, password, token = _default_credentials(data_dir)
+    users = [User.create(default_user, password, token, is_admin=True), *_extra_users(data_dir)]
+    sockets = _bind(args.host, args.port)
+    port = sockets[0].getsockname()[1]
+    url = f"http://{_url_host(args.host)}:{port}"
+    auth = AuthStore(users, session_timeout=_session_timeout(), where=(args.host, port))
+
+    from .service import LocalLinkis
+
+    service = LocalLinkis(data_dir, workers=args.workers, instance=f"{args.host}:{port}")
+    service.start()
+    conn = {"url": url, "user": default_user, "password": password, "token": token}
+    conn["pid"] = os.getpid()
+    try:
+        asyncio.run(_run_until_signal(make_app(service, auth), sockets, data_dir, conn))
+    finally:
+        (data_dir / CONNECTION_FILE).unlink(missing_ok=True)
+        service.close()
+        log.info("server stopped")
+    return 0
+
+
+async def _run_until_signal(
+    app: Any, sockets: list[socket.socket], data_dir: Path, conn: dict[str, Any]
+) -> None:
+    server = HTTPServer(app, max_body_size=4 * MAX_BODY_BYTES)
+    server.add_sockets(sockets)
+    write_private_json(data_dir / CONNECTION_FILE, conn)
+    line = f"Linkis-compatible server at {conn['url']} (data dir {data_dir}, user {conn['user']})"
+    print(line, flush=True)
+    log.info("%s, pid %d", line, conn["pid"])
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    log.info("shutting down")
+    server.stop()
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(server.close_all_connections(), SHUTDOWN_GRACE)
+
+
+def _prepare_data_dir(data_dir: Path) -> None:
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        data_dir.chmod(0o700)
+        probe = data_dir / f".probe.{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise StartupError(
+            f"cannot use {data_dir} as the data dir ({err.strerror}); "
+            "pass --data-dir with a directory you can write to."
+        ) from None
+
+
+def _setup_logging(data_dir: Path) -> None:
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    log_path = data_dir / LOG_FILE
+    if not _stderr_is(log_path):  # a detached server's stderr already goes to server.log
+        handlers.append(logging.FileHandler(log_path, encoding="utf-8"))
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        root.addHandler(handler)
+
+
+def _stderr_is(path: Path) -> bool:
+    try:
+        err, target = os.fstat(sys.stderr.fileno()), path.stat()
+    except (OSError, ValueError, AttributeError):
+        return False
+    return (err.st_dev, err.st_ino) == (target.st_dev, target.st_ino)
+
+
+def _refuse_second_server(data_dir: Path) -> None:
+    conn = read_connection(data_dir)
+    if conn is not None and conn["pid"] != os.getpid() and server_answers(conn["url"]):
+        raise StartupError(
+            f"a server for {data_dir} already runs at {conn['url']} (pid {conn['pid']}); "
+            "use it, stop it first, or pass another --data-dir."
+        )
+
+
+def _default_credentials(data_dir: Path) -> tuple[str, str, str]:
+    """The OS user's password and token, generated once and kept in the data dir."""
+    path = data_dir / CREDENTIALS_FILE
+    try:
+        stored = json.loads(path.read_text())
+        return stored["user"], stored["password"], stored["token"]
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError, KeyError, TypeError):
+        raise StartupError(
+            f"{path} is unreadable or damaged; delete it to get a new password and token."
+        ) from None
+    user, password, token = getpass.getuser(), new_secret(), new_secret()
+    write_private_json(path, {"user": user, "password": password, "token": token})
+    return user, password, token
+
+
+def _extra_users(data_dir: Path) -> list[User]:
+    path = data_dir / USERS_FILE
+    if not path.exists():
+        return []
+    try:
+        entries = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise StartupError(f"{path} is not valid JSON ({err}); fix or remove it.") from None
+    if not isinstance(entries, list):
+        raise StartupError(f"{path} must hold a JSON array of {{name, password, token}} objects.")
+    users = []
+    for number, entry in enumerate(entries, start=1):
+        if not isinstance(entry, dict) or not entry.get("name") or not entry.get("password"):
+            raise StartupError(f"{path}: entry {number} needs a non-empty name and password.")
+        users.append(User.create(str(entry["name"]), str(entry["password"]), entry.get("token")))
+    return users
+
+
+def _session_timeout() -> float:
+    text = os.environ.get(SESSION_TIMEOUT_ENV)
+    if not text:
+        return DEFAULT_SESSION_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if value <= 0:
+        raise StartupError(f"{SESSION_TIMEOUT_ENV} must be a positive number of seconds.")
+    return value
+
+
+def _bind(host: str, port: int) -> list[socket.socket]:
+    try:
+        return bind_sockets(port, address=host)
+    except OSError as err:
+        raise StartupError(
+            f"cannot listen on {host}:{port} ({err.strerror}); "
+            "pick another --port (0 takes any free one)."
+        ) from None
+
+
+def _url_host(host: str) -> str:
+    if host in ("", "0.0.0.0", "::"):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host

@@ -1,0 +1,291 @@
+"""Authentication of the embedded server: login, logout, cookies, tokens, expiry, throttling."""
+
+from __future__ import annotations
+
+import re
+import stat
+import time
+from collections.abc import Iterator
+
+import pytest
+import requests
+from conftest import GUEST, ServerProcess, start_server
+
+from linkis_kernel import wire
+from linkis_kernel.local.app import ROUTES
+
+NOT_LOGGED_IN = "You are not logged in, please login first(您尚未登录，请先登录)!"
+
+
+def _sample_requests() -> list[tuple[str, str]]:
+    """(method, path) for every authenticated route, with a made-up id in `{id}`."""
+    samples = []
+    for route in ROUTES:
+        if not route.auth:
+            continue
+        path = route.pattern.pattern.replace("(?P<job_id>[^/]+)", "exec_id_unknown")
+        samples += [(method, path) for method in route.methods]
+    return [*samples, ("POST", "user/token-login")]
+
+
+@pytest.mark.parametrize(("method", "path"), _sample_requests())
+def test_every_route_needs_auth(linkis_server: ServerProcess, method: str, path: str) -> None:
+    response = requests.request(method, linkis_server.api(path), json={}, timeout=10)
+    assert response.status_code == 401
+    assert response.json() == {
+        "method": f"{wire.API_PREFIX}/{path}",
+        "status": -1,
+        "message": NOT_LOGGED_IN,
+        "data": {},
+    }
+
+
+def test_public_key_needs_no_auth(linkis_server: ServerProcess) -> None:
+    body = requests.get(linkis_server.api("user/publicKey"), timeout=10).json()
+    assert body["status"] == 0
+    assert body["data"] == {"enableSSL": False, "enableLoginEncrypt": False}
+
+
+def test_login_sets_http_only_session_cookie(linkis_server: ServerProcess) -> None:
+    session = requests.Session()
+    credentials = {"userName": linkis_server.user, "password": linkis_server.password}
+    response = session.post(linkis_server.api("user/login"), json=credentials, timeout=10)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["method"] is None
+    assert body["message"] == "login successful(登录成功)！"
+    assert body["data"] == {
+        "userName": linkis_server.user,
+        "isAdmin": True,
+        "sessionTimeOut": 3600000,
+        "enableWatermark": True,
+    }
+    cookie_header = response.headers["Set-Cookie"]
+    assert cookie_header.startswith(f"{wire.SESSION_COOKIE}=")
+    assert "HttpOnly" in cookie_header and "Path=/" in cookie_header
+    ticket = session.cookies[wire.SESSION_COOKIE]
+    assert re.fullmatch(r"[A-Za-z0-9_-]{32,}", ticket)
+    info = session.get(linkis_server.api("user/userInfo"), timeout=10).json()
+    assert info["data"] == {"userName": linkis_server.user}
+
+    again = session.post(linkis_server.api("user/login"), json=credentials, timeout=10).json()
+    assert again["status"] == 0
+    assert again["message"].startswith(f"{linkis_server.user} {wire.MSG_ALREADY_LOGGED_IN}")
+    assert again["data"] == {"userName": linkis_server.user}
+
+
+def test_login_by_query_parameters(linkis_server: ServerProcess) -> None:
+    response = requests.get(
+        linkis_server.api("user/login"),
+        params={"userName": GUEST["name"], "password": GUEST["password"]},
+        timeout=10,
+    )
+    body = response.json()
+    assert body["status"] == 0 and body["data"]["isAdmin"] is False
+    assert wire.SESSION_COOKIE in response.cookies
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            {"userName": "nobody-here", "password": "x"},
+            "wrong user name or password(用户名或密码错误)！",
+        ),
+        ({"password": "x"}, "Username can not be empty(用户名不能为空)！"),
+        ({"userName": "someone"}, "Password can not be blank(密码不能为空)！"),
+        ({"userName": GUEST["name"], "password": ""}, "Password can not be blank(密码不能为空)！"),
+    ],
+)
+def test_login_failures(linkis_server: ServerProcess, body: dict, message: str) -> None:
+    response = requests.post(linkis_server.api("user/login"), json=body, timeout=10)
+    assert response.status_code == 400
+    assert response.json() == {
+        "method": None,
+        "status": 1,
+        "message": message,
+        "data": {"sessionTimeOut": 3600000, "enableWatermark": True},
+    }
+    assert wire.SESSION_COOKIE not in response.cookies
+
+
+def test_login_with_wrong_password_of_real_user(linkis_server: ServerProcess) -> None:
+    body = {"userName": GUEST["name"], "password": "not-the-password"}
+    response = requests.post(linkis_server.api("user/login"), json=body, timeout=10)
+    assert response.status_code == 400
+    assert response.json()["message"] == "wrong user name or password(用户名或密码错误)！"
+
+
+def test_logout_ends_the_session(linkis_server: ServerProcess) -> None:
+    session = linkis_server.session()
+    ticket = session.cookies[wire.SESSION_COOKIE]
+    response = session.get(linkis_server.api("user/logout"), timeout=10)
+    assert response.json() == {
+        "method": None,
+        "status": 0,
+        "message": "Logout successful(退出登录成功)！",
+        "data": {},
+    }
+    assert wire.SESSION_COOKIE not in session.cookies
+    stale = requests.get(
+        linkis_server.api("user/userInfo"), cookies={wire.SESSION_COOKIE: ticket}, timeout=10
+    )
+    assert stale.status_code == 401
+    assert stale.json()["status"] == -1
+    assert "You are not logged in, please login first!" in stale.json()["message"]
+
+
+def test_token_headers_authenticate_each_request(linkis_server: ServerProcess) -> None:
+    response = requests.get(
+        linkis_server.api("user/userInfo"), headers=linkis_server.token_headers(), timeout=10
+    )
+    assert response.json()["data"] == {"userName": linkis_server.user}
+    assert wire.SESSION_COOKIE not in response.cookies
+    guest = requests.get(
+        linkis_server.api("user/userInfo"),
+        headers=linkis_server.token_headers(GUEST["name"], GUEST["token"]),
+        timeout=10,
+    )
+    assert guest.json()["data"] == {"userName": GUEST["name"]}
+
+
+@pytest.mark.parametrize(
+    ("user", "token"),
+    [
+        (None, "WRONG-TOKEN-value-xyz"),
+        ("nobody-here", "WRONG-TOKEN-value-xyz"),
+        (GUEST["name"], None),  # the main user's token does not authenticate the guest
+    ],
+)
+def test_bad_token_is_refused_without_echoing_it(
+    linkis_server: ServerProcess, user: str | None, token: str | None
+) -> None:
+    headers = linkis_server.token_headers(user, token)
+    response = requests.post(
+        linkis_server.api("entrance/submit"), headers=headers, json={}, timeout=10
+    )
+    assert response.status_code == 401
+    body = response.json()
+    assert body["status"] == -1
+    assert body["method"] == f"{wire.API_PREFIX}/entrance/submit"
+    assert body["message"].startswith("Token Authentication Failed")
+    assert headers[wire.TOKEN_CODE_HEADER] not in response.text
+
+
+def test_token_header_alone_is_refused(linkis_server: ServerProcess) -> None:
+    response = requests.get(
+        linkis_server.api("user/userInfo"),
+        headers={wire.TOKEN_CODE_HEADER: linkis_server.token},
+        timeout=10,
+    )
+    assert response.status_code == 401
+    assert "Token-User" in response.json()["message"]
+    assert linkis_server.token not in response.text
+
+
+def test_token_login_opens_a_session(linkis_server: ServerProcess) -> None:
+    session = requests.Session()
+    response = session.post(
+        linkis_server.api("user/token-login"), headers=linkis_server.token_headers(), timeout=10
+    )
+    assert response.json() == {
+        "method": None,
+        "status": 0,
+        "message": "login successful(登录成功)！",
+        "data": {"userName": linkis_server.user, "isAdmin": False},
+    }
+    heartbeat = session.get(linkis_server.api("user/heartbeat"), timeout=10).json()
+    assert heartbeat["status"] == 0
+    assert heartbeat["message"] == "Maintain heartbeat success(维系心跳成功)"
+
+
+def test_unknown_session_ticket_is_refused(linkis_server: ServerProcess) -> None:
+    response = requests.get(
+        linkis_server.api("jobhistory/list"),
+        cookies={wire.SESSION_COOKIE: "made-up-ticket"},
+        timeout=10,
+    )
+    assert response.status_code == 401
+    body = response.json()
+    assert body["status"] == -1
+    assert body["message"].startswith("errCode: 11002 ,desc: You are not logged in")
+
+
+@pytest.fixture(scope="module")
+def short_session_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """Its own server: sessions expire after 1 s idle, so expiry and throttling are testable."""
+    data_dir = tmp_path_factory.mktemp("short-session")
+    with start_server(data_dir, env={"LINKIS_LOCAL_SESSION_TIMEOUT": "1"}) as server:
+        yield server
+
+
+def test_session_expires_after_idle_timeout(short_session_server: ServerProcess) -> None:
+    server = short_session_server
+    session = requests.Session()
+    login = session.post(
+        server.api("user/login"),
+        json={"userName": server.user, "password": server.password},
+        timeout=10,
+    ).json()
+    assert login["data"]["sessionTimeOut"] == 1000
+    assert session.get(server.api("user/userInfo"), timeout=10).json()["status"] == 0
+    time.sleep(1.3)
+    expired = session.get(server.api("jobhistory/list"), timeout=10)
+    assert expired.status_code == 401
+    body = expired.json()
+    assert body["status"] == -1
+    assert body["method"] == f"{wire.API_PREFIX}/jobhistory/list"
+    assert "Login has expired, please log in again!" in body["message"]
+    relogin = session.post(
+        server.api("user/login"),
+        json={"userName": server.user, "password": server.password},
+        timeout=10,
+    ).json()
+    assert relogin["message"] == "login successful(登录成功)！"
+
+
+def test_failed_logins_are_throttled(short_session_server: ServerProcess) -> None:
+    server = short_session_server
+    wrong = {"userName": server.user, "password": "wrong"}
+    messages = [
+        requests.post(server.api("user/login"), json=wrong, timeout=10).json()["message"]
+        for _ in range(5)
+    ]
+    assert set(messages) == {"wrong user name or password(用户名或密码错误)！"}
+    right = {"userName": server.user, "password": server.password}
+    refused = requests.post(server.api("user/login"), json=right, timeout=10)
+    assert refused.status_code == 400
+    assert refused.json()["message"].startswith("Too many failed logins")
+    assert "try again in" in refused.json()["message"]
+    time.sleep(1.2)
+    accepted = requests.post(server.api("user/login"), json=right, timeout=10).json()
+    assert accepted["status"] == 0
+
+
+def test_secret_files_are_private(linkis_server: ServerProcess) -> None:
+    for name in ("connection.json", "credentials.json"):
+        mode = stat.S_IMODE((linkis_server.data_dir / name).stat().st_mode)
+        assert mode == 0o600, f"{name} has mode {oct(mode)}"
+    assert stat.S_IMODE(linkis_server.data_dir.stat().st_mode) == 0o700
+
+
+def test_banner_and_logs_hold_no_secrets(linkis_server: ServerProcess) -> None:
+    session = linkis_server.session()  # a login, so that a ticket exists to leak
+    requests.get(  # a GET login carries the password in the query string
+        linkis_server.api("user/login"),
+        params={"userName": linkis_server.user, "password": linkis_server.password},
+        timeout=10,
+    )
+    requests.get(
+        linkis_server.api("user/userInfo"), headers=linkis_server.token_headers(), timeout=10
+    )
+    banner = linkis_server.banner
+    assert banner == (
+        f"Linkis-compatible server at {linkis_server.url} "
+        f"(data dir {linkis_server.data_dir}, user {linkis_server.user})"
+    )
+    logs = linkis_server.log_text() + (linkis_server.data_dir / "server.log").read_text()
+    assert "/user/login" in logs  # the requests were logged...
+    secrets = [linkis_server.password, linkis_server.token, session.cookies[wire.SESSION_COOKIE]]
+    for secret in secrets:  # ...without any secret
+        assert secret not in logs
