@@ -133,22 +133,34 @@ def _code_spans(line: str) -> str:
 def _summary_line(summary: ResultSummary, count: int) -> str:
     label = f"result {summary.index + 1} of {count}: {summary.kind}"
     if summary.rows is not None:
-        label += f", {summary.rows:,} rows fetched"
+        label += f", {plural(summary.rows, 'row')} fetched"
     if summary.truncation:
-        label += f" ({summary.truncation})"
+        label += f"; {summary.truncation}"
     return label
 
 
-def summarize_results(results: Sequence[ResultSet]) -> tuple[ResultSummary, ...]:
+def plural(count: int, unit: str) -> str:
+    """`1 row`, `5,000 rows`."""
+    return f"{count:,} {unit}{'' if count == 1 else 's'}"
+
+
+def limit_note(result: ResultSet, limits: Limits) -> str:
+    """Which limit cut a result short, or `complete`."""
+    if not result.truncated:
+        return "complete"
+    if limits.fetch_limit is not None and result.rows_fetched >= limits.fetch_limit:
+        return f"fetch limit {limits.fetch_limit:,} ({limits.fetch_limit_source}); more rows exist"
+    return f"truncated by {result.truncation or 'the server'}"
+
+
+def summarize_results(results: Sequence[ResultSet], limits: Limits) -> tuple[ResultSummary, ...]:
     """Card lines for the fetched result sets, in order."""
     return tuple(
         ResultSummary(
             index=position,
             kind=result.kind,
             rows=result.rows_fetched if result.kind == "table" else None,
-            truncation=f"truncated by {result.truncation or 'a limit'}"
-            if result.truncated
-            else None,
+            truncation=limit_note(result, limits) if result.truncated else None,
         )
         for position, result in enumerate(results)
     )
@@ -163,22 +175,13 @@ def table_footer(shown: int, result: ResultSet, limits: Limits) -> str:
     """The line under a table naming every limit it went through; never silent."""
     fetched = result.rows_fetched
     if shown < fetched:
-        parts = [
-            f"showing {shown:,} of {fetched:,} rows fetched "
+        head = (
+            f"showing {shown:,} of {plural(fetched, 'row')} fetched "
             f"(display limit {shown:,}, LinkisMagics.display_limit)"
-        ]
+        )
     else:
-        parts = [f"{fetched:,} row{'' if fetched == 1 else 's'}"]
-    fetch_capped = (
-        result.truncated and limits.fetch_limit is not None and fetched >= limits.fetch_limit
-    )
-    if fetch_capped:
-        parts.append(f"fetch limit {fetched:,} ({limits.fetch_limit_source}); more rows exist")
-    elif result.truncated:
-        parts.append(f"truncated by {result.truncation or 'the server'}")
-    else:
-        parts.append("complete")
-    return "; ".join(parts)
+        head = plural(fetched, "row")
+    return f"{head}; {limit_note(result, limits)}"
 
 
 class ResultFrame(pd.DataFrame):

@@ -45,7 +45,7 @@ def test_succeed_card_names_what_ran_and_how_to_see_the_log() -> None:
     assert text.splitlines()[0] == "Linkis spark-3.2.1 (sql) · task 42 · Succeed in 1m15s"
     assert f"exec id {EXEC_ID}" in text
     assert "result 1 of 2: text" in text
-    assert "result 2 of 2: table, 5,000 rows fetched (truncated by cap)" in text
+    assert "result 2 of 2: table, 5,000 rows fetched; truncated by cap" in text
     assert "fetch limit 100,000 rows per result" in text
     assert "log: %linkis log 42" in text
     bundle = card._repr_mimebundle_()
@@ -87,6 +87,7 @@ def test_durations() -> None:
 def test_footer_names_display_fetch_and_engine_limits() -> None:
     limits = Limits(display_limit=50, fetch_limit=1000, fetch_limit_source="--limit")
     assert table_footer(5, table(5), limits) == "5 rows; complete"
+    assert table_footer(1, table(1), limits) == "1 row; complete"
     fetch_cut = table(1000, truncated=True, truncation="the fetch limit 1,000 (limit=1000)")
     assert table_footer(50, fetch_cut, limits) == (
         "showing 50 of 1,000 rows fetched (display limit 50, LinkisMagics.display_limit); "
@@ -136,9 +137,11 @@ def test_text_html_and_picture_results() -> None:
 
 def test_summaries_list_rows_and_truncation() -> None:
     sets = [ResultSet(0, "p", "1", "text", None, "hi", 1), table(3, truncated=True, truncation="x")]
-    assert summarize_results(sets) == (
+    fetched = table(100, truncated=True, truncation="the fetch limit")
+    assert summarize_results([*sets, fetched], Limits(50, 100, "--limit")) == (
         ResultSummary(0, "text", None, None),
         ResultSummary(1, "table", 3, "truncated by x"),
+        ResultSummary(2, "table", 100, "fetch limit 100 (--limit); more rows exist"),
     )
 
 

@@ -1,0 +1,441 @@
+"""`%%linkis` (run a cell on Linkis) and `%linkis <subcommand>` (connect, jobs, attach, ...).
+
+`LinkisMagics.run_cell(options, code)` is the whole "run one cell on Linkis" flow as a plain
+method, so the wrapper kernel calls it directly. Settings are traitlets (`%config LinkisMagics.*`,
+ipython_config.py); a cell option beats `%config`, which beats the environment, which beats the
+defaults.
+"""
+
+from __future__ import annotations
+
+import atexit
+import getpass
+import os
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.display import display
+from traitlets import Bool, Dict, Enum, Float, Integer, Unicode, observe
+from traitlets.config import Configurable
+
+from .client import LinkisError, LinkisJobError
+from .display import (
+    PROGRESS_MODES,
+    JobCard,
+    Limits,
+    LinkisCellError,
+    RunDisplay,
+    choose_progress_mode,
+    result_header,
+    result_view,
+)
+from .display.card import summarize_results
+from .options import (
+    LINE_PARSER,
+    CellOptions,
+    cell_magic_arguments,
+    fill_variables,
+    is_sql,
+    parse_cell_options,
+    parse_line,
+)
+from .wire import DEFAULT_CREATOR, STATES, SUCCEED
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .job import Job, LinkisClient
+    from .results import ResultSet
+
+DEFAULT_ENGINE = "spark"
+SHUTDOWN_KILL_WAIT = 2.0
+STATE_BY_NAME = {state.lower(): state for state in STATES}
+
+
+@contextmanager
+def short_errors() -> Iterator[None]:
+    """Connection, auth and server errors become one short error output, not a traceback.
+
+    A failed job's LinkisJobError already renders short and passes through unchanged.
+    """
+    try:
+        yield
+    except LinkisJobError:
+        raise
+    except LinkisError as exc:
+        raise LinkisCellError(f"{type(exc).__name__}: {exc}") from None
+    except ValueError as exc:  # a bad engine name or run type, from the job layer
+        raise LinkisCellError(f"ValueError: {exc}") from None
+
+
+@magics_class
+class LinkisMagics(Magics, Configurable):
+    """Run cells on Apache Linkis and manage its jobs from IPython."""
+
+    url = Unicode(
+        None, allow_none=True, help="Linkis gateway URL (default LINKIS_URL, else embedded)"
+    ).tag(config=True)
+    user = Unicode(None, allow_none=True, help="Linkis user (default LINKIS_USER)").tag(config=True)
+    token_env = Unicode(
+        "LINKIS_TOKEN", help="environment variable that holds the Linkis token"
+    ).tag(config=True)
+    engine = Unicode(
+        None, allow_none=True, help="default engine (default LINKIS_ENGINE, else spark)"
+    ).tag(config=True)
+    run_type = Unicode(
+        None, allow_none=True, help="default run type (default: the engine's own)"
+    ).tag(config=True)
+    creator = Unicode(
+        None, allow_none=True, help="creator label (default LINKIS_CREATOR, else IDE)"
+    ).tag(config=True)
+    engine_versions = Dict(
+        help="versions for bare engine names, e.g. {'spark': '2.4.3'} (over the defaults)"
+    ).tag(config=True)
+    progress = Enum(PROGRESS_MODES, "auto", help="progress display: auto|widget|text|none").tag(
+        config=True
+    )
+    fetch_limit = Integer(
+        100_000, allow_none=True, help="rows fetched per result (None or 0: all)"
+    ).tag(config=True)
+    display_limit = Integer(
+        50, allow_none=True, help="rows shown in a result table (the DataFrame keeps all)"
+    ).tag(config=True)
+    poll_interval = Float(0.1, help="first poll interval, seconds").tag(config=True)
+    poll_max_interval = Float(2.0, help="longest poll interval while nothing changes").tag(
+        config=True
+    )
+    kill_on_interrupt = Bool(True, help="kill the job when the cell is interrupted").tag(
+        config=True
+    )
+    kill_on_shutdown = Bool(True, help="kill still-running jobs when the shell ends").tag(
+        config=True
+    )
+    stale_after = Float(600.0, help="warn when a job shows no change for this many seconds").tag(
+        config=True
+    )
+
+    def __init__(self, shell: Any = None, **kwargs: Any):
+        super().__init__(shell=shell, **kwargs)
+        self.jobs: list[Job] = []
+        self._client: LinkisClient | None = None
+        self._password: str | None = None
+        self._lock = threading.Lock()
+
+    # -- settings and connection -----------------------------------------------------------
+
+    @observe("url", "user", "token_env")
+    def _forget_client(self, change: dict[str, Any]) -> None:
+        self._client = None
+        self._password = None
+
+    def resolved(self, name: str, option: str | None = None) -> str | None:
+        """A setting: the cell option, else `%config`, else the environment, else the default."""
+        environment = {"engine": "LINKIS_ENGINE", "creator": "LINKIS_CREATOR"}
+        defaults = {"engine": DEFAULT_ENGINE, "creator": DEFAULT_CREATOR}
+        if option:
+            return option
+        configured = getattr(self, name)
+        if configured:
+            return configured
+        variable = environment.get(name)
+        return (os.environ.get(variable) if variable else None) or defaults.get(name)
+
+    def connection(self) -> LinkisClient:
+        """The client, connecting on first use (the embedded server when no URL is set)."""
+        with self._lock:
+            if self._client is None:
+                self._client = self._connect()
+            self._client.engine_versions.update(self.engine_versions)
+            return self._client
+
+    def _connect(self) -> LinkisClient:
+        from .job import LinkisClient
+
+        url = self.url or os.environ.get("LINKIS_URL")
+        overrides: dict[str, Any] = {"url": url, "user": self.user, "password": self._password}
+        if self.token_env and os.environ.get(self.token_env):
+            overrides["token"] = os.environ[self.token_env]
+        with short_errors():
+            client = LinkisClient.from_env(**overrides)
+        if not url:
+            print(f"No LINKIS_URL set: using the embedded local Linkis at {client.url} (DuckDB).")
+        return client
+
+    # -- the magic -------------------------------------------------------------------------
+
+    @cell_magic_arguments
+    @line_cell_magic
+    def linkis(self, line: str, cell: str | None = None) -> Any:
+        """Run the cell on Linkis and return its last table as a DataFrame.
+
+        `${name}` in the code is a Linkis variable: filled from --var, else from the Python
+        variable of that name, else left to Linkis (e.g. ${run_date}). `{name}` is not touched.
+        As a line magic: `%linkis help` lists the subcommands (connect, status, jobs, attach,
+        kill, log, result, download).
+        """
+        if cell is None:
+            return self.run_subcommand(line)
+        return self.run_cell(parse_cell_options(self.linkis, line), cell)
+
+    def run_cell(self, options: CellOptions, code: str) -> Any:
+        """Submit `code` with `options`, show its progress, return the result (or the Job with
+        `--async`). A failed job raises LinkisJobError; Ctrl-C kills the job and re-raises."""
+        engine = self.resolved("engine", options.engine) or DEFAULT_ENGINE
+        run_type = options.run_type or self.run_type
+        creator = self.resolved("creator", options.creator) or DEFAULT_CREATOR
+        variables = fill_variables(
+            code, options.variables, self.shell.user_ns, sql=is_sql(run_type, engine)
+        )
+        client = self.connection()
+        with short_errors():
+            job = client.submit(
+                code,
+                engine=engine,
+                run_type=run_type,
+                creator=creator,
+                variables=variables or None,
+                runtime=options.runtime or None,
+                startup=options.startup or None,
+            )
+        self._track(job)
+        view = self._start_view(job, options)
+        if options.run_async:
+            self._follow_in_background(job, view)
+            if options.output:
+                self.shell.user_ns[options.output] = job
+            return job
+        value = self.follow(job, view, limit=options.limit)
+        if options.output:
+            self.shell.user_ns[options.output] = value
+        return value
+
+    def _track(self, job: Job) -> None:
+        self._pace(job)
+        self.jobs.append(job)
+
+    def _pace(self, job: Job) -> None:
+        job.poll_min = self.poll_interval
+        job.poll_max = max(self.poll_max_interval, self.poll_interval)
+        job.stale_after = self.stale_after
+
+    def _start_view(self, job: Job, options: CellOptions) -> RunDisplay | None:
+        if options.quiet:
+            return None
+        mode = choose_progress_mode(options.progress or self.progress, self.shell)
+        view = RunDisplay(job.engine or "", mode)
+        view.start()
+        return view
+
+    def follow(self, job: Job, view: RunDisplay | None, *, limit: int | None = None) -> Any:
+        """Wait for the job with its progress shown, then show its card and results."""
+        on_update = view.update if view is not None else None
+        try:
+            with short_errors():
+                job.wait(on_update=on_update, kill_on_interrupt=self.kill_on_interrupt)
+        except KeyboardInterrupt as interrupt:
+            note = getattr(interrupt, "linkis_report", None) or (
+                f"Interrupted; the job keeps running: `%linkis attach {job.task_id}` or "
+                f"`%linkis kill {job.task_id}`."
+            )
+            self._end_view(view, job, note=note)
+            raise
+        except (LinkisJobError, LinkisCellError):
+            self._end_view(view, job)
+            raise
+        with short_errors():
+            results = job.results(limit=self._fetch_limit(limit))
+        self._end_view(view, job, results, limit=limit)
+        return self.show_results(results, self._limits(limit))
+
+    def _follow_in_background(self, job: Job, view: RunDisplay | None) -> None:
+        def follow() -> None:
+            try:
+                job.wait(on_update=view.update if view else None, raise_on_failure=False)
+                note = None
+            except LinkisError as exc:
+                note = f"Stopped following: {exc}"
+            self._end_view(view, job, note=note)
+
+        threading.Thread(target=follow, name=f"linkis-job-{job.task_id}", daemon=True).start()
+
+    def _fetch_limit(self, limit: int | None) -> int | None:
+        chosen = self.fetch_limit if limit is None else limit
+        return chosen or None
+
+    def _limits(self, limit: int | None) -> Limits:
+        source = "--limit" if limit is not None else "LinkisMagics.fetch_limit"
+        return Limits(self.display_limit or None, self._fetch_limit(limit), source)
+
+    def _end_view(
+        self,
+        view: RunDisplay | None,
+        job: Job,
+        results: Sequence[ResultSet] = (),
+        *,
+        limit: int | None = None,
+        note: str | None = None,
+    ) -> None:
+        if view is None:
+            return
+        snapshot = job.last_snapshot
+        card = JobCard(
+            engine=job.engine or "",
+            exec_id=job.exec_id,
+            task_id=job.task_id,
+            state=job.state,
+            elapsed=snapshot.elapsed if snapshot else 0.0,
+            run_type=job.run_type,
+            results=summarize_results(results, self._limits(limit)),
+            fetch_limit=self._fetch_limit(limit),
+            note=note,
+        )
+        view.finish(card)
+
+    @staticmethod
+    def show_results(results: Sequence[ResultSet], limits: Limits) -> pd.DataFrame | None:
+        """Display every result set but the last table, each under `result i of n`; return the
+        last table (a DataFrame that displays with its footer) or None."""
+        tables = [position for position, result in enumerate(results) if result.kind == "table"]
+        last_table = tables[-1] if tables else None
+        count = len(results)
+        value = None
+        for position, result in enumerate(results):
+            header = result_header(position, count) if count > 1 else None
+            view = result_view(result, limits, header)
+            if position == last_table:
+                value = view
+            else:
+                display(view)
+        return value
+
+    # -- subcommands -----------------------------------------------------------------------
+
+    def run_subcommand(self, line: str) -> Any:
+        """`%linkis <subcommand> ...`."""
+        args = parse_line(line)
+        handlers: dict[str, Callable[[Any], Any]] = {
+            "connect": self._connect_command,
+            "status": self._status_command,
+            "jobs": self._jobs_command,
+            "attach": self._attach_command,
+            "kill": self._kill_command,
+            "log": self._log_command,
+            "result": self._result_command,
+            "download": self._download_command,
+        }
+        if args.command == "help":
+            print(LINE_PARSER.format_help())
+            return None
+        with short_errors():
+            return handlers[args.command](args)
+
+    def _connect_command(self, args: Any) -> None:
+        self.url = args.url or self.url
+        self.user = args.user or self.user
+        self.token_env = args.token_env or self.token_env
+        self._client = None
+        url = self.url or os.environ.get("LINKIS_URL")
+        user = self.user or os.environ.get("LINKIS_USER")
+        has_token = bool(self.token_env and os.environ.get(self.token_env))
+        if url and user and not has_token and not os.environ.get("LINKIS_PASSWORD"):
+            self._password = getpass.getpass(f"Linkis password for {user}: ")
+        self._status_command(args)
+
+    def _status_command(self, args: Any) -> None:
+        client = self.connection()
+        if client.auth_kind != "none":
+            client.login()  # fails here, with the reason, when the credentials are refused
+        print(f"Connected to {client.url} as {client.user} ({client.auth_kind} auth).")
+
+    def _jobs_command(self, args: Any) -> pd.DataFrame:
+        import pandas as pd
+
+        statuses = [STATE_BY_NAME[name] for name in args.status] if args.status else None
+        page = self.connection().jobhistory_list(status=statuses, page_size=max(1, args.n))
+        rows = [
+            {
+                "task_id": task.task_id,
+                "state": task.status,
+                "engine": task.engine_type,
+                "run_type": task.run_type,
+                "created": task.created_time,
+                "duration_s": None if task.cost_time_ms is None else task.cost_time_ms / 1000,
+                "code": (task.execution_code or "").strip().split("\n", 1)[0],
+            }
+            for task in page.tasks
+        ]
+        columns = ["task_id", "state", "engine", "run_type", "created", "duration_s", "code"]
+        return pd.DataFrame(rows, columns=columns)
+
+    def _job(self, job_id: str) -> Job:
+        return self.connection().job(job_id)
+
+    def _attach_command(self, args: Any) -> Any:
+        job = self._job(args.id)
+        self._pace(job)
+        view = self._start_view(job, CellOptions())
+        return self.follow(job, view)
+
+    def _kill_command(self, args: Any) -> None:
+        print(self._job(args.id).kill())
+
+    def _log_command(self, args: Any) -> None:
+        lines = self._job(args.id).log(level=args.level, tail=args.tail)
+        print("\n".join(lines) if lines else f"(no {args.level} lines)")
+
+    def _result_command(self, args: Any) -> Any:
+        job = self._job(args.id)
+        if job.state != SUCCEED:
+            raise LinkisCellError(
+                f"Linkis job {job.task_id} is {job.state}, so it has no result to show.",
+                f"See why with `%linkis log {job.task_id} --level error`.",
+            )
+        results = job.results(limit=self._fetch_limit(args.limit))
+        value = self.show_results(results, self._limits(args.limit))
+        if args.output:
+            self.shell.user_ns[args.output] = value
+        return value
+
+    def _download_command(self, args: Any) -> None:
+        path = self._job(args.id).download(args.path, format=args.format)
+        print(f"Saved the result of Linkis job {args.id} to {path}.")
+
+    # -- shutdown --------------------------------------------------------------------------
+
+    def running_jobs(self) -> list[Job]:
+        """Jobs this shell started that were not seen to end."""
+        return [job for job in self.jobs if not job.done]
+
+    def shutdown(self) -> list[str]:
+        """Kill this shell's still-running jobs (when `kill_on_shutdown`); one report per job."""
+        if not self.kill_on_shutdown:
+            return []
+        return [job.kill(wait=SHUTDOWN_KILL_WAIT) for job in self.running_jobs()]
+
+
+_registered: dict[int, LinkisMagics] = {}
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """Register `%%linkis`/`%linkis`, make `%config LinkisMagics` work, kill jobs at exit."""
+    if id(ipython) in _registered:
+        return
+    magics = LinkisMagics(shell=ipython, parent=ipython)
+    ipython.register_magics(magics)
+    ipython.configurables.append(magics)
+    atexit.register(magics.shutdown)
+    _registered[id(ipython)] = magics
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    magics = _registered.pop(id(ipython), None)
+    if magics is None:
+        return
+    atexit.unregister(magics.shutdown)
+    if magics in ipython.configurables:
+        ipython.configurables.remove(magics)
+    ipython.magics_manager.magics["line"].pop("linkis", None)
+    ipython.magics_manager.magics["cell"].pop("linkis", None)

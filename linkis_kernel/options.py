@@ -1,0 +1,207 @@
+"""Argument parsing for `%%linkis` and the `%linkis` subcommands, and `${var}` filling.
+
+Kept apart from the magic so the wrapper kernel and tests can parse without an IPython shell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import numbers
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from IPython.core.error import UsageError
+from IPython.core.magic_arguments import MagicArgumentParser, argument, magic_arguments
+
+from .display import PROGRESS_MODES
+from .results import SQL_RUN_TYPES
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+NON_SQL_ENGINES = frozenset({"python", "shell", "repl", "pipeline", "io_file", "io_hdfs"})
+JOB_STATUS_CHOICES = ("running", "failed", "succeed", "cancelled", "timeout", "scheduled", "inited")
+# `${name}` and `${name + 1}` reference `name`; `{name}` is never touched.
+VARIABLE_REFERENCE = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_]*)")
+
+
+@dataclass
+class CellOptions:
+    """The options of one `%%linkis` cell; None means "use the setting"."""
+
+    engine: str | None = None
+    run_type: str | None = None
+    creator: str | None = None
+    output: str | None = None
+    variables: dict[str, str] = field(default_factory=dict)
+    runtime: dict[str, str] = field(default_factory=dict)
+    startup: dict[str, str] = field(default_factory=dict)
+    limit: int | None = None
+    run_async: bool = False
+    quiet: bool = False
+    progress: str | None = None
+
+
+def row_limit(text: str) -> int:
+    """`--limit N`: a positive row count, or `all` (0) to fetch every row."""
+    if text.lower() == "all":
+        return 0
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a row count or 'all', got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a row limit cannot be negative, got {value}")
+    return value
+
+
+_CELL_ARGUMENTS = (
+    argument("-e", "--engine", help="engine type, e.g. spark, hive, python, shell, spark-2.4.3"),
+    argument("-t", "--run-type", help="run type, e.g. sql, py, hql, python, shell"),
+    argument("-c", "--creator", help="creator label (default IDE)"),
+    argument("-o", "--output", metavar="VAR", help="bind the result (the Job with --async)"),
+    argument("--var", action="append", nargs="+", default=[], metavar="K=V",
+             help="Linkis variable ${K}; Python variables of that name are used otherwise"),
+    argument("--runtime", action="append", nargs="+", default=[], metavar="K=V",
+             help="runtime parameter, e.g. wds.linkis.rm.yarnqueue=dev"),
+    argument("--startup", action="append", nargs="+", default=[], metavar="K=V",
+             help="engine startup parameter, e.g. spark.executor.memory=4g"),
+    argument("--limit", type=row_limit, metavar="N",
+             help="fetch at most N rows per result ('all' or 0: every row)"),
+    argument("--async", dest="run_async", action="store_true",
+             help="return the Job at once; the panel keeps updating"),
+    argument("--quiet", action="store_true", help="no progress and no job card, only the result"),
+    argument("--progress", choices=PROGRESS_MODES, help="progress display (default: setting)"),
+)  # fmt: skip
+
+
+def cell_magic_arguments(func: F) -> F:
+    """Attach the `%%linkis` options to a magic so `%%linkis?` shows them."""
+    for decorator in reversed(_CELL_ARGUMENTS):
+        func = decorator(func)
+    return magic_arguments()(func)
+
+
+def key_values(groups: Iterable[Iterable[str]], option: str) -> dict[str, str]:
+    """`[["a=1", "b=2"], ["c=3"]]` -> {"a": "1", ...}; a malformed item names the option."""
+    pairs: dict[str, str] = {}
+    for item in (item for group in groups for item in group):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"{option} expects KEY=VALUE, got {item!r}")
+        pairs[key.strip()] = value
+    return pairs
+
+
+def parse_cell_options(magic: Callable[..., Any], line: str) -> CellOptions:
+    """Parse the first line of a `%%linkis` cell; bad options raise UsageError."""
+    args = magic.parser.parse_argstring(line)
+    return CellOptions(
+        engine=args.engine,
+        run_type=args.run_type,
+        creator=args.creator,
+        output=args.output,
+        variables=key_values(args.var, "--var"),
+        runtime=key_values(args.runtime, "--runtime"),
+        startup=key_values(args.startup, "--startup"),
+        limit=args.limit,
+        run_async=args.run_async,
+        quiet=args.quiet,
+        progress=args.progress,
+    )
+
+
+def build_line_parser() -> MagicArgumentParser:
+    """The `%linkis <subcommand>` parser; errors raise UsageError."""
+    parser = MagicArgumentParser(prog="%linkis", description="Linkis jobs from IPython.")
+    commands = parser.add_subparsers(dest="command", metavar="SUBCOMMAND")
+    connect = commands.add_parser("connect", help="connect to a gateway (none: embedded server)")
+    connect.add_argument("url", nargs="?", help="gateway URL, e.g. http://gateway:9001")
+    connect.add_argument("--user", help="user name (default LINKIS_USER)")
+    connect.add_argument(
+        "--token-env", metavar="NAME", help="environment variable holding the token"
+    )
+    commands.add_parser("status", help="where we are connected, as whom, how")
+    jobs = commands.add_parser("jobs", help="job history as a DataFrame")
+    jobs.add_argument("-n", type=int, default=20, help="how many (default 20)")
+    jobs.add_argument("--status", nargs="+", choices=JOB_STATUS_CHOICES, help="only these states")
+    attach = commands.add_parser("attach", help="follow a job and return its result")
+    attach.add_argument("id", help="task id or exec id")
+    kill = commands.add_parser("kill", help="kill a job")
+    kill.add_argument("id", help="task id or exec id")
+    log = commands.add_parser("log", help="a job's log")
+    log.add_argument("id", help="task id or exec id")
+    log.add_argument("--level", choices=("error", "warn", "info", "all"), default="all")
+    log.add_argument("--tail", type=int, metavar="N", help="only the last N lines")
+    result = commands.add_parser("result", help="a finished job's result")
+    result.add_argument("id", help="task id or exec id")
+    result.add_argument("-o", "--output", metavar="VAR", help="bind the DataFrame to VAR")
+    result.add_argument("--limit", type=row_limit, metavar="N", help="fetch at most N rows")
+    download = commands.add_parser("download", help="save a result to a file")
+    download.add_argument("id", help="task id or exec id")
+    download.add_argument("path", help="file to write")
+    download.add_argument("--format", choices=("csv", "xlsx"), default="csv")
+    commands.add_parser("help", help="this help")
+    return parser
+
+
+LINE_PARSER = build_line_parser()
+
+
+def parse_line(line: str) -> argparse.Namespace:
+    """Parse `%linkis <subcommand> ...`; an empty line means `help`."""
+    args = LINE_PARSER.parse_argstring(line)
+    if args.command is None:
+        args.command = "help"
+    return args
+
+
+def referenced_variables(code: str) -> list[str]:
+    """Names used as `${name}` in the code, in order of first use."""
+    return list(dict.fromkeys(VARIABLE_REFERENCE.findall(code)))
+
+
+def is_sql(run_type: str | None, engine: str) -> bool:
+    """Whether Linkis treats the code as SQL (the default run type of most engines)."""
+    if run_type:
+        return run_type.lower() in SQL_RUN_TYPES
+    return engine.split("-", 1)[0].lower() not in NON_SQL_ENGINES
+
+
+def sql_literal(name: str, value: Any) -> str:
+    """A Python value as a SQL literal; unsupported types name the variable."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (numbers.Real, Decimal)):
+        return str(value)
+    if isinstance(value, dt.datetime):
+        return "'" + value.isoformat(sep=" ") + "'"
+    if isinstance(value, dt.date | dt.time):
+        return "'" + value.isoformat() + "'"
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    raise UsageError(
+        f"${{{name}}}: the Python variable {name!r} is a {type(value).__name__}, which has no "
+        f"SQL literal; pass the text to use with --var {name}=..."
+    )
+
+
+def fill_variables(
+    code: str,
+    explicit: Mapping[str, str],
+    namespace: Mapping[str, Any],
+    *,
+    sql: bool,
+) -> dict[str, str]:
+    """The `variables` to send: `--var` values as given, else Python variables of that name
+    (SQL-quoted by type for SQL code, plain `str()` otherwise); other `${...}` stay for Linkis."""
+    variables = dict(explicit)
+    for name in referenced_variables(code):
+        if name in variables or name not in namespace:
+            continue
+        value = namespace[name]
+        variables[name] = sql_literal(name, value) if sql else str(value)
+    return variables
