@@ -1,0 +1,452 @@
+"""Every Linkis example body (shared/linkis-api/examples) against what the real server answers.
+
+For each example the table below names the request that produces it. The answer must have the
+same `status`, the HTTP code of CONTRACT §17, and the same shape of `data`: the same keys at every
+level (for lists, those of the first element) and the same JSON types, where a null on either
+side is compatible with anything.
+
+Some examples describe situations the embedded server cannot be in by nature; `NEAREST` lists
+them with the reason and the example whose request stands in for them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from conftest import GUEST, ServerProcess, start_server
+
+from linkis_kernel import wire
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES_ENV = "LINKIS_API_EXAMPLES"
+FOREIGN_EXEC = "exec_id018016linkis-cg-entrancelinkis-host:9104IDE_hadoop_spark_0"
+TABLE_SQL = "select 1 as id, 'alice' as name, 10.50 as amount union all select 2, null, 0.00"
+
+
+def examples_dir() -> Path:
+    """The example bodies: $LINKIS_API_EXAMPLES, else ../shared/linkis-api/examples."""
+    configured = os.environ.get(EXAMPLES_ENV)
+    folder = (
+        Path(configured) if configured else REPO_ROOT / ".." / "shared" / "linkis-api" / "examples"
+    )
+    if not folder.is_dir():
+        pytest.fail(
+            f"Linkis example bodies not found at {folder.resolve()}: check out shared/ next to "
+            f"the repository or set {EXAMPLES_ENV} to the examples folder.",
+            pytrace=False,
+        )
+    return folder
+
+
+def load_example(name: str) -> dict[str, Any]:
+    return json.loads((examples_dir() / name).read_text())
+
+
+@dataclass(frozen=True)
+class Case:
+    """The request that produces one example. `{name}` in path/params is filled from `World`."""
+
+    method: str
+    path: str
+    http: int  # CONTRACT §17
+    params: dict[str, str] = field(default_factory=dict)
+    body: Any = None
+    auth: str = "token"  # token | guest | none | session | bad-token | stale-ticket
+    values: tuple[str, ...] = ()  # data keys whose values must equal the example's
+    note: str = ""
+
+
+def _submit_body(code: str, **labels: str) -> dict[str, Any]:
+    return {
+        "executionContent": {"code": code, "runType": "sql"},
+        "labels": {"engineType": "spark-3.2.1", "codeType": "sql", **labels},
+    }
+
+
+CASES: dict[str, Case] = {
+    "error-execid-slot-empty.json": Case("GET", "entrance/{empty_slot_exec}/status", 400),
+    "error-filesystem-path-empty.json": Case("GET", "filesystem/getDirFileTrees", 400),
+    "error-jobhistory-not-found.json": Case("GET", "jobhistory/999999/get", 400),
+    "error-kill-by-taskid-completed.json": Case("GET", "entrance/{old_task}/kill", 400),
+    "error-kill-no-permission.json": Case("GET", "entrance/{running_exec}/kill", 400, auth="guest"),
+    "error-kill-unknown-no-taskid.json": Case("GET", f"entrance/{FOREIGN_EXEC}/kill", 400),
+    "error-log-by-taskid-completed.json": Case("GET", "entrance/{old_task}/log", 400),
+    "error-log-job-not-in-memory.json": Case("GET", "entrance/{old_exec}/log", 400),
+    "error-login-expired.json": Case(
+        "GET",
+        "entrance/{table_exec}/status",
+        401,
+        auth="stale-ticket",
+        note="a ticket the server does not know; real idle expiry: test_server_auth",
+    ),
+    "error-malformed-execid.json": Case("GET", "entrance/exec_idabc/status", 400),
+    "error-openFile-pagesize-too-large.json": Case(
+        "GET", "filesystem/openFile", 400, params={"path": "{table_result}", "pageSize": "100001"}
+    ),
+    "error-progress-unknown-execid.json": Case("GET", f"entrance/{FOREIGN_EXEC}/progress", 400),
+    "error-submit-empty-code.json": Case("POST", "entrance/submit", 400, body=_submit_body(" ")),
+    "error-submit-missing-engineType.json": Case(
+        "POST",
+        "entrance/submit",
+        400,
+        body={"executionContent": {"code": "select 1", "runType": "sql"}, "labels": {"a": "b"}},
+    ),
+    "error-token-invalid.json": Case("POST", "entrance/submit", 401, body={}, auth="bad-token"),
+    "error-unauthenticated-service-direct.json": Case("GET", "jobhistory/list", 401, auth="none"),
+    "error-unauthenticated.json": Case("POST", "entrance/submit", 401, body={}, auth="none"),
+    "error-unknown-execid.json": Case("GET", f"entrance/{FOREIGN_EXEC}/status", 400),
+    "execute.json": Case("POST", "entrance/execute", 200, body="execute-request.json"),
+    "gateway-error-taskid-not-exists.json": Case("GET", "entrance/999999/status", 200),
+    "getDirFileTrees-missing-dir.json": Case(
+        "GET", "filesystem/getDirFileTrees", 200, params={"path": "{table_dir}/missing"}
+    ),
+    "getDirFileTrees.json": Case(
+        "GET", "filesystem/getDirFileTrees", 200, params={"path": "{table_dir}"}
+    ),
+    "jobhistory-get-cancelled.json": Case("GET", "jobhistory/{cancelled_task}/get", 200),
+    "jobhistory-get-failed.json": Case("GET", "jobhistory/{failed_task}/get", 200),
+    "jobhistory-get-inited.json": Case(
+        "GET",
+        "jobhistory/{running_task}/get",
+        200,
+        note="jobs leave Inited inside the submit call here; a running job's row has its keys",
+    ),
+    "jobhistory-get-running.json": Case("GET", "jobhistory/{running_task}/get", 200),
+    "jobhistory-get-succeed.json": Case("GET", "jobhistory/{table_task}/get", 200),
+    "jobhistory-list.json": Case("GET", "jobhistory/list", 200),
+    "kill-forced.json": Case(
+        "GET", "entrance/{old_exec}/kill", 200, params={"taskID": "{old_task}"}
+    ),
+    "kill.json": Case(
+        "GET",
+        "entrance/{table_exec}/kill",
+        200,
+        note="a finished job still held in memory answers the same success (CONTRACT §5.7)",
+    ),
+    "killJobs.json": Case(
+        "POST",
+        "entrance/{text_exec}/killJobs",
+        200,
+        body={"idList": ["{text_exec}", "{old_exec}"], "taskIDList": ["{text_task}", "{old_task}"]},
+    ),
+    "log-distinctLevel-false.json": Case(
+        "GET", "entrance/{table_exec}/log", 200, params={"distinctLevel": "false"}
+    ),
+    "log-no-new-lines.json": Case(
+        "GET", "entrance/{table_exec}/log", 200, params={"fromLine": "100000"}
+    ),
+    "log.json": Case("GET", "entrance/{table_exec}/log", 200, params={"fromLine": "0"}),
+    "login-already-logged-in.json": Case(
+        "POST",
+        "user/login",
+        200,
+        body={"userName": "{user}", "password": "{password}"},
+        auth="session",
+    ),
+    "login-failed-ldap.json": Case(
+        "POST", "user/login", 400, body={"userName": "{user}", "password": "wrong"}, auth="none"
+    ),
+    "login-ldap-user.json": Case(
+        "POST",
+        "user/login",
+        200,
+        body={"userName": GUEST["name"], "password": GUEST["password"]},
+        auth="none",
+        values=("isAdmin",),
+        note="a user of users.json stands for an LDAP user: not an admin",
+    ),
+    "login-missing-password.json": Case(
+        "POST", "user/login", 400, body={"userName": "{user}"}, auth="none"
+    ),
+    "login.json": Case(
+        "POST",
+        "user/login",
+        200,
+        body={"userName": "{user}", "password": "{password}"},
+        auth="none",
+        values=("isAdmin",),
+    ),
+    "logout.json": Case("GET", "user/logout", 200, auth="session"),
+    "metadata-columns.json": Case(
+        "GET", "datasource/columns", 200, params={"database": "{db}", "table": "{table}"}
+    ),
+    "metadata-dbs.json": Case("GET", "datasource/dbs", 200),
+    "metadata-tables.json": Case("GET", "datasource/tables", 200, params={"database": "{db}"}),
+    "openFile-page-past-end.json": Case(
+        "GET", "filesystem/openFile", 200, params={"path": "{table_result}", "page": "50"}
+    ),
+    "openFile-table.json": Case(
+        "GET", "filesystem/openFile", 200, params={"path": "{table_result}"}
+    ),
+    "openFile-text.json": Case("GET", "filesystem/openFile", 200, params={"path": "{text_result}"}),
+    "openLog.json": Case("GET", "filesystem/openLog", 200, params={"path": "{table_log}"}),
+    "progress-completed.json": Case(
+        "GET", "entrance/{table_exec}/progress", 200, values=("progress",)
+    ),
+    "progress.json": Case("GET", "entrance/{running_exec}/progress", 200),
+    "progressWithResource-by-taskid-completed.json": Case(
+        "GET", "entrance/{old_task}/progressWithResource", 200, values=("progress",)
+    ),
+    "progressWithResource-yarn.json": Case(
+        "GET",
+        "entrance/{running_exec}/progressWithResource",
+        200,
+        note="no YARN here: a running job reports its process's memory and CPU as yarnMetrics",
+    ),
+    "progressWithResource.json": Case("GET", "entrance/{table_exec}/progressWithResource", 200),
+    "publicKey.json": Case("GET", "user/publicKey", 200, auth="none"),
+    "status-by-taskid-completed.json": Case(
+        "GET", "entrance/{old_task}/status", 200, values=("status",)
+    ),
+    "status-cancelled.json": Case(
+        "GET", "entrance/{cancelled_exec}/status", 200, values=("status",)
+    ),
+    "status-fallback-history.json": Case(
+        "GET",
+        "entrance/{old_exec}/status",
+        200,
+        params={"taskID": "{old_task}"},
+        values=("status",),
+    ),
+    "status-inited.json": Case(
+        "GET",
+        "entrance/{running_exec}/status",
+        200,
+        note="jobs leave Inited inside the submit call here; same keys as any status",
+    ),
+    "status-running.json": Case("GET", "entrance/{running_exec}/status", 200, values=("status",)),
+    "status-succeed.json": Case("GET", "entrance/{table_exec}/status", 200, values=("status",)),
+    "submit.json": Case("POST", "entrance/submit", 200, body="submit-request.json"),
+    "token-login.json": Case("POST", "user/token-login", 200, values=("isAdmin",)),
+}
+
+# Examples the embedded server cannot produce by nature -> (stand-in example, reason).
+NEAREST: dict[str, tuple[str, str]] = {
+    "publicKey-encrypt-enabled.json": (
+        "publicKey.json",
+        "login encryption (RSA) is off: passwords never leave 127.0.0.1",
+    ),
+    "log-read-illegal-state.json": (
+        "log-distinctLevel-false.json",
+        "the log reader has no illegal-state failure; this is the other string-valued `log`",
+    ),
+    "openFile-html.json": (
+        "openFile-text.json",
+        "no local engine writes HTML result sets; text result sets have the same shape",
+    ),
+}
+
+# Examples whose `message` names things that differ here; every other message must be equal.
+MESSAGE_DIFFERS = {
+    "error-kill-no-permission.json": "names the job's owner",
+    "error-login-expired.json": "an unknown ticket stands in for an expired one",
+    "error-token-invalid.json": "the token is a secret and is not echoed",
+    "error-unauthenticated-service-direct.json": "the server answers as the gateway does",
+    "login-already-logged-in.json": "names the logged-in user",
+}
+
+
+# -- the jobs the requests refer to ----------------------------------------------------------------
+
+
+@dataclass
+class World:
+    """A server (restarted once, so that some jobs are only in history) and its jobs."""
+
+    server: ServerProcess
+    names: dict[str, str]
+
+    def fill(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return value.format(**self.names) if "{" in value else value
+        if isinstance(value, list):
+            return [self.fill(item) for item in value]
+        if isinstance(value, dict):
+            return {key: self.fill(item) for key, item in value.items()}
+        return value
+
+
+def _wait_for_state(server: ServerProcess, exec_id: str, state: str) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        envelope = server.client.get(server.api(f"entrance/{exec_id}/status"), timeout=10).json()
+        if envelope["data"]["status"] == state:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{exec_id} never reached {state}")
+
+
+def _task(server: ServerProcess, task_id: int) -> dict[str, Any]:
+    return server.client.get(server.api(f"jobhistory/{task_id}/get"), timeout=10).json()["data"][
+        "task"
+    ]
+
+
+def _first_result(server: ServerProcess, task_id: int) -> tuple[str, str]:
+    location = _task(server, task_id)["resultLocation"]
+    tree = server.client.get(
+        server.api("filesystem/getDirFileTrees"), params={"path": location}, timeout=10
+    ).json()["data"]["dirFileTrees"]
+    return location, tree["children"][0]["path"]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    data_dir = tmp_path_factory.mktemp("conformance")
+    with start_server(data_dir, users=[GUEST]) as first:
+        old = first.submit(TABLE_SQL)
+        assert first.wait(old["execID"]) == wire.SUCCEED
+    server = start_server(data_dir, users=[GUEST])
+    try:
+        table = server.submit(TABLE_SQL)
+        text = server.submit("echo hello; echo world", engine="shell", run_type="shell")
+        failed = server.submit("select * from no_such_table")
+        for job in (table, text, failed):
+            server.wait(job["execID"])
+        cancelled = server.submit("sleep 30", engine="shell", run_type="shell")
+        _wait_for_state(server, cancelled["execID"], wire.RUNNING)
+        server.client.get(server.api(f"entrance/{cancelled['execID']}/kill"), timeout=10)
+        assert server.wait(cancelled["execID"]) == wire.CANCELLED
+        running = server.submit("sleep 30", engine="shell", run_type="shell")
+        _wait_for_state(server, running["execID"], wire.RUNNING)
+        table_dir, table_result = _first_result(server, table["taskID"])
+        _, text_result = _first_result(server, text["taskID"])
+        prefix, _, index = table["execID"].rpartition("_")
+        dbs = server.client.get(server.api("datasource/dbs"), timeout=10).json()["data"]["dbs"]
+        db = dbs[0]["dbName"]
+        tables = server.client.get(
+            server.api("datasource/tables"), params={"database": db}, timeout=10
+        ).json()["data"]["tables"]
+        names = {
+            "user": server.user,
+            "password": server.password,
+            "old_exec": old["execID"],
+            "old_task": str(old["taskID"]),
+            "table_exec": table["execID"],
+            "table_task": str(table["taskID"]),
+            "table_dir": table_dir,
+            "table_result": table_result,
+            "table_log": _task(server, table["taskID"])["logPath"],
+            "text_exec": text["execID"],
+            "text_task": str(text["taskID"]),
+            "text_result": text_result,
+            "failed_task": str(failed["taskID"]),
+            "cancelled_exec": cancelled["execID"],
+            "cancelled_task": str(cancelled["taskID"]),
+            "running_exec": running["execID"],
+            "running_task": str(running["taskID"]),
+            "empty_slot_exec": f"{prefix}_{int(index) + 1000}",
+            "db": db,
+            "table": tables[0]["tableName"],
+        }
+        yield World(server, names)
+        server.client.get(server.api(f"entrance/{running['execID']}/kill"), timeout=10)
+    finally:
+        server.stop()
+
+
+# -- requests and shape comparison ---------------------------------------------------------------
+
+
+def _session_for(world: World, auth: str) -> requests.Session:
+    server = world.server
+    if auth == "token":
+        return server.client
+    session = requests.Session()
+    if auth == "guest":
+        session.headers.update(server.token_headers(GUEST["name"], GUEST["token"]))
+    elif auth == "session":
+        session = server.session()
+    elif auth == "bad-token":
+        session.headers.update(server.token_headers(token="WRONG-TOKEN"))
+    elif auth == "stale-ticket":
+        session.cookies.set(wire.SESSION_COOKIE, "a-ticket-this-server-never-issued")
+    return session
+
+
+def _perform(world: World, case: Case) -> requests.Response:
+    # A string body names an example request body, sent as it is.
+    body = load_example(case.body) if isinstance(case.body, str) else world.fill(case.body)
+    return _session_for(world, case.auth).request(
+        case.method,
+        world.server.api(world.fill(case.path)),
+        params=world.fill(case.params),
+        json=body,
+        timeout=10,
+    )
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    return type(value).__name__
+
+
+def shape_differences(expected: Any, actual: Any, where: str = "data") -> list[str]:
+    """How `actual` differs in shape from `expected` (keys, JSON types; null fits anything)."""
+    if expected is None or actual is None:
+        return []
+    if _kind(expected) != _kind(actual):
+        return [f"{where}: expected {_kind(expected)}, got {_kind(actual)} ({actual!r:.80})"]
+    if isinstance(expected, dict):
+        problems = [f"{where}: missing key {k!r}" for k in expected if k not in actual]
+        problems += [f"{where}: unexpected key {k!r}" for k in actual if k not in expected]
+        for key in expected.keys() & actual.keys():
+            problems += shape_differences(expected[key], actual[key], f"{where}.{key}")
+        return problems
+    if isinstance(expected, list) and expected and actual:
+        return shape_differences(expected[0], actual[0], f"{where}[0]")
+    return []
+
+
+def test_shape_comparison_catches_differences() -> None:
+    expected = {"a": 1, "b": [{"c": "x"}], "d": None, "e": 1.0}
+    assert shape_differences(expected, {"a": 2, "b": [{"c": "y"}], "d": 5, "e": 2.5}) == []
+    assert shape_differences(expected, {"a": 1.0, "b": [{"c": "x"}], "d": 1, "e": 1.0}) == [
+        "data.a: expected int, got float (1.0)"
+    ]
+    assert shape_differences(expected, {"a": 1, "b": [{}], "e": 1.0, "f": True}) == [
+        "data: missing key 'd'",
+        "data: unexpected key 'f'",
+        "data.b[0]: missing key 'c'",
+    ]
+
+
+def test_table_covers_every_example() -> None:
+    responses = {
+        path.name
+        for path in examples_dir().glob("*.json")
+        if not path.name.endswith("-request.json")
+    }
+    assert responses == set(CASES) | set(NEAREST)
+    assert all(stand_in in CASES for stand_in, _ in NEAREST.values())
+
+
+@pytest.mark.parametrize("example", sorted(CASES) + sorted(NEAREST))
+def test_answer_matches_example(world: World, example: str) -> None:
+    produced = NEAREST[example][0] if example in NEAREST else example
+    case = CASES[produced]
+    expected = load_example(example if example in CASES else produced)
+    response = _perform(world, case)
+    assert response.status_code == case.http, response.text
+    answer = response.json()
+    assert list(answer) == ["method", "status", "message", "data"]
+    assert answer["status"] == expected["status"], answer
+    assert isinstance(answer["data"], dict)
+    assert shape_differences(expected["data"], answer["data"]) == [], answer
+    if example not in MESSAGE_DIFFERS:
+        assert answer["message"] == expected["message"]
+    for key in case.values:
+        assert answer["data"][key] == expected["data"][key], answer
+    if expected["status"] != 0 and not expected["data"]:
+        assert answer["data"] == {}
