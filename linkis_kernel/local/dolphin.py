@@ -142,6 +142,11 @@ def _decode_table(payload: bytes) -> list[str | None]:
     return cells
 
 
+def _comment(text: str | None) -> str | None:
+    """Comments written as null come back as the text `NULL`; treat both as no comment."""
+    return None if text in (None, "NULL") else text
+
+
 def _read_head(f: BinaryIO) -> tuple[str, list[Column] | None]:
     magic = f.read(len(MAGIC))
     if magic != MAGIC:
@@ -157,7 +162,7 @@ def _read_head(f: BinaryIO) -> tuple[str, list[Column] | None]:
         return type_code, None
     cells = _decode_table(meta)
     columns = [
-        Column(cells[i] or "", cells[i + 1] or "string", cells[i + 2])
+        Column(cells[i] or "", cells[i + 1] or "string", _comment(cells[i + 2]))
         for i in range(0, len(cells) - 2, 3)
     ]
     return type_code, columns

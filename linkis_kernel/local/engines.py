@@ -307,10 +307,10 @@ def run_process(job: RunContext, kind: str, scratch: Path) -> None:
     if job.cancelled.is_set():
         raise JobCancelled
     if code != 0:
-        detail = "\n".join(stderr_tail[-20:]) or f"exit status {code}"
+        last = next((line for line in reversed(stderr_tail) if line.strip()), "")
         raise JobFailed(
             ERR_PYTHON if kind == PYTHON else ERR_SHELL,
-            f"{kind} exited with status {code}: {detail}",
+            f"{kind} exited with status {code}" + (f": {last.strip()}" if last else ""),
         )
     job.statement_progress(0, 1.0)
 

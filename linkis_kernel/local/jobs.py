@@ -301,5 +301,5 @@ def finish_line(job: Job) -> tuple[str, str]:
     if job.state == CANCELLED:
         return INFO, "Your job was killed by the user (status Cancelled)."
     if job.state == FAILED:
-        return ERROR, f"Your job failed with errCode {job.err_code}: {job.err_desc}"
+        return ERROR, f"Your job failed with errCode {job.err_code}; see the ERROR lines above."
     return INFO, f"Your job ended with status {job.state}."

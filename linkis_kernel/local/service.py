@@ -371,7 +371,8 @@ class LocalLinkis:
                 job._failed_stage = job._current
             job.state, job.err_code, job.err_desc = state, err_code, err_desc
         if state == FAILED:
-            job.write_log(ERROR, err_desc)
+            for line in err_desc.splitlines():
+                job.write_log(ERROR, line)
         level, line = finish_line(job)
         job.write_log(level, line)
         self.history.update(
