@@ -20,7 +20,7 @@ def status_line(snapshot: Snapshot, engine: str) -> str:
         parts[0] += f" {int(snapshot.progress * 100)}%"
     if snapshot.queue_position is not None and not snapshot.final:
         parts.append(f"{snapshot.queue_position} job(s) ahead in the queue")
-    if snapshot.stages:
+    if snapshot.stages and not snapshot.final:
         done = sum(1 for stage in snapshot.stages if stage.total and stage.succeed >= stage.total)
         parts.append(f"stages {done}/{len(snapshot.stages)}")
     parts.append(format_duration(snapshot.elapsed))

@@ -1,0 +1,144 @@
+"""Interrupt and shutdown in a real python3 kernel; text progress under terminal IPython."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jupyter_client import KernelManager
+
+from linkis_kernel.job import LinkisClient
+
+IPYTHON = Path(sys.executable).with_name("ipython")
+
+
+@pytest.fixture
+def kernel(
+    linkis_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[KernelManager, Any]]:
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    monkeypatch.setenv("LINKIS_URL", linkis_server.url)
+    monkeypatch.setenv("LINKIS_USER", linkis_server.user)
+    monkeypatch.setenv("LINKIS_TOKEN", linkis_server.token)
+    manager = KernelManager(kernel_name="python3")
+    manager.start_kernel()
+    client = manager.client()
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=30)
+        reply = client.execute_interactive("%load_ext linkis_kernel", timeout=30)
+        assert reply["content"]["status"] == "ok"
+        yield manager, client
+    finally:
+        client.stop_channels()
+        if manager.is_alive():
+            manager.shutdown_kernel(now=True)
+
+
+def history_state(server: Any, task_id: int, wanted: str, within: float = 5.0) -> str:
+    """The job's state in job history, polled until it is `wanted` or time runs out."""
+    client = LinkisClient(server.url, user=server.user, token=server.token)
+    deadline = time.monotonic() + within
+    state = client.jobhistory_get(task_id).status
+    while state != wanted and time.monotonic() < deadline:
+        time.sleep(0.1)
+        state = client.jobhistory_get(task_id).status
+    return state
+
+
+def iopub_until_idle(client: Any, msg_id: str, timeout: float = 30) -> list[dict[str, Any]]:
+    messages = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        msg = client.get_iopub_msg(timeout=deadline - time.monotonic())
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        messages.append(msg)
+        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            return messages
+    raise AssertionError("the kernel did not go idle")
+
+
+def test_interrupt_kills_the_job_and_aborts_the_cell(kernel: Any, linkis_server: Any) -> None:
+    manager, client = kernel
+    msg_id = client.execute("%%linkis -e shell\nsleep 30")
+    seen: list[dict[str, Any]] = []
+    while not any(msg["msg_type"] == "comm_open" for msg in seen):  # the panel is up
+        seen.append(client.get_iopub_msg(timeout=20))
+    time.sleep(0.5)
+    started = time.monotonic()
+    manager.interrupt_kernel()
+    reply = client.get_shell_msg(timeout=20)
+    assert reply["parent_header"]["msg_id"] == msg_id
+    assert reply["content"]["status"] == "error"
+    assert reply["content"]["ename"] == "KeyboardInterrupt"
+    messages = seen + iopub_until_idle(client, msg_id)
+    cards = [
+        msg["content"]["data"]["text/plain"]
+        for msg in messages
+        if msg["msg_type"] == "update_display_data"
+    ]
+    assert len(cards) == 1
+    task_id = int(re.search(r"task (\d+) ·", cards[0]).group(1))
+    assert f"Killed Linkis job {task_id}: Linkis confirms it Cancelled." in cards[0]
+    assert "Cancelled in" in cards[0]
+    assert history_state(linkis_server, task_id, "Cancelled") == "Cancelled"
+    assert time.monotonic() - started < 8
+
+
+def test_kernel_shutdown_kills_running_jobs(kernel: Any, linkis_server: Any) -> None:
+    manager, client = kernel
+    outputs: list[dict[str, Any]] = []
+    client.execute_interactive(
+        "%%linkis --async --quiet -e shell\nsleep 30", timeout=30, output_hook=outputs.append
+    )
+    result = next(msg for msg in outputs if msg["msg_type"] == "execute_result")
+    task_id = int(re.search(r"<Job task (\d+)", result["content"]["data"]["text/plain"]).group(1))
+    assert history_state(linkis_server, task_id, "Running") == "Running"
+    client.stop_channels()
+    manager.shutdown_kernel(now=False)
+    assert history_state(linkis_server, task_id, "Cancelled") == "Cancelled"
+
+
+def test_terminal_ipython_prints_the_status_line_card_and_table(
+    linkis_server: Any, tmp_path: Path
+) -> None:
+    # No LINKIS_URL: the extension finds the embedded server through the default data dir.
+    data = tmp_path / "jupyter-data"
+    data.mkdir()
+    (data / "linkis-kernel").symlink_to(linkis_server.data_dir)
+    env = {name: value for name, value in os.environ.items() if not name.startswith("LINKIS_")}
+    env.update(JUPYTER_DATA_DIR=str(data), IPYTHONDIR=str(tmp_path / "ipython"))
+    cell = "%%linkis\nselect product_id, name from demo.products order by product_id limit 3"
+    done = subprocess.run(
+        [
+            str(IPYTHON),
+            "--no-banner",
+            "--colors=nocolor",
+            "--InteractiveShellApp.exec_lines=['%load_ext linkis_kernel']",
+            "-c",
+            cell,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    out = done.stdout
+    assert done.returncode == 0, done.stderr
+    assert (
+        f"No LINKIS_URL set: using the embedded local Linkis at {linkis_server.url} (DuckDB)."
+        in out
+    )
+    assert re.search(r"^\[linkis spark-3\.2\.1\] Succeed · [\d.]+s · task \d+$", out, re.M)
+    assert re.search(r"^Linkis spark-3\.2\.1 \(sql\) · task \d+ · Succeed in", out, re.M)
+    assert "Gadget 1" in out and "3 rows; complete" in out
+    assert linkis_server.token not in out + done.stderr
+    assert linkis_server.password not in out + done.stderr

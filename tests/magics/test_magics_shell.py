@@ -1,0 +1,134 @@
+"""The magics in an in-process IPython shell: settings precedence, connect, shutdown."""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+
+from linkis_kernel.job import LinkisClient
+from linkis_kernel.magics import LinkisMagics
+
+
+@pytest.fixture
+def shell(
+    linkis_server: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[InteractiveShell]:
+    """A plain IPython shell with the extension loaded, connected by token to the server."""
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    monkeypatch.setenv("LINKIS_URL", linkis_server.url)
+    monkeypatch.setenv("LINKIS_USER", linkis_server.user)
+    monkeypatch.setenv("LINKIS_TOKEN", linkis_server.token)
+    for name in ("LINKIS_PASSWORD", "LINKIS_ENGINE", "LINKIS_CREATOR"):
+        monkeypatch.delenv(name, raising=False)
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "linkis_kernel")
+    try:
+        yield ip
+    finally:
+        ip.run_line_magic("unload_ext", "linkis_kernel")
+        ip.config.pop("LinkisMagics", None)  # %config lands in the shell's config too
+
+
+def magics_of(ip: InteractiveShell) -> LinkisMagics:
+    return ip.magics_manager.registry["LinkisMagics"]
+
+
+def run(ip: InteractiveShell, cell: str) -> Any:
+    result = ip.run_cell(cell)
+    if result.error_in_exec is not None:
+        raise result.error_in_exec
+    return result.result
+
+
+def test_cell_option_beats_config_beats_environment_beats_default(
+    shell: InteractiveShell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    magics = magics_of(shell)
+    assert magics.resolved("engine") == "spark" and magics.resolved("creator") == "IDE"
+    monkeypatch.setenv("LINKIS_ENGINE", "shell")
+    monkeypatch.setenv("LINKIS_CREATOR", "nightly")
+    assert magics.resolved("engine") == "shell" and magics.resolved("creator") == "nightly"
+    run(shell, "%config LinkisMagics.engine = 'python'")
+    assert magics.engine == "python" and magics.resolved("engine") == "python"
+    assert magics.resolved("engine", "hive") == "hive"
+
+    # the resolved engine is the one the job runs on
+    printed = run(shell, "%%linkis --quiet\nprint(6 * 7)")
+    assert printed is None and magics.jobs[-1].engine.startswith("python-")
+    assert magics.jobs[-1].info().creator == "nightly"
+    run(shell, "%%linkis --quiet -e shell -c adhoc\necho $((6 * 7))")
+    assert magics.jobs[-1].engine == "shell-1"
+    assert magics.jobs[-1].info().creator == "adhoc"
+    assert magics.jobs[-1].log(level="all")
+
+
+def test_config_changes_limits_and_engine_versions(shell: InteractiveShell) -> None:
+    run(shell, "%config LinkisMagics.display_limit = 2")
+    run(shell, "%config LinkisMagics.engine_versions = {'shell': '2'}")
+    frame = run(shell, "%%linkis --quiet\nselect * from demo.products order by product_id")
+    assert len(frame) == 50
+    assert "showing 2 of 50 rows fetched" in frame._repr_mimebundle_()["text/html"]
+    run(shell, "%%linkis --quiet -e shell\necho hi")
+    assert magics_of(shell).jobs[-1].engine == "shell-2"
+
+
+def test_text_progress_and_card_outside_a_kernel(
+    shell: InteractiveShell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(shell, "%%linkis\nselect 'a<b' as s")
+    out = capsys.readouterr().out
+    assert "[linkis spark-3.2.1] Succeed" in out
+    assert "Linkis spark-3.2.1 (sql) · task" in out and "Succeed in" in out
+
+
+def test_connect_asks_for_a_password_and_never_shows_it(
+    shell: InteractiveShell,
+    linkis_server: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.delenv("LINKIS_TOKEN")
+    prompts: list[str] = []
+
+    def answer(prompt: str) -> str:
+        prompts.append(prompt)
+        return linkis_server.password
+
+    monkeypatch.setattr(getpass, "getpass", answer)
+    run(shell, f"%linkis connect {linkis_server.url} --user {linkis_server.user}")
+    assert prompts == [f"Linkis password for {linkis_server.user}: "]
+    run(shell, "%linkis status")
+    out = capsys.readouterr().out
+    assert f"Connected to {linkis_server.url} as {linkis_server.user} (password auth)." in out
+    frame = run(shell, "%%linkis --quiet\nselect 1 as one")
+    assert int(frame.one[0]) == 1
+    magics = magics_of(shell)
+    shown = out + repr(magics.connection()) + repr(magics.jobs[-1]) + repr(vars(magics.jobs[-1]))
+    assert linkis_server.password not in shown
+
+
+def test_wrong_password_is_one_short_error(
+    shell: InteractiveShell, linkis_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("LINKIS_TOKEN")
+    monkeypatch.setattr(getpass, "getpass", lambda prompt: "not-the-password")
+    result = shell.run_cell(f"%linkis connect {linkis_server.url} --user {linkis_server.user}")
+    error = result.error_in_exec
+    assert type(error).__name__ == "LinkisCellError"
+    assert error._render_traceback_()[0].startswith("LinkisAuthError: ")
+    assert "not-the-password" not in str(error)
+
+
+def test_shutdown_kills_the_jobs_this_shell_started(
+    shell: InteractiveShell, linkis_server: Any
+) -> None:
+    job = run(shell, "%%linkis --async --quiet -e shell\nsleep 30")
+    assert magics_of(shell).running_jobs() == [job]
+    reports = magics_of(shell).shutdown()
+    assert reports == [f"Killed Linkis job {job.task_id}: Linkis confirms it Cancelled."]
+    client = LinkisClient(linkis_server.url, user=linkis_server.user, token=linkis_server.token)
+    assert client.jobhistory_get(job.task_id).status == "Cancelled"
