@@ -56,19 +56,15 @@ STATE_BY_NAME = {state.lower(): state for state in STATES}
 
 
 @contextmanager
-def short_errors() -> Iterator[None]:
-    """Connection, auth and server errors become one short error output, not a traceback.
-
-    A failed job's LinkisJobError already renders short and passes through unchanged.
-    """
+def short_errors(*also: type[Exception]) -> Iterator[None]:
+    """Connection, auth and server errors (and the `also` types) become one short error
+    output, not a traceback. A failed job's LinkisJobError already renders short."""
     try:
         yield
     except LinkisJobError:
         raise
-    except LinkisError as exc:
+    except (LinkisError, *also) as exc:
         raise LinkisCellError(f"{type(exc).__name__}: {exc}") from None
-    except ValueError as exc:  # a bad engine name or run type, from the job layer
-        raise LinkisCellError(f"ValueError: {exc}") from None
 
 
 @magics_class
@@ -190,7 +186,7 @@ class LinkisMagics(Magics, Configurable):
             code, options.variables, self.shell.user_ns, sql=is_sql(run_type, engine)
         )
         client = self.connection()
-        with short_errors():
+        with short_errors(ValueError):  # an engine or run type the job layer does not know
             job = client.submit(
                 code,
                 engine=engine,

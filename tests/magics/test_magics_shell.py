@@ -132,3 +132,45 @@ def test_shutdown_kills_the_jobs_this_shell_started(
     assert reports == [f"Killed Linkis job {job.task_id}: Linkis confirms it Cancelled."]
     client = LinkisClient(linkis_server.url, user=linkis_server.user, token=linkis_server.token)
     assert client.jobhistory_get(job.task_id).status == "Cancelled"
+
+
+def test_config_url_and_token_env_beat_the_environment(
+    shell: InteractiveShell,
+    linkis_server: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("LINKIS_URL", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.delenv("LINKIS_TOKEN")
+    monkeypatch.setenv("MY_LINKIS_TOKEN", linkis_server.token)
+    run(shell, f"%config LinkisMagics.url = '{linkis_server.url}'")
+    run(shell, "%config LinkisMagics.token_env = 'MY_LINKIS_TOKEN'")
+    run(shell, "%linkis status")
+    assert f"Connected to {linkis_server.url} as root (token auth)." in capsys.readouterr().out
+
+
+def test_result_jobs_and_help_subcommands(
+    shell: InteractiveShell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(shell, "%%linkis --progress none -o first\nselect 1 as a; select 'x' as b")
+    out = capsys.readouterr().out
+    assert "[linkis" not in out and "Succeed in" in out
+    task_id = magics_of(shell).jobs[-1].task_id
+    value = run(shell, f"%linkis result {task_id} -o again")
+    assert shell.user_ns["again"] is value and list(value.columns) == ["b"]
+    assert "result 1 of 2" in capsys.readouterr().out
+    with pytest.raises(Exception, match="no_table"):
+        run(shell, "%%linkis --quiet\nselect * from no_table")
+    failed = run(shell, "%linkis jobs -n 5 --status failed")
+    assert len(failed) >= 1 and set(failed.state) == {"Failed"}
+    assert failed.code.iloc[0] == "select * from no_table"
+    run(shell, "%linkis help")
+    help_text = capsys.readouterr().out
+    for subcommand in ("connect", "status", "jobs", "attach", "kill", "log", "result", "download"):
+        assert subcommand in help_text
+
+
+def test_an_unknown_engine_is_one_short_error(shell: InteractiveShell) -> None:
+    error = shell.run_cell("%%linkis -e nosuchengine\nselect 1").error_in_exec
+    assert type(error).__name__ == "LinkisCellError"
+    assert "nosuchengine" in error._render_traceback_()[0]
