@@ -89,10 +89,14 @@ class ServerProcess:
         *,
         engine: str = "spark",
         run_type: str = "sql",
+        creator: str = wire.DEFAULT_CREATOR,
         session: requests.Session | None = None,
         **body: Any,
     ) -> dict[str, Any]:
-        """POST entrance/submit (1.x body); returns `data` ({execID, taskID}), asserting success."""
+        """POST entrance/submit (1.x body); returns `data` ({execID, taskID}), asserting success.
+
+        `engine` without a version takes the default one; `body` adds top-level keys (params...).
+        """
         session = session or self.client
         user = _session_user(session) or self.user
         version = wire.DEFAULT_ENGINE_VERSIONS.get(engine)
@@ -100,7 +104,7 @@ class ServerProcess:
             "executionContent": {"code": code, "runType": run_type},
             "labels": {
                 "engineType": f"{engine}-{version}" if version and "-" not in engine else engine,
-                "userCreator": f"{user}-{wire.DEFAULT_CREATOR}",
+                "userCreator": f"{user}-{creator}",
             },
             **body,
         }

@@ -85,7 +85,7 @@ class ExportOptions:
     def cell(self, value: str | None, *, quote: bool = True) -> str:
         """A cell's text as Linkis writes it: null marker, newlines, CSV quoting if asked."""
         if value is None:
-            return self.null_value
+            value = self.null_value
         if not self.keep_newline:
             value = _NEWLINES.sub(" ", value)
         if quote and self.quote_retouch and value.strip():
