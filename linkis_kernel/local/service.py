@@ -387,11 +387,16 @@ class LocalLinkis:
 
     # ---- finding jobs ----------------------------------------------------------------------
     def _job_for(self, job_id: str) -> tuple[Job | None, int | None, ShortId | None]:
-        """(job held in memory, numeric taskID if the id was one, parsed short id otherwise)."""
+        """(job held in memory, numeric taskID if the id was one, parsed short id otherwise).
+
+        A numeric id stands for the gateway's taskID route, which answers from job history
+        once the job has completed: such a job is not returned as held in memory.
+        """
         job_id = str(job_id).strip()
         if job_id.isdigit():
             with self._lock:
-                return self._by_task.get(int(job_id)), int(job_id), None
+                job = self._by_task.get(int(job_id))
+            return (None if job is not None and job.finished else job), int(job_id), None
         _, short_id = parse_exec_id(job_id)
         with self._lock:
             return self._by_short.get(str(short_id)), None, short_id
@@ -411,6 +416,13 @@ class LocalLinkis:
             raise _no_permission_job(task_id, row["execute_user"])
         return row
 
+    def _task_state(self, user: str, task_id: int) -> str:
+        """A task's state for the taskID route: memory first (history may lag a moment)."""
+        row = self._owned_row(task_id, user, missing=f"taskId {task_id} is not exists.")
+        with self._lock:
+            job = self._by_task.get(task_id)
+        return job.state if job is not None else row["status"]
+
     def _lookup_error(self, short_id: ShortId | None, empty: str, failed: str) -> ServiceError:
         with self._lock:
             known = short_id is not None and short_id.group in self._process_groups
@@ -425,8 +437,8 @@ class LocalLinkis:
             self._owned(job, user, job_id)
             return {"status": job.state, "execID": job.exec_id}
         if numeric is not None:
-            row = self._owned_row(numeric, user, missing=f"taskId {numeric} is not exists.")
-            status = row["status"] if row["status"] in TERMINAL_STATES else INITED
+            state = self._task_state(user, numeric)
+            status = state if state in TERMINAL_STATES else INITED
             return {"status": status, "execID": "", "taskID": str(numeric)}
         if task_id is not None:
             row = self._owned_row(task_id, user)
@@ -440,7 +452,7 @@ class LocalLinkis:
         job, numeric, _ = self._job_for(job_id)
         if job is None:
             if numeric is not None:
-                self._owned_row(numeric, user, missing=f"taskId {numeric} is not exists.")
+                self._task_state(user, numeric)
             raise ServiceError(MSG_JOB_ENDED)
         self._owned(job, user, job_id)
         page = job.log.read(from_line, size, distinct_level)
@@ -466,10 +478,10 @@ class LocalLinkis:
         lookup = numeric if numeric is not None else task_id
         if lookup is None:
             raise ServiceError(MSG_PROGRESS_EMPTY)
-        row = self._owned_row(lookup, user, missing=f"taskId {lookup} is not exists.")
+        state = self._task_state(user, lookup)
         data = {"yarnResource": None} if with_resource else {}
         data.update(
-            progress=row["progress"] or "0.0",
+            progress="1.0" if state in TERMINAL_STATES else 0,
             execID="",
             taskID=str(lookup),
             progressInfo=[],
@@ -496,7 +508,7 @@ class LocalLinkis:
             raise ServiceError(
                 f"You have no permission to kill this job, excecute by user:{row['execute_user']}"
             )
-        if row["status"] in TERMINAL_STATES:
+        if self._task_state(user, lookup) in TERMINAL_STATES:
             if numeric is not None:
                 raise ServiceError(MSG_KILL_COMPLETED)
             return MSG_FORCED_KILL, {}
