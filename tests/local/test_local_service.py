@@ -15,6 +15,11 @@ from linkis_kernel.local.service import LocalLinkis
 from linkis_kernel.wire import CANCELLED, STATUS_ERROR, STATUS_NO_PERMISSION, SUCCEED
 
 EXAMPLES = Path("/work/shared/linkis-api/examples")
+DEMO_COUNTS = (
+    "select count(*), sum(hash(name, email, signup_date, lifetime_value)) from demo.customers;"
+    "select count(*), count(discount) from demo.order_items;"
+    "select count(*) from demo.orders; select count(*) from demo.products"
+)
 FOREIGN_EXEC = "exec_id018016linkis-cg-entrancelinkis-host:9104IDE_hadoop_spark_0"
 
 
@@ -110,7 +115,8 @@ def test_execid_format_and_parsing_errors(linkis: LocalLinkis, finished: dict) -
     assert finished["execID"] == ("exec_id018014linkis-cg-entrance127.0.0.1:9001IDE_alice_spark_0")
     malformed = error_of(linkis.status, USER, "exec_idabc", None)
     assert malformed.message == (
-        'operation failed(操作失败)s！the reason(原因)：NumberFormatException: For input string: "abc"'
+        "operation failed(操作失败)s！the reason(原因)："
+        'NumberFormatException: For input string: "abc"'
     )
     unknown = error_of(linkis.status, USER, FOREIGN_EXEC, None)
     assert unknown.message.startswith("Get job by ID error and cannot obtain")
@@ -283,9 +289,7 @@ def test_demo_schema_is_deterministic_and_quick(tmp_path: Path, run) -> None:
         service.start()
         assert time.monotonic() - started < 3.0
         try:
-            submitted = run(service, "select count(*), sum(hash(name, email, signup_date, lifetime_value)) from demo.customers;"
-                            "select count(*), count(discount) from demo.order_items;"
-                            "select count(*) from demo.orders; select count(*) from demo.products")  # fmt: skip
+            submitted = run(service, DEMO_COUNTS)
             location = service.history_get(USER, submitted["taskID"])["task"]["resultLocation"]
             files = sorted(
                 c["path"] for c in service.dir_tree(USER, location)["dirFileTrees"]["children"]
