@@ -18,11 +18,11 @@ from IPython.core.error import UsageError
 from IPython.core.magic_arguments import MagicArgumentParser, argument, magic_arguments
 
 from .display import PROGRESS_MODES
+from .job import default_run_type
 from .results import SQL_RUN_TYPES
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-NON_SQL_ENGINES = frozenset({"python", "shell", "repl", "pipeline", "io_file", "io_hdfs"})
 JOB_STATUS_CHOICES = ("running", "failed", "succeed", "cancelled", "timeout", "scheduled", "inited")
 # `${name}` and `${name + 1}` reference `name`; `{name}` is never touched.
 VARIABLE_REFERENCE = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_]*)")
@@ -165,10 +165,13 @@ def referenced_variables(code: str) -> list[str]:
 
 
 def is_sql(run_type: str | None, engine: str) -> bool:
-    """Whether Linkis treats the code as SQL (the default run type of most engines)."""
-    if run_type:
-        return run_type.lower() in SQL_RUN_TYPES
-    return engine.split("-", 1)[0].lower() not in NON_SQL_ENGINES
+    """Whether Linkis treats the code as SQL: by the run type, else the engine's default one
+    (an engine without a known default is left for the submit to reject)."""
+    try:
+        run_type = run_type or default_run_type(engine)
+    except ValueError:
+        return False
+    return run_type.lower() in SQL_RUN_TYPES
 
 
 def sql_literal(name: str, value: Any) -> str:
