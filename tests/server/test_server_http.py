@@ -1,0 +1,292 @@
+"""Malformed and wrong requests: always a Linkis-shaped answer that says what is wrong.
+
+Never a 500, an HTML page or a traceback, whatever the request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import requests
+from conftest import ServerProcess
+
+from linkis_kernel import wire
+
+FOREIGN_EXEC = "exec_id018016linkis-cg-entrancelinkis-host:9104IDE_hadoop_spark_0"
+SPARK = {"engineType": "spark-3.2.1", "codeType": "sql"}
+
+
+@dataclass(frozen=True)
+class Bad:
+    """One bad request and the answer it must get."""
+
+    method: str
+    path: str
+    http: int
+    status: int
+    fragment: str
+    params: dict[str, str] = field(default_factory=dict)
+    body: Any = None  # bytes are sent as they are, anything else as JSON
+
+
+def _submit(**body: Any) -> dict[str, Any]:
+    return {"executionContent": {"code": "select 1", "runType": "sql"}, "labels": SPARK, **body}
+
+
+BAD_REQUESTS = {
+    "submit-invalid-json": Bad("POST", "entrance/submit", 400, 1, "not valid JSON", body=b"{bad"),
+    "submit-array-body": Bad(
+        "POST", "entrance/submit", 400, 1, "must be a JSON object, got an array", body=b"[1, 2]"
+    ),
+    "submit-empty-body": Bad("POST", "entrance/submit", 400, 1, "body is empty", body=b""),
+    "submit-not-utf8": Bad("POST", "entrance/submit", 400, 1, "not UTF-8", body=b'{"a":"\xff"}'),
+    "submit-no-code": Bad(
+        "POST", "entrance/submit", 400, 1, "executionCode cannot be empty", body={}
+    ),
+    "submit-content-not-object": Bad(
+        "POST",
+        "entrance/submit",
+        400,
+        1,
+        "executionContent must be an object",
+        body={"executionContent": "select 1", "labels": SPARK},
+    ),
+    "submit-no-labels": Bad(
+        "POST",
+        "entrance/submit",
+        400,
+        1,
+        "labels is null",
+        body={"executionContent": {"code": "select 1", "runType": "sql"}},
+    ),
+    "submit-no-run-type": Bad(
+        "POST",
+        "entrance/submit",
+        400,
+        1,
+        "codeType",
+        body={"executionContent": {"code": "select 1"}, "labels": {"engineType": "spark-3.2.1"}},
+    ),
+    "submit-unknown-engine": Bad(
+        "POST",
+        "entrance/submit",
+        400,
+        1,
+        "Label params invalid",
+        body={**_submit(), "labels": {"engineType": "nosuch-1", "codeType": "sql"}},
+    ),
+    "submit-bad-user-creator": Bad(
+        "POST",
+        "entrance/submit",
+        400,
+        1,
+        "userCreator must be <user>-<creator>",
+        body={**_submit(), "labels": {**SPARK, "userCreator": "a-b-c"}},
+    ),
+    "submit-params-not-object": Bad(
+        "POST", "entrance/submit", 400, 1, "'params' must be a JSON object", body=_submit(params=7)
+    ),
+    "submit-variables-not-object": Bad(
+        "POST",
+        "entrance/submit",
+        400,
+        1,
+        "Variable replacement failed",
+        body=_submit(params={"variable": [1]}),
+    ),
+    "execute-no-code": Bad("POST", "entrance/execute", 400, 1, "executionCode", body={}),
+    "execute-no-engine": Bad(
+        "POST",
+        "entrance/execute",
+        400,
+        1,
+        "executeApplicationName",
+        body={"executionCode": "select 1"},
+    ),
+    "status-malformed-exec-id": Bad(
+        "GET", "entrance/exec_idabc/status", 400, 1, "NumberFormatException"
+    ),
+    "status-task-id-not-number": Bad(
+        "GET",
+        f"entrance/{FOREIGN_EXEC}/status",
+        400,
+        1,
+        "Parameter taskID must be an integer, got 'abc'",
+        params={"taskID": "abc"},
+    ),
+    "status-unknown-task": Bad(
+        "GET", "entrance/999999/status", 200, 1, "taskId 999999 is not exists."
+    ),
+    "log-from-line-not-number": Bad(
+        "GET",
+        f"entrance/{FOREIGN_EXEC}/log",
+        400,
+        1,
+        "Parameter fromLine must be an integer",
+        params={"fromLine": "abc"},
+    ),
+    "log-size-not-number": Bad(
+        "GET",
+        f"entrance/{FOREIGN_EXEC}/log",
+        400,
+        1,
+        "Parameter size must be an integer",
+        params={"size": "big"},
+    ),
+    "log-distinct-level-not-bool": Bad(
+        "GET",
+        f"entrance/{FOREIGN_EXEC}/log",
+        400,
+        1,
+        "Parameter distinctLevel must be true or false",
+        params={"distinctLevel": "maybe"},
+    ),
+    "progress-unknown-exec-id": Bad(
+        "GET", f"entrance/{FOREIGN_EXEC}/progress", 400, 1, "task progress cannot be obtained"
+    ),
+    "kill-unknown-exec-id": Bad("GET", f"entrance/{FOREIGN_EXEC}/kill", 400, 1, "kill failed"),
+    "kill-jobs-not-arrays": Bad(
+        "POST",
+        "entrance/killJobs",
+        400,
+        1,
+        "must both be arrays",
+        body={"idList": "x", "taskIDList": []},
+    ),
+    "kill-jobs-length-mismatch": Bad(
+        "POST",
+        f"entrance/{FOREIGN_EXEC}/killJobs",
+        400,
+        1,
+        "must pair up",
+        body={"idList": ["a"], "taskIDList": []},
+    ),
+    "history-id-not-number": Bad(
+        "GET", "jobhistory/abc/get", 400, 1, "must be a number, got 'abc'"
+    ),
+    "history-unknown-id": Bad(
+        "GET", "jobhistory/999999/get", 400, 1, "The corresponding job was not found"
+    ),
+    "list-page-size-zero": Bad(
+        "GET", "jobhistory/list", 400, 1, "at least 1", params={"pageSize": "0"}
+    ),
+    "list-page-not-number": Bad(
+        "GET",
+        "jobhistory/list",
+        400,
+        1,
+        "Parameter pageNow must be an integer",
+        params={"pageNow": "x"},
+    ),
+    "list-start-date-not-number": Bad(
+        "GET",
+        "jobhistory/list",
+        400,
+        1,
+        "Parameter startDate must be an integer",
+        params={"startDate": "yesterday"},
+    ),
+    "open-file-no-path": Bad("GET", "filesystem/openFile", 400, 1, "80004"),
+    "open-file-page-not-number": Bad(
+        "GET",
+        "filesystem/openFile",
+        400,
+        1,
+        "Parameter page must be an integer, got 'abc'",
+        params={"path": "/x", "page": "abc"},
+    ),
+    "open-file-page-size-too-large": Bad(
+        "GET",
+        "filesystem/openFile",
+        400,
+        1,
+        "80034",
+        params={"path": "/x", "pageSize": str(wire.OPEN_FILE_MAX_PAGE_SIZE + 1)},
+    ),
+    "open-file-page-zero": Bad(
+        "GET", "filesystem/openFile", 400, 1, "at least 1", params={"path": "/x", "page": "0"}
+    ),
+    "open-log-no-path": Bad("GET", "filesystem/openLog", 400, 1, "80004"),
+    "dir-tree-blank-path": Bad(
+        "GET", "filesystem/getDirFileTrees", 400, 1, "80004", params={"path": ""}
+    ),
+    "unknown-uri": Bad("GET", "entrance/submit/extra", 400, 1, "unknown request URI"),
+    "unknown-service": Bad("GET", "nosuchservice/list", 400, 1, "unknown request URI"),
+    "put-on-submit": Bad("PUT", "entrance/submit", 400, 1, "'PUT' is not supported", body={}),
+    "get-on-submit": Bad("GET", "entrance/submit", 400, 1, "use POST"),
+    "delete-on-list": Bad("DELETE", "jobhistory/list", 400, 1, "use GET"),
+    "post-on-public-key": Bad("POST", "user/publicKey", 400, 1, "use GET"),
+    "body-too-large": Bad(
+        "POST", "entrance/submit", 413, 1, "larger than 10 MiB", body=b" " * (10 * 1024 * 1024 + 1)
+    ),
+}
+
+
+def _send(server: ServerProcess, bad: Bad, session: requests.Session) -> requests.Response:
+    raw = isinstance(bad.body, bytes)
+    return session.request(
+        bad.method,
+        server.api(bad.path),
+        params=bad.params,
+        data=bad.body if raw else None,
+        json=None if raw else bad.body,
+        timeout=30,
+    )
+
+
+def _assert_clean(response: requests.Response) -> dict[str, Any]:
+    assert response.status_code < 500
+    assert "Traceback" not in response.text and "<html" not in response.text.lower()
+    body = response.json()
+    assert list(body) == ["method", "status", "message", "data"]
+    assert isinstance(body["data"], dict)
+    return body
+
+
+@pytest.mark.parametrize("case", sorted(BAD_REQUESTS))
+def test_bad_request_gets_a_clear_linkis_error(linkis_server: ServerProcess, case: str) -> None:
+    bad = BAD_REQUESTS[case]
+    response = _send(linkis_server, bad, linkis_server.client)
+    body = _assert_clean(response)
+    assert (response.status_code, body["status"]) == (bad.http, bad.status), body
+    assert bad.fragment in body["message"]
+
+
+def test_at_least_thirty_bad_requests_are_covered() -> None:
+    assert len(BAD_REQUESTS) >= 30
+
+
+@pytest.mark.parametrize("path", ["/", "/favicon.ico", "/api/rest_j/v2/entrance/submit"])
+def test_paths_outside_the_api_answer_in_linkis_shape(
+    linkis_server: ServerProcess, path: str
+) -> None:
+    response = requests.get(f"{linkis_server.url}{path}", timeout=10)
+    body = _assert_clean(response)
+    assert response.status_code == 400 and body["status"] == 1
+    assert body["message"].startswith(f"unknown request URI {path}")
+    assert wire.API_PREFIX in body["message"]
+
+
+def test_unsupported_http_verb_answers_in_linkis_shape(linkis_server: ServerProcess) -> None:
+    response = requests.request("OPTIONS", linkis_server.api("entrance/submit"), timeout=10)
+    body = _assert_clean(response)
+    assert response.status_code == 405 and body["status"] == 1
+
+
+def test_envelope_of_a_success(linkis_server: ServerProcess) -> None:
+    response = linkis_server.client.get(linkis_server.api("jobhistory/list"), timeout=10)
+    assert response.headers["Content-Type"] == "application/json; charset=UTF-8"
+    body = _assert_clean(response)
+    assert body["method"] == "/api/jobhistory/list"
+    assert (body["status"], body["message"]) == (0, "OK")
+    assert set(body["data"]) == {"tasks", "totalPage"}
+
+
+def test_server_stays_healthy_after_bad_requests(linkis_server: ServerProcess) -> None:
+    for bad in BAD_REQUESTS.values():
+        if bad.http != 413:
+            _send(linkis_server, bad, linkis_server.client)
+    job = linkis_server.submit("select 1 as still_fine")
+    assert linkis_server.wait(job["execID"]) == wire.SUCCEED
