@@ -167,8 +167,9 @@ class LinkisMagics(Magics, Configurable):
     def linkis(self, line: str, cell: str | None = None) -> Any:
         """Run the cell on Linkis and return its last table as a DataFrame.
 
-        `${name}` in the code is a Linkis variable: filled from --var, else from the Python
-        variable of that name, else left to Linkis (e.g. ${run_date}). `{name}` is not touched.
+        `${name}` in the code is a Linkis variable: filled from --var (as given), else from the
+        Python variable of that name (a SQL literal for SQL code: strings quoted, numbers as
+        they are), else left to Linkis (e.g. ${run_date}). `{name}` is not touched.
         As a line magic: `%linkis help` lists the subcommands (connect, status, jobs, attach,
         kill, log, result, download).
         """

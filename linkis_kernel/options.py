@@ -200,11 +200,32 @@ def fill_variables(
     sql: bool,
 ) -> dict[str, str]:
     """The `variables` to send: `--var` values as given, else Python variables of that name
-    (SQL-quoted by type for SQL code, plain `str()` otherwise); other `${...}` stay for Linkis."""
+    (SQL literals by type for SQL code, escaped without the outer quotes where the code quotes
+    them already; plain `str()` otherwise); other `${...}` stay for Linkis."""
     variables = dict(explicit)
     for name in referenced_variables(code):
         if name in variables or name not in namespace:
             continue
         value = namespace[name]
-        variables[name] = sql_literal(name, value) if sql else str(value)
+        if not sql:
+            variables[name] = str(value)
+        elif in_quotes(code, name):
+            variables[name] = sql_literal(name, value).removeprefix("'").removesuffix("'")
+        else:
+            variables[name] = sql_literal(name, value)
     return variables
+
+
+def in_quotes(code: str, name: str) -> bool:
+    """Whether the code already quotes `${name}` (`'${name}'`), so only its inside is sent.
+
+    A name used both inside and outside quotes cannot get one value that fits both.
+    """
+    uses = re.finditer(r"(.?)\$\{\s*" + re.escape(name) + r"\b[^}]*\}(.?)", code)
+    quoted = {before == after == "'" for before, after in (use.groups() for use in uses)}
+    if len(quoted) > 1:
+        raise UsageError(
+            f"${{{name}}} is used both inside and outside quotes; write it one way (the Python "
+            f"value is quoted for you), or pass the text with --var {name}=..."
+        )
+    return quoted == {True}

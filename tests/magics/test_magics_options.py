@@ -103,6 +103,12 @@ def test_fill_variables_prefers_var_then_python_then_linkis() -> None:
     code = "select * from t where city = ${city} and n > ${n} and d = ${run_date} and ${today}"
     filled = fill_variables(code, {"run_date": "20240101"}, namespace, sql=True)
     assert filled == {"run_date": "20240101", "city": "'O''Hare'", "n": "3"}
+    quoted = fill_variables(
+        "select '${city}', '${n}' where '${city}' <> ''", {}, namespace, sql=True
+    )
+    assert quoted == {"city": "O''Hare", "n": "3"}
+    with pytest.raises(UsageError, match=r"\$\{city\} is used both inside and outside quotes"):
+        fill_variables("select '${city}', ${city}", {}, namespace, sql=True)
     plain = fill_variables("print('${city}', ${n})", {}, namespace, sql=False)
     assert plain == {"city": "O'Hare", "n": "3"}
 
