@@ -181,5 +181,6 @@ class LinkisTimeoutError(LinkisError):
         ref = self.task_id if self.task_id is not None else self.exec_id
         return (
             f"{self.message}; the job is still running on the server{state}. "
-            f"Re-attach with `%linkis attach {ref}` or kill it with `%linkis kill {ref}`."
+            f"Re-attach with `%linkis attach {ref}` (or `client.job({ref})`), or kill it with "
+            f"`%linkis kill {ref}`."
         )

@@ -62,6 +62,7 @@ _EXCERPT_CHARS = 200
 _DOWNLOAD_CHUNK = 64 * 1024
 _DOWNLOAD_ERROR_PREFIX = "error(错误):".encode()
 _REDACTED = "***"
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 _SUBMIT_PATHS = frozenset({"entrance/submit", "entrance/execute"})
 
 _NOT_FOUND = re.compile(
@@ -122,6 +123,8 @@ class LinkisRestClient:
         self._api = self.url + wire.API_PREFIX + "/"
         self._session = requests.Session()
         self._session.verify = verify
+        if urlsplit(self.url).hostname in _LOOPBACK_HOSTS:
+            self._session.trust_env = False  # a local server is never behind HTTP(S)_PROXY
         self._session.headers["User-Agent"] = f"linkis-kernel/{__version__}"
         if token:
             self._session.headers[wire.TOKEN_CODE_HEADER] = token

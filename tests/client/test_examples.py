@@ -28,6 +28,7 @@ from linkis_kernel.client import (
     LinkisPermissionError,
     LinkisRestClient,
     LinkisServerError,
+    LinkisTransportError,
     LinkisValidationError,
     LogChunk,
     LoginInfo,
@@ -55,13 +56,24 @@ def example(name: str) -> dict:
 class StubGateway:
     """Answers `routes[path]` = (body bytes, HTTP code); records (method, path, query, body)."""
 
-    routes: dict[str, tuple[bytes, int]] = field(default_factory=dict)
+    routes: dict[tuple[str | None, str], tuple[bytes, int]] = field(default_factory=dict)
     seen: list[tuple[str, str, str, Any]] = field(default_factory=list)
     url: str = ""
 
-    def answer(self, path: str, name_or_body: str | dict, code: int = 200) -> None:
-        body = example(name_or_body) if isinstance(name_or_body, str) else name_or_body
-        self.routes[path] = (json.dumps(body).encode(), code)
+    def answer(
+        self,
+        path: str,
+        name_or_body: str | dict | bytes,
+        code: int = 200,
+        method: str | None = None,
+    ) -> None:
+        """Answer `path` (only for `method` when given) with an example, a dict or raw bytes."""
+        if isinstance(name_or_body, bytes):
+            body = name_or_body
+        else:
+            data = example(name_or_body) if isinstance(name_or_body, str) else name_or_body
+            body = json.dumps(data).encode()
+        self.routes[(method, path)] = (body, code)
 
     def bodies(self, path: str) -> list[Any]:
         return [body for _, p, _, body in self.seen if p == path]
@@ -81,7 +93,8 @@ def _stub_handler(stub: StubGateway) -> type[BaseHTTPRequestHandler]:
             path, _, query = self.path.partition("?")
             path = path.removeprefix(wire.API_PREFIX + "/")
             stub.seen.append((self.command, path, query, json.loads(raw) if raw else None))
-            body, code = stub.routes.get(path, (b"<html>no route</html>", 404))
+            route = stub.routes.get((self.command, path)) or stub.routes.get((None, path))
+            body, code = route or (b"<html>no route</html>", 404)
             self.send_response(code)
             self.send_header("Content-Type", "application/json")
             if path == "user/login" and code == 200:
@@ -411,3 +424,40 @@ def test_secrets_echoed_by_the_server_are_scrubbed(
             assert all(secret not in text for text in texts), secret
         assert "***" in error.message and error.error_code == 15204
     assert "POST entrance/submit -> HTTP 401" in caplog.text
+
+
+def test_kill_falls_back_to_post_when_get_is_not_allowed(stub: StubGateway) -> None:
+    refusal = b"Request method 'GET' not supported"
+    stub.answer(f"entrance/{EXEC_ID}/kill", refusal, 405, method="GET")
+    stub.answer(f"entrance/{EXEC_ID}/kill", "kill.json", method="POST")
+    with token_client(stub) as client:
+        assert client.kill(EXEC_ID, task_id=1).startswith("Successfully killed")
+    calls = [(m, q) for m, p, q, _ in stub.seen if p.endswith("/kill")]
+    assert calls == [("GET", "taskID=1"), ("POST", "taskID=1")]
+
+
+def test_kill_does_not_fall_back_on_other_errors(stub: StubGateway) -> None:
+    stub.answer(f"entrance/{EXEC_ID}/kill", "error-kill-no-permission.json", 400)
+    with token_client(stub) as client, pytest.raises(LinkisPermissionError):
+        client.kill(EXEC_ID)
+    assert [m for m, p, _, _ in stub.seen if p.endswith("/kill")] == ["GET"]
+
+
+def test_non_json_answer_is_a_transport_error_with_excerpt(stub: StubGateway) -> None:
+    page = b"<html><head><style>p {x: 1}</style></head><body><h1>Not Found</h1> &amp; gone</body>"
+    stub.answer("datasource/dbs", page, 404)
+    with token_client(stub) as client, pytest.raises(LinkisTransportError) as caught:
+        client.databases()
+    assert caught.value.excerpt == "Not Found & gone" and caught.value.http_status == 404
+    assert "HTTP 404" in str(caught.value) and "JSONDecodeError" not in str(caught.value)
+
+
+def test_loopback_server_is_reached_directly_despite_http_proxy(
+    stub: StubGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    stub.answer("datasource/dbs", "metadata-dbs.json")
+    with token_client(stub) as client:
+        assert client.databases() == ["default", "dw_ods", "hadoop_ind"]
