@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -152,8 +153,9 @@ def linkis_type(duck_type: Any) -> str:
     return _TYPE_NAMES.get(getattr(duck_type, "id", str(duck_type).lower()), "string")
 
 
-def _json_default(value: Any) -> str:
-    return _cell_text(value)
+def _timestamp_text(value: datetime) -> str:
+    text = value.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S")
+    return f"{text}.{value.microsecond:06d}" if value.microsecond else text
 
 
 def _cell_text(value: Any) -> str:
@@ -164,14 +166,13 @@ def _cell_text(value: Any) -> str:
     if isinstance(value, Decimal):
         return format(value, "f")
     if isinstance(value, datetime):
-        text = value.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S")
-        return f"{text}.{value.microsecond:06d}" if value.microsecond else text
+        return _timestamp_text(value)
     if isinstance(value, date | time):
         return value.isoformat()
     if isinstance(value, bytes | bytearray):
         return bytes(value).decode("utf-8", errors="replace")
     if isinstance(value, list | tuple | dict):
-        return json.dumps(_jsonable(value), ensure_ascii=False, default=_json_default)
+        return json.dumps(_jsonable(value), ensure_ascii=False, default=_cell_text)
     return str(value)
 
 
@@ -185,9 +186,26 @@ def _jsonable(value: Any) -> Any:
     return _cell_text(value)
 
 
-def cell(value: Any) -> str | None:
-    """One result cell as Linkis text; None stays None (written as the null marker)."""
-    return None if value is None else _cell_text(value)
+# Fast paths for the common column types; anything else goes through _cell_text.
+_INTEGER_TYPES = (
+    "tinyint", "smallint", "integer", "bigint", "hugeint",
+    "utinyint", "usmallint", "uinteger", "ubigint", "uhugeint",
+)  # fmt: skip
+_FORMATTERS: dict[str, Callable[[Any], str]] = {
+    **dict.fromkeys(_INTEGER_TYPES, str),
+    "varchar": str,
+    "double": repr,
+    "float": repr,
+    "boolean": lambda v: "true" if v else "false",
+    "decimal": lambda v: format(v, "f"),
+    "date": date.isoformat,
+    "timestamp": _timestamp_text,
+}
+
+
+def cell_formatter(duck_type: Any) -> Callable[[Any], str]:
+    """How to turn a non-null value of a DuckDB column type into Linkis cell text."""
+    return _FORMATTERS.get(getattr(duck_type, "id", ""), _cell_text)
 
 
 def _column_of(description: tuple) -> Column:
@@ -245,6 +263,7 @@ def _run_statement(job: RunContext, cursor: Any, index: int, statement: Any) -> 
 
 def _write_table(job: RunContext, cursor: Any, index: int) -> None:
     columns = [_column_of(d) for d in cursor.description]
+    formatters = [cell_formatter(d[1]) for d in cursor.description]
     limit = IDE_ROW_LIMIT if job.creator == "IDE" else None
     with job.new_result(RESULT_TABLE, columns) as writer:
         truncated = False
@@ -255,7 +274,9 @@ def _write_table(job: RunContext, cursor: Any, index: int) -> None:
                 if limit is not None and writer.rows >= limit:
                     truncated = True
                     break
-                writer.write_row([cell(v) for v in row])
+                writer.write_row(
+                    [None if v is None else f(v) for f, v in zip(formatters, row, strict=True)]
+                )
             if truncated:
                 break
         rows = writer.rows
