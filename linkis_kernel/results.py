@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from .client import Column, LinkisRestClient
+    from .client import Column, FilePage, LinkisRestClient
 
 KIND_BY_TYPE = {
     RESULT_TEXT: "text",
@@ -179,9 +180,8 @@ def read_result_set(
     builder: _TableBuilder | None = None
     lines: list[str] = []
     result_type, columns = RESULT_TEXT, None
-    fetched, page_number = 0, 1
-    while True:
-        page = client.open_file(path, page=page_number, page_size=size, null_value=NULL_MARKER)
+    fetched = 0
+    for page in _pages(client, path, size, wanted):
         result_type, rows = page.type, page.rows
         if wanted is not None and fetched + len(rows) > wanted:
             rows = rows[: wanted - fetched]
@@ -192,9 +192,6 @@ def read_result_set(
             builder.add(rows)
         else:
             lines.extend("" if row[0] is None else str(row[0]) for row in rows if row)
-        if len(page.rows) < size or (wanted is not None and fetched >= wanted):
-            break
-        page_number += 1
     truncated = wanted is not None and fetched >= wanted
     kept = min(fetched, limit) if limit else fetched
     kind = KIND_BY_TYPE.get(result_type, "text")
@@ -213,6 +210,34 @@ def read_result_set(
         truncated=truncated,
         truncation=f"fetch limit {limit:,} (limit=)" if truncated else None,
     )
+
+
+def _pages(
+    client: LinkisRestClient, path: str, size: int, wanted: int | None
+) -> Iterator[FilePage]:
+    """`openFile` pages in order until a short page or `wanted` rows.
+
+    Each next page is requested as soon as the previous one arrived and turned out full, in a
+    helper thread, so the caller's conversion overlaps the server's work; the pages requested
+    are exactly those a sequential reader would request.
+    """
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="linkis-result-pages")
+
+    def fetch(number: int) -> FilePage:
+        return client.open_file(path, page=number, page_size=size, null_value=NULL_MARKER)
+
+    try:
+        number, fetched = 1, 0
+        pending: Future[FilePage] | None = pool.submit(fetch, number)
+        while pending is not None:
+            page = pending.result()
+            fetched += len(page.rows)
+            full = len(page.rows) >= size and (wanted is None or fetched < wanted)
+            number += 1
+            pending = pool.submit(fetch, number) if full else None
+            yield page
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def table_frame(

@@ -1,0 +1,133 @@
+"""Attaching to jobs the entrance forgot, and `linkis-kernel run` as a real subprocess."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from linkis_kernel import LinkisClient
+from linkis_kernel.client import LinkisNotFoundError
+from linkis_kernel.wire import CANCELLED, SUCCEED
+from tests.conftest import REPO_ROOT, start_server
+
+
+def client_for(server) -> LinkisClient:
+    return LinkisClient(server.url, user=server.user, token=server.token)
+
+
+def test_attach_by_task_id_and_exec_id_after_a_restart(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    with start_server(data_dir) as first:
+        job = client_for(first).submit("select 7 as n; select 'x' as s", creator="nb")
+        job.wait(timeout=30)
+        seen_lines = list(job.log_lines)
+    assert seen_lines
+
+    with start_server(data_dir) as second:
+        client = client_for(second)
+        by_task = client.job(job.task_id)
+        assert by_task.state == SUCCEED and by_task.exec_id == job.exec_id
+        assert by_task.result()["s"].tolist() == ["x"]
+        by_task.wait(timeout=30)  # the entrance is new: status and log come from history
+        assert by_task.log_lines == seen_lines
+        by_exec = client.job(job.exec_id)
+        assert by_exec.task_id == job.task_id and by_exec.engine == "spark-3.2.1"
+        assert [list(r.data.columns) for r in by_exec.results()] == [["n"], ["s"]]
+        assert by_exec.log() == seen_lines
+        assert by_exec.log("error") == [] and by_exec.log(tail=2) == seen_lines[-2:]
+        with pytest.raises(LinkisNotFoundError, match=r"client\.job"):
+            client.job("exec_id018020linkis-cg-entrance127.0.0.1:1IDE_nobody_spark_9")
+
+
+def cli_env(server) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LINKIS_")}
+    return {
+        **env,
+        "LINKIS_URL": server.url,
+        "LINKIS_USER": server.user,
+        "LINKIS_TOKEN": server.token,
+    }
+
+
+def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "linkis_kernel", "run", *args]
+    return subprocess.run(
+        command, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_run_prints_the_table_and_writes_csv(linkis_server, tmp_path: Path) -> None:
+    out = tmp_path / "out.csv"
+    code = "select range as n, '${tag}' as tag from range(60)"
+    done = run_cli(cli_env(linkis_server), "-e", "spark", "-c", "nb", "--code", code,
+                   "--var", "tag=v1", "--output", str(out))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].split() == ["n", "tag"] and lines[1].split() == ["0", "v1"]
+    assert len(lines) == 52 and lines[-1] == (
+        "showing 50 of 60 rows fetched; complete; display limit 50"
+    )
+    assert re.search(r"^Submitted Linkis job \d+ \(exec_id", done.stderr, re.M)
+    assert "Succeed" in done.stderr and "Traceback" not in done.stderr
+    assert out.read_text().splitlines() == ["n,tag", *(f"{i},v1" for i in range(60))]
+
+
+def test_run_exit_codes_for_failures_and_usage_errors(linkis_server, tmp_path: Path) -> None:
+    env = cli_env(linkis_server)
+    failed = run_cli(env, "-e", "spark", "-c", "nb", "--code", "select * from missing_table")
+    assert failed.returncode == 1
+    last = failed.stderr.strip().splitlines()[-1]
+    assert last.startswith("linkis-kernel run: Linkis job") and "ended Failed" in last
+    assert "Traceback" not in failed.stderr and failed.stdout == ""
+
+    unknown = run_cli(env, "-e", "doris", "--code", "select 1")
+    assert unknown.returncode == 2 and "doris" in unknown.stderr
+    missing = run_cli(env, "-e", "spark", "-f", str(tmp_path / "nope.sql"))
+    assert missing.returncode == 2 and "nope.sql" in missing.stderr
+    offline = run_cli({**env, "LINKIS_URL": "http://127.0.0.1:9"}, "-e", "spark", "--code", "x")
+    assert offline.returncode == 2 and "could not connect" in offline.stderr
+    for done in (unknown, missing, offline):
+        assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+        assert linkis_server.token not in done.stderr
+
+
+def test_ctrl_c_kills_the_job_and_exits_130(linkis_server) -> None:
+    command = [sys.executable, "-m", "linkis_kernel", "run", "-e", "shell", "-c", "nb"]
+    process = subprocess.Popen(
+        [*command, "--code", "sleep 30"],
+        env=cli_env(linkis_server),
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(x) for x in process.stderr], daemon=True).start()
+    task_id, deadline = None, time.monotonic() + 20
+    while time.monotonic() < deadline:
+        line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+        match = re.search(r"Submitted Linkis job (\d+)", line)
+        task_id = int(match.group(1)) if match else task_id
+        if task_id and "Running" in line:
+            break
+    assert task_id, "the run never reported a running job"
+    interrupted = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=15) == 130
+    assert time.monotonic() - interrupted < 8
+    time.sleep(0.2)  # let the reader thread drain stderr
+    rest = []
+    while not lines.empty():
+        rest.append(lines.get())
+    assert any(f"Killed Linkis job {task_id}" in line for line in rest), rest
+    assert not any("Traceback" in line for line in rest)
+    assert client_for(linkis_server).jobhistory_get(task_id).status == CANCELLED

@@ -1,0 +1,201 @@
+"""Job lifecycle against the real embedded server: submit, poll, stream, finish, results."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+
+import pandas as pd
+import pytest
+
+from linkis_kernel import Job, LinkisClient, Snapshot
+from linkis_kernel.client import LinkisJobError, LinkisTimeoutError
+from linkis_kernel.wire import CANCELLED, RUNNING, SUCCEED, TERMINAL_STATES
+from tests.faultproxy import FaultProxy
+
+
+class CountingClient(LinkisClient):
+    """Counts `openFile` pages, to check that paging asks for no more than it needs."""
+
+    pages = 0
+
+    def open_file(self, *args, **kwargs):  # type: ignore[override]
+        self.pages += 1
+        return super().open_file(*args, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def client(linkis_server) -> LinkisClient:
+    return CountingClient(linkis_server.url, user=linkis_server.user, token=linkis_server.token)
+
+
+def run(client: LinkisClient, code: str, **options) -> tuple[Job, list[Snapshot]]:
+    snapshots: list[Snapshot] = []
+    job = client.submit(code, **options)
+    job.wait(timeout=30, on_update=snapshots.append)
+    return job, snapshots
+
+
+def assert_well_formed(snapshots: list[Snapshot], state: str = SUCCEED) -> None:
+    progress = [s.progress for s in snapshots]
+    assert progress == sorted(progress) and all(0.0 <= p <= 1.0 for p in progress)
+    assert [s.final for s in snapshots].count(True) == 1 and snapshots[-1].final
+    assert snapshots[-1].state == state and snapshots[-1].progress == 1.0
+    assert all(s.progress < 1.0 for s in snapshots[:-1])
+    elapsed = [s.elapsed for s in snapshots]
+    assert elapsed == sorted(elapsed)
+
+
+def test_sql_job_runs_to_a_typed_dataframe(client: LinkisClient) -> None:
+    job, snapshots = run(client, "select 42 as answer, 'x' as name", engine="spark", creator="nb")
+    assert job.state == SUCCEED and job.done and job.progress == 1.0
+    assert_well_formed(snapshots)
+    assert job.engine == "spark-3.2.1" and job.run_type == "sql"
+    streamed = [line for s in snapshots for line in s.new_log["all"]]
+    assert streamed == job.log_lines and job.log_lines == job.log()
+    frame = job.result()
+    assert frame.to_dict("records") == [{"answer": 42, "name": "x"}]
+    assert str(frame["answer"].dtype) == "Int32" and str(frame["name"].dtype) == "string"
+
+
+def test_python_and_shell_jobs_return_text(client: LinkisClient) -> None:
+    py, py_snaps = run(client, "print('hello from python')\nprint(6 * 7)", engine="python")
+    sh, sh_snaps = run(client, "echo hello from shell; echo oops >&2", engine="shell")
+    assert_well_formed(py_snaps)
+    assert_well_formed(sh_snaps)
+    assert [r.kind for r in py.results()] == ["text"]
+    assert py.results()[0].data.splitlines() == ["hello from python", "42"]
+    assert sh.results()[0].data == "hello from shell"
+    assert any("oops" in line for line in sh.log_lines)
+
+
+def test_every_column_type_round_trips_with_nulls(client: LinkisClient) -> None:
+    code = """
+        select * from (values
+          (1::int, 9007199254740993::bigint, 2::smallint, 3::tinyint, 1.5::double,
+           12.34::decimal(10,2), true, date '2024-02-29', timestamp '2024-02-29 13:14:15.123456',
+           'NULL', [1, 2]),
+          (NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
+        ) t(i, b, s, ti, d, dec, ok, day, ts, v, l)
+    """
+    job, _ = run(client, code, engine="spark", creator="nb")
+    frame = job.result()
+    assert {c: str(t) for c, t in frame.dtypes.items()} == {
+        "i": "Int32",
+        "b": "Int64",
+        "s": "Int16",
+        "ti": "Int8",
+        "d": "float64",
+        "dec": "object",
+        "ok": "boolean",
+        "day": "datetime64[us]",
+        "ts": "datetime64[us]",
+        "v": "string",
+        "l": "object",
+    }
+    first, nulls = frame.iloc[0], frame.iloc[1]
+    assert first["b"] == 9007199254740993 and first["ti"] == 3 and first["d"] == 1.5
+    assert first["dec"] == Decimal("12.34") and frame["ok"].tolist() == [True, pd.NA]
+    assert first["day"] == pd.Timestamp("2024-02-29")
+    assert first["ts"] == pd.Timestamp("2024-02-29 13:14:15.123456")
+    assert first["v"] == "NULL" and first["l"] == "[1, 2]"
+    assert nulls[["i", "b", "s", "ti", "ok", "v"]].isna().all()
+    assert pd.isna(nulls["d"]) and nulls["dec"] is None and nulls["l"] is None
+    assert pd.isna(nulls["day"]) and pd.isna(nulls["ts"])
+    floats = job.result(decimal="float")
+    assert str(floats["dec"].dtype) == "float64" and floats["dec"][0] == 12.34
+
+
+def test_three_statements_give_three_result_sets_in_order(client: LinkisClient) -> None:
+    job, _ = run(client, "select 1 as a; select 'two' as b; select 3 as c", engine="spark")
+    sets = job.results()
+    assert [(s.index, s.kind) for s in sets] == [(0, "table"), (1, "table"), (2, "table")]
+    assert [list(s.data.columns) for s in sets] == [["a"], ["b"], ["c"]]
+    assert job.result()["c"].tolist() == [3]
+
+
+def test_paging_crosses_page_boundaries_and_stops_at_the_limit(client: LinkisClient) -> None:
+    job, _ = run(client, "select range as n from range(100)", engine="spark", creator="nb")
+    client.pages = 0
+    (full,) = job.results(page_size=7)
+    assert full.data["n"].tolist() == list(range(100)) and not full.truncated
+    assert client.pages == 15  # 14 full pages and one short one
+
+    client.pages = 0
+    (limited,) = job.results(limit=10)
+    assert limited.data["n"].tolist() == list(range(10)) and limited.rows_fetched == 10
+    assert limited.truncated and limited.truncation == "fetch limit 10 (limit=)"
+    assert client.pages == 1
+    (exact,) = job.results(limit=100)
+    assert len(exact.data) == 100 and not exact.truncated
+
+
+def test_a_result_of_exactly_one_page(client: LinkisClient) -> None:
+    job, _ = run(client, "select range as n from range(7)", engine="spark", creator="nb")
+    client.pages = 0
+    (result,) = job.results(page_size=7)
+    assert result.data["n"].tolist() == list(range(7)) and not result.truncated
+    assert client.pages == 2  # the full page, then the empty one that ends it
+
+
+def test_the_ide_row_cap_is_reported_and_other_creators_get_everything(
+    client: LinkisClient,
+) -> None:
+    ide, _ = run(client, "select range as n from range(6000)", engine="spark", creator="IDE")
+    (capped,) = ide.results()
+    assert capped.rows_fetched == 5000 and capped.truncated
+    assert "5000-row cap for creator IDE" in capped.truncation
+    assert "5000-row cap" in capped.footer()
+    other, _ = run(client, "select range as n from range(6000)", engine="spark", creator="nb")
+    (whole,) = other.results()
+    assert whole.rows_fetched == 6000 and not whole.truncated
+
+
+def test_a_failing_query_raises_with_the_linkis_error(client: LinkisClient) -> None:
+    job = client.submit("select * from no_such_table", engine="spark", creator="nb")
+    with pytest.raises(LinkisJobError) as caught:
+        job.wait(timeout=30)
+    error = caught.value
+    assert error.task_id == job.task_id and error.state == "Failed"
+    assert error.err_code and "no_such_table" in (error.err_desc or "")
+    assert error.error_lines and any("no_such_table" in line for line in error.error_lines)
+    rendered = "\n".join(error._render_traceback_())
+    assert f"errCode {error.err_code}" in rendered and "%linkis log" in rendered
+    assert job.wait(raise_on_failure=False).state == "Failed"
+
+
+def test_a_wait_timeout_leaves_the_job_running_and_kill_cancels_it(client: LinkisClient) -> None:
+    job = client.submit("sleep 30", engine="shell", creator="nb")
+    started = time.monotonic()
+    with pytest.raises(LinkisTimeoutError) as caught:
+        job.wait(timeout=0.5)
+    assert time.monotonic() - started < 3
+    assert caught.value.task_id == job.task_id and f"attach {job.task_id}" in str(caught.value)
+    assert client.status(job.exec_id).state not in TERMINAL_STATES
+    report = job.kill()
+    assert report.startswith(f"Killed Linkis job {job.task_id}") and job.state == CANCELLED
+    assert client.jobhistory_get(job.task_id).status == CANCELLED
+    assert "already finished (Cancelled)" in job.kill()
+
+
+def test_polling_survives_dropped_requests(linkis_server) -> None:
+    with FaultProxy(linkis_server.url) as proxy:
+        flaky = LinkisClient(
+            proxy.url, user=linkis_server.user, token=linkis_server.token, retries=0
+        )
+        job = flaky.submit("sleep 0.5; echo done", engine="shell", creator="nb")
+        proxy.inject("reset", r"/status$", count=2)
+        proxy.inject("drop", r"/log$", count=1)
+        job.wait(timeout=30)
+        assert job.state == SUCCEED and job.results()[0].data == "done"
+        assert len([r for r in proxy.requests if r.fault]) == 3
+
+
+def test_a_two_second_job_needs_few_requests(linkis_server) -> None:
+    with FaultProxy(linkis_server.url) as proxy:
+        counted = LinkisClient(proxy.url, user=linkis_server.user, token=linkis_server.token)
+        job = counted.submit("sleep 2; echo ok", engine="shell", creator="nb")
+        snapshots: list[Snapshot] = []
+        job.wait(timeout=30, on_update=snapshots.append)
+        assert any(s.state == RUNNING for s in snapshots)
+        assert len(proxy.requests) < 40, proxy.paths()
