@@ -16,7 +16,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -184,7 +184,7 @@ class LinkisRestClient:
             payload = self._finish(
                 "POST", "user/token-login", self._send("POST", "user/token-login")
             )
-            return LoginInfo.from_json(_data(payload))
+            return self._parse(LoginInfo.from_json, _data(payload))
         with self._login_lock:
             return self._password_login()
 
@@ -221,7 +221,7 @@ class LinkisRestClient:
             payload = {"data": {"userName": self.user}}
         self._logged_in = True
         self._login_generation += 1
-        return LoginInfo.from_json(_data(payload))
+        return self._parse(LoginInfo.from_json, _data(payload))
 
     def _login_password(self) -> str:
         """The password as the gateway wants it: RSA-encrypted when it publishes a key."""
@@ -230,8 +230,12 @@ class LinkisRestClient:
             key_info = _data(
                 self._finish("GET", "user/publicKey", self._send("GET", "user/publicKey"))
             )
+        except LinkisTransportError as exc:
+            if exc.http_status is None:
+                raise  # the server is unreachable: the login would fail the same way
+            key_info = {}  # no such endpoint on older gateways: plain password
         except LinkisError:
-            key_info = {}  # no such endpoint (older gateways, embedded server): plain password
+            key_info = {}
         if key_info.get("enableLoginEncrypt") and key_info.get("publicKey"):
             self._sent_password = encrypt_password(password, key_info["publicKey"])
             return self._sent_password
@@ -458,7 +462,9 @@ class LinkisRestClient:
         try:
             first = next(chunks, b"")
             if first.startswith(_DOWNLOAD_ERROR_PREFIX):
-                self._raise_download_error(method, response, first, chunks)
+                first, ended = _read_up_to(first, chunks, _DOWNLOAD_CHUNK)
+                if ended:  # a short body that starts like that is the server's error text
+                    self._raise_download_error(method, response, first)
             with open(partial, "wb") as out:
                 for chunk in _prepend(first, chunks):
                     out.write(chunk)
@@ -472,10 +478,7 @@ class LinkisRestClient:
             partial.unlink(missing_ok=True)
         return target
 
-    def _raise_download_error(
-        self, method: str, response: requests.Response, first: bytes, rest: Any
-    ) -> None:
-        body = first + b"".join(rest)
+    def _raise_download_error(self, method: str, response: requests.Response, body: bytes) -> None:
         message = body[len(_DOWNLOAD_ERROR_PREFIX) :].decode("utf-8", "replace").strip()
         cls = _error_class(wire.STATUS_ERROR, response.status_code, message, None)
         raise cls(
@@ -762,7 +765,20 @@ def _as_int(value: Any) -> int | None:
         return None
 
 
-def _prepend(first: bytes, rest: Any) -> Any:
+def _read_up_to(head: bytes, chunks: Iterator[bytes], limit: int) -> tuple[bytes, bool]:
+    """Extend `head` from `chunks` up to `limit` bytes; also say whether the stream ended."""
+    parts = [head]
+    size = len(head)
+    while size < limit:
+        chunk = next(chunks, None)
+        if chunk is None:
+            return b"".join(parts), True
+        parts.append(chunk)
+        size += len(chunk)
+    return b"".join(parts), False
+
+
+def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
     if first:
         yield first
     yield from rest

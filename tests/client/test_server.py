@@ -349,3 +349,18 @@ def _terminate(pid: int) -> None:
             return
         time.sleep(0.05)
     os.kill(pid, signal.SIGKILL)
+
+
+def test_cut_off_download_leaves_no_file(
+    linkis_server: ServerProcess, finished: SubmitResult, tmp_path: Path
+) -> None:
+    with FaultProxy(linkis_server.url) as proxy:
+        proxy.inject("truncate", r"filesystem/resultsetToExcel$")
+        c = LinkisRestClient(proxy.url, user=linkis_server.user, token=linkis_server.token)
+        with c:
+            task = c.jobhistory_get(finished.task_id)
+            path = c.dir_file_trees(task.result_location).result_paths()[0]
+            with pytest.raises(LinkisTransportError) as caught:
+                c.resultset_to_excel(path, tmp_path / "r.xlsx", output_type="xlsx")
+    assert "cut off" in str(caught.value)
+    assert list(tmp_path.iterdir()) == []
