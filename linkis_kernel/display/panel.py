@@ -8,6 +8,7 @@ panel and shows the static job card in its place.
 from __future__ import annotations
 
 import html
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -114,6 +115,10 @@ class ProgressPanel:
         self.renders = 0
         self.progress = 0.0
         self._last_render = float("-inf")
+        self._pending: Snapshot | None = None
+        self._timer: threading.Timer | None = None
+        self._closed = False
+        self._lock = threading.RLock()
         self._logs: dict[str, deque[str]] = {level: deque(maxlen=tail) for level in LOG_LEVELS}
         self.state = w.HTML().add_class("linkis-state")
         self.bar = w.FloatProgress(value=0.0, min=0.0, max=1.0, bar_style="info")
@@ -143,13 +148,31 @@ class ProgressPanel:
         ).add_class("linkis-panel")
 
     def update(self, snapshot: Snapshot) -> None:
-        """Take one snapshot; the widgets follow at most every `min_interval` seconds."""
-        for level in LOG_LEVELS:
-            self._logs[level].extend(snapshot.new_log.get(level, ()))
-        now = self.clock()
-        if not snapshot.final and now - self._last_render < self.min_interval:
-            return
-        self._last_render = now
+        """Take one snapshot; the widgets follow at most every `min_interval` seconds, and a
+        snapshot held back by that is shown when the interval is over (the Job may stay quiet
+        for a long time after it)."""
+        with self._lock:
+            for level in LOG_LEVELS:
+                self._logs[level].extend(snapshot.new_log.get(level, ()))
+            wait = self._last_render + self.min_interval - self.clock()
+            if snapshot.final or wait <= 0:
+                self._render_now(snapshot)
+                return
+            self._pending = snapshot
+            if self._timer is None:
+                self._timer = threading.Timer(wait, self._render_pending)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def _render_pending(self) -> None:
+        with self._lock:
+            self._timer = None
+            if self._pending is not None and not self._closed:
+                self._render_now(self._pending)
+
+    def _render_now(self, snapshot: Snapshot) -> None:
+        self._pending = None
+        self._last_render = self.clock()
         self._render(snapshot)
 
     def _render(self, snapshot: Snapshot) -> None:
@@ -209,5 +232,9 @@ class ProgressPanel:
 
     def close(self) -> None:
         """Close every widget so no widget state outlives the run."""
-        for widget in list(self.widgets()):
-            widget.close()
+        with self._lock:
+            self._closed = True
+            if self._timer is not None:
+                self._timer.cancel()
+            for widget in list(self.widgets()):
+                widget.close()

@@ -49,6 +49,7 @@ class TextProgress:
         self.clock = clock
         self._last_write = float("-inf")
         self._last_key: tuple[object, ...] | None = None
+        self._last_state: str | None = None
         self._width = 0
 
     @staticmethod
@@ -63,9 +64,11 @@ class TextProgress:
         line = status_line(snapshot, self.engine)
         if self.tty:
             now = self.clock()
-            if not snapshot.final and now - self._last_write < self.min_interval:
+            same_state = snapshot.state == self._last_state
+            if same_state and not snapshot.final and now - self._last_write < self.min_interval:
                 return
             self._last_write = now
+            self._last_state = snapshot.state
             padding = " " * max(0, self._width - len(line))
             self._width = len(line)
             self.stream.write(f"\r{line}{padding}")

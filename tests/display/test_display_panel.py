@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 
 import pytest
 
@@ -132,6 +133,18 @@ def test_many_snapshots_make_few_widget_updates() -> None:
     assert "line 199" in panel.log_views["all"].value
 
 
+def test_a_held_back_snapshot_is_shown_when_the_interval_is_over() -> None:
+    panel = ProgressPanel("spark", min_interval=0.05)
+    panel.update(snap(progress=0.1))
+    panel.update(snap(progress=0.5))  # held back: the job may then stay quiet for minutes
+    assert panel.bar.value == pytest.approx(0.1)
+    deadline = time.monotonic() + 5
+    while panel.bar.value < 0.5 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert panel.bar.value == pytest.approx(0.5)
+    assert panel.renders == 2
+
+
 def test_stale_warning_is_shown_escaped() -> None:
     panel = ProgressPanel("spark", clock=Clock())
     panel.update(snap(warning="no change for 10 min; job <42> still Running"))
@@ -169,13 +182,14 @@ def test_text_progress_rewrites_its_line_on_a_tty() -> None:
     out = io.StringIO()
     clock = Clock()
     text = TextProgress("hive", out, tty=True, clock=clock)
+    text.update(snap("Scheduled", queue_position=1))
     text.update(snap("Running", progress=0.1, stages=(StageProgress("1", 1, 0, 1, 2),)))
     text.update(snap("Running", progress=0.2))  # throttled
     clock.now += 1
     text.update(snap("Succeed", progress=1.0))
     text.finish()
     written = out.getvalue()
-    assert written.count("\r") == 2
+    assert written.count("\r") == 3
     assert "stages 0/1" in written and "20%" not in written
     assert written.endswith("\n")
 
