@@ -316,6 +316,7 @@ def run_process(job: RunContext, kind: str, scratch: Path) -> None:
         stop_process(process)
     job.write_log(INFO, f"The local {kind} engine started (pid {process.pid}).")
     job.start_statements(1)
+    job.statement_progress(0, 0.0)
     stderr_tail: list[str] = []
     reader = threading.Thread(target=_pump_stderr, args=(job, process, stderr_tail), daemon=True)
     reader.start()

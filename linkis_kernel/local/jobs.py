@@ -128,9 +128,28 @@ class Job:
                 )
             return stages
 
-    def mark_failed_stage(self) -> None:
+    def start_running(self) -> bool:
+        """Scheduled -> Running; False when the job was killed before it could start."""
         with self._lock:
-            self._failed_stage = self._current
+            if self.state in TERMINAL_STATES or self.cancelled.is_set():
+                return False
+            self.state = RUNNING
+            return True
+
+    def end(self, state: str, err_code: int | None, err_desc: str) -> bool:
+        """Move to a final state once; False when the job had already ended."""
+        with self._lock:
+            if self.state in TERMINAL_STATES:
+                return False
+            if state == FAILED:
+                self._failed_stage = self._current
+            self.state, self.err_code, self.err_desc = state, err_code, err_desc
+            return True
+
+    def engine_handles(self) -> tuple[Any, subprocess.Popen | None]:
+        """The DuckDB cursor or the process currently doing the work (either may be None)."""
+        with self._lock:
+            return self.cursor, self.process
 
     def engine_pid(self) -> int:
         """The process doing the work: the job's subprocess, or this server for DuckDB."""
@@ -260,8 +279,12 @@ class ProgressMonitor:
 
     def _loop(self) -> None:
         while not self._stop.wait(_MONITOR_SECONDS):
-            for job in self._scheduler.running():
+            running = self._scheduler.running()
+            for job in running:
                 self._poll(job)
+            live = {job.task_id for job in running}
+            for task_id in [t for t in self._last if t not in live]:
+                del self._last[task_id]
 
     def _poll(self, job: Job) -> None:
         cursor, index = job.current_cursor()
@@ -286,8 +309,7 @@ class ProgressMonitor:
 def kill_running(job: Job) -> None:
     """Stop a running job's engine without waiting for it: interrupt DuckDB or kill the group."""
     job.cancelled.set()
-    with job._lock:
-        cursor, process = job.cursor, job.process
+    cursor, process = job.engine_handles()
     if cursor is not None:
         cursor.interrupt()
     if process is not None:

@@ -324,15 +324,7 @@ class LocalLinkis:
     # ---- running ---------------------------------------------------------------------------
     def _run(self, job: Job) -> None:
         """Worker body: move the job to Running, run its engine, record the outcome."""
-        with job._lock:
-            if job.state in TERMINAL_STATES:
-                return
-            if job.cancelled.is_set():
-                job_cancelled_early = True
-            else:
-                job_cancelled_early = False
-                job.state = RUNNING
-        if job_cancelled_early:
+        if not job.start_running():
             self._finish(job, CANCELLED, None, MSG_KILLED_BY_USER)
             return
         started = now_ms()
@@ -364,12 +356,8 @@ class LocalLinkis:
         self._finish(job, state, err_code, err_desc)
 
     def _finish(self, job: Job, state: str, err_code: int | None, err_desc: str) -> None:
-        with job._lock:
-            if job.state in TERMINAL_STATES:
-                return
-            if state == FAILED:
-                job._failed_stage = job._current
-            job.state, job.err_code, job.err_desc = state, err_code, err_desc
+        if not job.end(state, err_code, err_desc):
+            return
         if state == FAILED:
             for line in err_desc.splitlines():
                 job.write_log(ERROR, line)

@@ -72,6 +72,8 @@ def test_python_and_shell_write_text_results_and_log_stderr(linkis: LocalLinkis,
     assert text["type"] == "1" and text["metadata"] == "NULL"
     assert text["fileContent"] == [["hello"], ["wörld"]]
     assert "WARN careful" in linkis.log(USER, py["execID"], 0, -1)["log"][1]
+    (stage,) = linkis.progress(USER, py["execID"], None)["progressInfo"]
+    assert stage["succeedTasks"] == stage["totalTasks"] == 100
 
     sh = run(linkis, "echo one; echo two", engine="shell", run_type="sh")
     assert linkis.status(USER, sh["execID"], None)["status"] == SUCCEED
