@@ -13,6 +13,13 @@ SHELL_LANGUAGE = frozenset({"sh", "shell"})
 _SET_PREFIX = {"sql": "--", "python": "#", "shell": "#"}
 _PROTECTED = ("user", "execute_user", "submit_user")
 _REF = re.compile(r"\$\{\s*([A-Za-z][A-Za-z0-9_.]*)\s*(?:([-+*/])\s*([A-Za-z0-9_.]+)\s*)?\}")
+_DATE_PATTERN = re.compile(r"&\{([^}%]+)(?:%([^}]*))?\}")
+_DATE_OFFSET = re.compile(r"([+-]\d+)([yMdHms])")
+# Java DateTimeFormatter letters -> strftime, longest first.
+_JAVA_FORMAT = (
+    ("yyyy", "%Y"), ("yy", "%y"), ("MM", "%m"), ("dd", "%d"), ("HH", "%H"), ("mm", "%M"),
+    ("ss", "%S"),
+)  # fmt: skip
 
 
 class VariableError(ValueError):
@@ -202,6 +209,28 @@ def _parse_run_date(text: str) -> date:
         raise VariableError(f"run_date must be yyyyMMdd, got '{text}'") from None
 
 
+def _shift(moment: datetime, amount: int, unit: str) -> datetime:
+    if unit == "y":
+        return datetime.combine(_add_months(moment.date(), 12 * amount), moment.time())
+    if unit == "M":
+        return datetime.combine(_add_months(moment.date(), amount), moment.time())
+    seconds = {"d": 86400, "H": 3600, "m": 60, "s": 1}[unit]
+    return moment + timedelta(seconds=amount * seconds)
+
+
+def _date_pattern(pattern: str, offsets: str, base: datetime) -> str:
+    """`&{yyyy-MM-dd%-1d}`: run_date (with the current time of day) shifted, then formatted."""
+    rest = offsets.replace(" ", "")
+    for amount, unit in _DATE_OFFSET.findall(rest):
+        base = _shift(base, int(amount), unit)
+    if _DATE_OFFSET.sub("", rest):
+        raise VariableError(f"bad date offset '{offsets}' (use e.g. -1d, +2M, -1y, +3H)")
+    text = pattern.replace("%", "%%")
+    for java, strf in _JAVA_FORMAT:
+        text = text.replace(java, strf)
+    return base.strftime(text)
+
+
 @dataclass
 class Substitution:
     code: str
@@ -247,4 +276,6 @@ def substitute(
             operand = table[operand].render()
         return value.apply(op, operand)
 
+    base = datetime.combine(run_date, now.time())
+    code = _DATE_PATTERN.sub(lambda m: _date_pattern(m.group(1), m.group(2) or "", base), code)
     return Substitution(_REF.sub(replace, code).strip(), warnings)

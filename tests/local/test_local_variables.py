@@ -105,3 +105,22 @@ def test_languages() -> None:
     assert language("py") == "python"
     assert language("sh") == "shell"
     assert language("scala") is None
+
+
+@pytest.mark.parametrize(
+    ("placeholder", "value"),
+    [
+        ("&{yyyy-MM-dd}", "2024-02-29"),
+        ("&{yyyyMMdd%-1d}", "20240228"),
+        ("&{yyyy-MM%+1M}", "2024-03"),
+        ("&{yyyy%-1y}", "2023"),
+        ("&{yyyy-MM-dd HH%+15H}", "2024-03-01 00"),
+    ],
+)
+def test_date_patterns(placeholder: str, value: str) -> None:
+    assert sub(f"select '{placeholder}'") == f"select '{value}'"
+
+
+def test_bad_date_offset() -> None:
+    with pytest.raises(VariableError, match="bad date offset"):
+        sub("&{yyyy%-1w}")
