@@ -51,6 +51,8 @@ ERR_VARIABLE = 20050
 IDE_ROW_LIMIT = 5000
 _FETCH_ROWS = 2048
 _KILL_GRACE_SECONDS = 2.0
+# The server's own credentials never reach the code users run.
+_SECRET_ENV = frozenset({"LINKIS_PASSWORD", "LINKIS_TOKEN"})
 
 
 def label_error(desc: str) -> ServiceError:
@@ -298,7 +300,8 @@ def run_process(job: RunContext, kind: str, scratch: Path) -> None:
     script = scratch / ("main.py" if kind == PYTHON else "main.sh")
     script.write_text(job.code + "\n", encoding="utf-8")
     command = [sys.executable, "-u", str(script)] if kind == PYTHON else ["bash", str(script)]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONIOENCODING": "utf-8"}
+    env = {k: v for k, v in os.environ.items() if k not in _SECRET_ENV}
+    env.update(PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8")
     try:
         process = subprocess.Popen(
             command,

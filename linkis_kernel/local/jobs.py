@@ -52,7 +52,6 @@ class Job:
     err_code: int | None = None
     err_desc: str | None = None
     queue_position: int | None = None
-    started_at: float | None = None
     cursor: Any = None
     process: subprocess.Popen | None = None
     _fractions: list[float] = field(default_factory=list)

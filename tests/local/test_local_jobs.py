@@ -64,7 +64,10 @@ def test_sql_statements_give_typed_result_sets(linkis: LocalLinkis, run) -> None
     assert "in place of spark" in full_log(linkis, submitted["execID"])
 
 
-def test_python_and_shell_write_text_results_and_log_stderr(linkis: LocalLinkis, run) -> None:
+def test_python_and_shell_write_text_results_and_log_stderr(
+    linkis: LocalLinkis, run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LINKIS_TOKEN", "server-secret")
     py = run(linkis, "import sys\nprint('hello')\nprint('wörld')\nsys.stderr.write('careful\\n')",
              engine="python", run_type="python")  # fmt: skip
     assert linkis.status(USER, py["execID"], None)["status"] == SUCCEED
@@ -75,9 +78,10 @@ def test_python_and_shell_write_text_results_and_log_stderr(linkis: LocalLinkis,
     (stage,) = linkis.progress(USER, py["execID"], None)["progressInfo"]
     assert stage["succeedTasks"] == stage["totalTasks"] == 100
 
-    sh = run(linkis, "echo one; echo two", engine="shell", run_type="sh")
+    sh = run(linkis, "echo one; echo two; echo ${LINKIS_TOKEN:-no token}", engine="shell",
+             run_type="sh")  # fmt: skip
     assert linkis.status(USER, sh["execID"], None)["status"] == SUCCEED
-    assert results(linkis, sh["taskID"])[0]["fileContent"] == [["one"], ["two"]]
+    assert results(linkis, sh["taskID"])[0]["fileContent"] == [["one"], ["two"], ["no token"]]
 
 
 @pytest.mark.parametrize(
