@@ -67,7 +67,7 @@ class LinkisAuthError(LinkisError):
 class LinkisPermissionError(LinkisError):
     """The user may not do this (status 3 / HTTP 403, or a 'no permission' answer)."""
 
-    hint = "Only the job's owner or a Linkis admin may do this."
+    hint = "Your Linkis user may not do this: use your own jobs and paths, or ask a Linkis admin."
 
 
 class LinkisValidationError(LinkisError):

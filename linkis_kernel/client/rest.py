@@ -543,6 +543,14 @@ class LinkisRestClient:
                 response = self._session.request(
                     method, url, params=params, json=body, timeout=self.timeout, stream=stream
                 )
+            except requests.exceptions.SSLError as exc:
+                raise LinkisTransportError(
+                    f"The TLS connection failed ({_tls_reason(exc)})",
+                    method=method,
+                    url=_safe_url(url),
+                    hint="If the gateway uses a private CA, pass verify='<CA bundle path>'; "
+                    "verify=False turns checking off.",
+                ) from None
             except (
                 requests.ConnectionError,
                 requests.Timeout,
@@ -651,7 +659,7 @@ class LinkisRestClient:
         elif isinstance(exc, requests.exceptions.ChunkedEncodingError):
             reason = "the answer was cut off"
         elif _never_sent(exc):
-            reason = "could not connect"
+            reason = "could not connect to the server"
         else:
             reason = "the connection broke"
         cls = LinkisSubmitUncertainError if uncertain else LinkisTransportError
@@ -756,6 +764,13 @@ def _safe_url(url: str) -> str:
     parts = urlsplit(url)
     netloc = parts.netloc.rsplit("@", 1)[-1]
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def _tls_reason(exc: Exception) -> str:
+    """The innermost reason of a requests error, e.g. `CERTIFICATE_VERIFY_FAILED`."""
+    text = str(exc)
+    match = re.search(r"\[SSL: ([A-Z_]+)\]", text)
+    return match.group(1) if match else type(exc).__name__
 
 
 def _as_int(value: Any) -> int | None:

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
@@ -108,19 +112,30 @@ def _stub_handler(stub: StubGateway) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@pytest.fixture
-def stub() -> Iterator[StubGateway]:
-    gateway = StubGateway()
+@contextmanager
+def serving(gateway: StubGateway, tls: ssl.SSLContext | None = None) -> Iterator[StubGateway]:
+    """Run `gateway` on 127.0.0.1 (a free port), over TLS when `tls` is given."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _stub_handler(gateway))
     server.daemon_threads = True
-    gateway.url = f"http://127.0.0.1:{server.server_address[1]}"
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    scheme = "https" if tls else "http"
+    gateway.url = f"{scheme}://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     gateway.answer("user/publicKey", "publicKey.json")
     gateway.answer("user/login", "login.json")
-    yield gateway
-    server.shutdown()
-    server.server_close()
+    try:
+        yield gateway
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def stub() -> Iterator[StubGateway]:
+    with serving(StubGateway()) as gateway:
+        yield gateway
 
 
 def token_client(stub: StubGateway) -> LinkisRestClient:
@@ -461,3 +476,56 @@ def test_loopback_server_is_reached_directly_despite_http_proxy(
     stub.answer("datasource/dbs", "metadata-dbs.json")
     with token_client(stub) as client:
         assert client.databases() == ["default", "dw_ods", "hadoop_ind"]
+
+
+def _self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(IPv4Address("127.0.0.1"))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_tls_is_verified_by_default_and_verify_takes_a_ca_bundle(tmp_path: Path) -> None:
+    cert_path, key_path = _self_signed_certificate(tmp_path)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert_path, key_path)
+    with serving(StubGateway(), tls) as gateway:
+        gateway.answer("datasource/dbs", "metadata-dbs.json")
+        untrusting = LinkisRestClient(gateway.url, user="hadoop", token="tok-123456")
+        with untrusting, pytest.raises(LinkisTransportError) as caught:
+            untrusting.databases()
+        assert "CERTIFICATE_VERIFY_FAILED" in str(caught.value) and "verify=" in str(caught.value)
+        trusting = LinkisRestClient(
+            gateway.url, user="hadoop", token="tok-123456", verify=str(cert_path)
+        )
+        with trusting:
+            assert trusting.databases() == ["default", "dw_ods", "hadoop_ind"]
+    assert [p for _, p, _, _ in gateway.seen] == ["datasource/dbs"]
