@@ -178,8 +178,8 @@ class ApiHandler(tornado.web.RequestHandler):
 
     def _authenticate(self) -> str:
         """The user a request acts as: token headers (or cookies) first, then the session."""
-        token_user = self._header_or_cookie(wire.TOKEN_USER_HEADER)
-        token_code = self._header_or_cookie(wire.TOKEN_CODE_HEADER)
+        token_user = self.header_or_cookie(wire.TOKEN_USER_HEADER)
+        token_code = self.header_or_cookie(wire.TOKEN_CODE_HEADER)
         if token_user or token_code:
             return self.ctx.auth.token_user(token_user, token_code).name
         ticket = self.get_cookie(wire.SESSION_COOKIE)
@@ -187,7 +187,8 @@ class ApiHandler(tornado.web.RequestHandler):
             raise ServiceError(MSG_NOT_LOGGED_IN, status=wire.STATUS_NOT_LOGGED_IN)
         return self.ctx.auth.session_user(ticket)
 
-    def _header_or_cookie(self, name: str) -> str | None:
+    def header_or_cookie(self, name: str) -> str | None:
+        """A request header, or a cookie of the same name (Linkis accepts token cookies too)."""
         return self.request.headers.get(name) or self.get_cookie(name)
 
     # -- answers -------------------------------------------------------------------------------
@@ -252,9 +253,12 @@ class ApiHandler(tornado.web.RequestHandler):
         call = functools.partial(fn, *args, **kwargs)
         return await IOLoop.current().run_in_executor(self.ctx.executor, call)
 
+    def has_body(self) -> bool:
+        return bool(self._body.strip())
+
     def json_object(self) -> dict[str, Any]:
         """The request body as a JSON object, or a clear error."""
-        if not self._body.strip():
+        if not self.has_body():
             raise ApiError("The request body is empty; send a JSON object.")
         try:
             value = json.loads(bytes(self._body))
@@ -355,7 +359,7 @@ def _login_credentials(h: ApiHandler) -> tuple[str | None, str | None]:
     password = h.get_query_argument("password", None) or h.get_query_argument("passwdEncrypt", None)
     if name is not None and password is not None:
         return name, password
-    if not h._body.strip():
+    if not h.has_body():
         return name, password
     body = h.json_object()
     password = body.get("password") or body.get("passwdEncrypt")
@@ -388,8 +392,8 @@ async def login(h: ApiHandler) -> Reply:
 
 
 async def token_login(h: ApiHandler) -> Reply:
-    token_user = h._header_or_cookie(wire.TOKEN_USER_HEADER)
-    token_code = h._header_or_cookie(wire.TOKEN_CODE_HEADER)
+    token_user = h.header_or_cookie(wire.TOKEN_USER_HEADER)
+    token_code = h.header_or_cookie(wire.TOKEN_CODE_HEADER)
     if not token_user and not token_code:
         raise ServiceError(MSG_NOT_LOGGED_IN, status=wire.STATUS_NOT_LOGGED_IN)
     user = h.ctx.auth.token_user(token_user, token_code)

@@ -148,7 +148,7 @@ async def _stream_csv(
     h: ApiHandler, path: Path, names: list[str] | None, options: ExportOptions
 ) -> None:
     rows = iter_rows(path)
-    limited = islice(rows, options.limit) if names is not None else rows
+    limited = islice(rows, options.limit)
     try:
         if names is not None:
             header = options.separator.join(options.cell(name) for name in names) + "\n"
@@ -161,9 +161,14 @@ async def _stream_csv(
     except StreamClosedError:
         pass  # the client went away
     finally:
-        close = getattr(rows, "close", None)
-        if close is not None:
-            close()
+        _close(rows)
+
+
+def _close(rows: Iterator[list[str | None]]) -> None:
+    """Close a row generator early, so that its file is closed now rather than at GC."""
+    close = getattr(rows, "close", None)
+    if close is not None:
+        close()
 
 
 def _next_batch(rows: Iterator[list[str | None]]) -> list[list[str | None]]:
@@ -199,9 +204,7 @@ def _build_xlsx(
                 for col, value in enumerate(row):
                     _write_cell(sheet, index, col, value, types, options)
         finally:
-            close = getattr(rows, "close", None)
-            if close is not None:
-                close()
+            _close(rows)
         workbook.close()
     except BaseException:
         target.unlink(missing_ok=True)

@@ -82,7 +82,14 @@ def _serve(args: argparse.Namespace) -> int:
     from .service import LocalLinkis
 
     service = LocalLinkis(data_dir, workers=args.workers, instance=f"{args.host}:{port}")
-    service.start()
+    try:
+        service.start()
+    except Exception as err:
+        log.exception("could not start the services")
+        raise StartupError(
+            f"cannot open the server's data in {data_dir} ({type(err).__name__}: {err}); "
+            "is another linkis-kernel serve using it? Stop it or pass another --data-dir."
+        ) from None
     conn = {"url": url, "user": default_user, "password": password, "token": token}
     conn["pid"] = os.getpid()
     try:
