@@ -431,10 +431,11 @@ class Job:
                 f"{self.task_id} ({self.exec_id}); the job may still be running. Attach to it "
                 f"later with `%linkis attach {self.task_id}` or client.job({self.task_id})"
             ) from err
-        if down < self.unreachable_warn_after or self.last_snapshot is None:
+        if down < self.unreachable_warn_after:
             return None
+        last = self.last_snapshot or Snapshot(self.exec_id, self.task_id, self.state, self.progress)
         return replace(
-            self.last_snapshot,
+            last,
             new_log=_empty_log(),
             elapsed=self._elapsed(),
             warning=f"Linkis has not answered for {down:.0f} s ({err.message}); still trying.",

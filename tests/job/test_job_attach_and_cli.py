@@ -48,6 +48,24 @@ def test_attach_by_task_id_and_exec_id_after_a_restart(tmp_path: Path) -> None:
             client.job("exec_id018020linkis-cg-entrance127.0.0.1:1IDE_nobody_spark_9")
 
 
+def test_a_queued_job_reports_its_queue_position(tmp_path: Path) -> None:
+    with start_server(tmp_path / "data", args=["--workers", "1"]) as server:
+        client = client_for(server)
+        blockers = [client.submit("sleep 1", engine="shell", creator="nb") for _ in range(2)]
+        queued = client.submit("echo next", engine="shell", creator="nb")
+        snapshots = []
+        queued.wait(timeout=30, on_update=snapshots.append)
+        for blocker in blockers:
+            blocker.wait(timeout=30)
+        assert queued.results()[0].data == "next"
+    waiting = [s for s in snapshots if s.state in ("Inited", "Scheduled")]
+    assert waiting and waiting[0].queue_position == 1
+    assert all(
+        s.queue_position is None for s in snapshots if s.state not in ("Inited", "Scheduled")
+    )
+    assert queued.results()[0].data == "next"
+
+
 def cli_env(server) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LINKIS_")}
     return {

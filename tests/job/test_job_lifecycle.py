@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from linkis_kernel import Job, LinkisClient, Snapshot
-from linkis_kernel.client import LinkisJobError, LinkisTimeoutError
+from linkis_kernel.client import LinkisJobError, LinkisTimeoutError, LinkisTransportError
 from linkis_kernel.wire import CANCELLED, RUNNING, SUCCEED, TERMINAL_STATES
 from tests.faultproxy import FaultProxy
 
@@ -191,11 +191,36 @@ def test_polling_survives_dropped_requests(linkis_server) -> None:
         assert len([r for r in proxy.requests if r.fault]) == 3
 
 
-def test_a_two_second_job_needs_few_requests(linkis_server) -> None:
+def test_a_two_second_job_needs_few_requests_and_a_stale_one_is_only_warned_about(
+    linkis_server,
+) -> None:
     with FaultProxy(linkis_server.url) as proxy:
         counted = LinkisClient(proxy.url, user=linkis_server.user, token=linkis_server.token)
         job = counted.submit("sleep 2; echo ok", engine="shell", creator="nb")
+        job.stale_after = 0.5
         snapshots: list[Snapshot] = []
         job.wait(timeout=30, on_update=snapshots.append)
-        assert any(s.state == RUNNING for s in snapshots)
         assert len(proxy.requests) < 40, proxy.paths()
+    assert job.state == SUCCEED and any(s.state == RUNNING for s in snapshots)
+    warnings = [s.warning for s in snapshots if s.warning]
+    assert warnings and f"job {job.task_id}" in warnings[0] and "still Running" in warnings[0]
+    assert f"attach {job.task_id}" in warnings[0] and "Ctrl-C" in warnings[0]
+    assert snapshots[-1].warning is None
+
+
+def test_an_unreachable_server_is_warned_about_then_given_up_on(linkis_server) -> None:
+    with FaultProxy(linkis_server.url) as proxy:
+        flaky = LinkisClient(
+            proxy.url, user=linkis_server.user, token=linkis_server.token, retries=0
+        )
+        job = flaky.submit("sleep 30", engine="shell", creator="nb")
+        job.unreachable_warn_after, job.unreachable_give_up_after = 0.2, 1.0
+        proxy.inject("html502", r"/status$", count=None)
+        snapshots: list[Snapshot] = []
+        with pytest.raises(LinkisTransportError) as caught:
+            job.wait(timeout=30, on_update=snapshots.append)
+        assert any("has not answered" in (s.warning or "") for s in snapshots)
+        assert f"job {job.task_id}" in str(caught.value)
+        assert f"attach {job.task_id}" in str(caught.value)
+        proxy.clear()
+        assert job.kill().startswith(f"Killed Linkis job {job.task_id}")
