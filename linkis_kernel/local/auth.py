@@ -20,6 +20,7 @@ from .errors import ServiceError
 DEFAULT_SESSION_TIMEOUT = 3600.0  # seconds; Linkis ships `wds.linkis.session.timeout=1h`
 FREE_LOGIN_FAILURES = 5  # failed logins per (user, address) before attempts are slowed down
 MAX_LOGIN_DELAY = 300.0  # seconds; the refusal window grows up to this
+MAX_TRACKED_FAILURES = 10_000
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
 _DUMMY_SALT = secrets.token_bytes(16)
 
@@ -148,6 +149,10 @@ class AuthStore:
 
     def _count_failure(self, key: tuple[str, str]) -> None:
         with self._lock:
+            if len(self._failures) > MAX_TRACKED_FAILURES:  # forget guesses no longer blocked
+                now = time.monotonic()
+                for stale in [k for k, f in self._failures.items() if f.blocked_until < now]:
+                    del self._failures[stale]
             failures = self._failures.setdefault(key, _Failures())
             failures.count += 1
             extra = failures.count - FREE_LOGIN_FAILURES

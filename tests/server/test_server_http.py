@@ -146,7 +146,16 @@ BAD_REQUESTS = {
     "progress-unknown-exec-id": Bad(
         "GET", f"entrance/{FOREIGN_EXEC}/progress", 400, 1, "task progress cannot be obtained"
     ),
+    "progress-with-resource-task-id-not-number": Bad(
+        "GET",
+        f"entrance/{FOREIGN_EXEC}/progressWithResource",
+        400,
+        1,
+        "Parameter taskID must be an integer",
+        params={"taskID": "1.5"},
+    ),
     "kill-unknown-exec-id": Bad("GET", f"entrance/{FOREIGN_EXEC}/kill", 400, 1, "kill failed"),
+    "pause-by-post": Bad("POST", f"entrance/{FOREIGN_EXEC}/pause", 400, 1, "use GET", body={}),
     "kill-jobs-not-arrays": Bad(
         "POST",
         "entrance/killJobs",
@@ -211,6 +220,12 @@ BAD_REQUESTS = {
     "open-log-no-path": Bad("GET", "filesystem/openLog", 400, 1, "80004"),
     "dir-tree-blank-path": Bad(
         "GET", "filesystem/getDirFileTrees", 400, 1, "80004", params={"path": ""}
+    ),
+    "metadata-by-post": Bad("POST", "datasource/tables", 400, 1, "use GET", body={}),
+    "user-info-by-put": Bad("PUT", "user/userInfo", 400, 1, "use GET", body={}),
+    "login-invalid-json": Bad("POST", "user/login", 400, 1, "not valid JSON", body=b"{'x'"),
+    "login-name-not-string": Bad(
+        "POST", "user/login", 400, 1, "Username can not be empty", body={"userName": 5}
     ),
     "unknown-uri": Bad("GET", "entrance/submit/extra", 400, 1, "unknown request URI"),
     "unknown-service": Bad("GET", "nosuchservice/list", 400, 1, "unknown request URI"),
