@@ -62,6 +62,7 @@ class StubGateway:
 
     routes: dict[tuple[str | None, str], tuple[bytes, int]] = field(default_factory=dict)
     seen: list[tuple[str, str, str, Any]] = field(default_factory=list)
+    cookie_headers: list[str | None] = field(default_factory=list)
     url: str = ""
 
     def answer(
@@ -97,6 +98,7 @@ def _stub_handler(stub: StubGateway) -> type[BaseHTTPRequestHandler]:
             path, _, query = self.path.partition("?")
             path = path.removeprefix(wire.API_PREFIX + "/")
             stub.seen.append((self.command, path, query, json.loads(raw) if raw else None))
+            stub.cookie_headers.append(self.headers.get("Cookie"))
             route = stub.routes.get((self.command, path)) or stub.routes.get((None, path))
             body, code = route or (b"<html>no route</html>", 404)
             self.send_response(code)
@@ -382,6 +384,7 @@ def test_password_client_logs_in_once_and_reuses_the_cookie(stub: StubGateway) -
         client.databases()
         client.databases()
         assert client._session.cookies.get(wire.SESSION_COOKIE) == "tick/et=val=="
+    assert stub.cookie_headers[-2:] == [f"{wire.SESSION_COOKIE}=tick/et=val=="] * 2
     assert [p for _, p, _, _ in stub.seen] == [
         "user/publicKey",
         "user/login",

@@ -8,6 +8,7 @@ import signal
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import openpyxl
@@ -194,6 +195,20 @@ def test_expired_session_is_renewed_with_exactly_one_login(
         assert len(proxy.paths(r"user/login$")) == 2
         statuses = [r.status for r in proxy.requests if r.path.endswith("datasource/dbs")]
         assert statuses == [200, 401, 200]
+
+
+def test_concurrent_calls_on_an_expired_session_log_in_again_only_once(
+    short_session_server: ServerProcess,
+) -> None:
+    server = short_session_server
+    with FaultProxy(server.url) as proxy:
+        with LinkisRestClient(proxy.url, user=server.user, password=server.password) as client:
+            assert client.databases()
+            time.sleep(1.5)
+            with ThreadPoolExecutor(4) as pool:
+                answers = list(pool.map(lambda _: client.databases(), range(4)))
+        assert all("demo" in answer for answer in answers)
+        assert len(proxy.paths(r"user/login$")) == 2
 
 
 def test_wrong_password_fails_fast_with_a_clear_message(
