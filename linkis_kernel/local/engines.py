@@ -363,6 +363,20 @@ def _pump_stderr(job: RunContext, process: subprocess.Popen, tail: list[str]) ->
         job.write_log(WARN, line)
 
 
+def interrupt(cursor: Any) -> None:
+    """Stop the statement running on a job's cursor; a closed cursor has nothing to stop."""
+    with contextlib.suppress(duckdb.Error):
+        cursor.interrupt()
+
+
+def query_percent(cursor: Any) -> float:
+    """DuckDB's progress of the cursor's running statement in percent, -1 when unknown."""
+    try:
+        return float(cursor.query_progress())
+    except duckdb.Error:  # the statement ended and the cursor closed under us
+        return -1.0
+
+
 def stop_process(process: subprocess.Popen) -> None:
     """SIGTERM the job's process group, then SIGKILL whatever is left after a short grace."""
     try:

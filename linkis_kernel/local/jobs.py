@@ -22,7 +22,15 @@ from ..wire import (
     TERMINAL_STATES,
 )
 from .dolphin import Column, ResultWriter
-from .engines import EngineChoice, ResourceSample, sample_resources, stop_process, yarn_metrics
+from .engines import (
+    EngineChoice,
+    ResourceSample,
+    interrupt,
+    query_percent,
+    sample_resources,
+    stop_process,
+    yarn_metrics,
+)
 from .ids import ShortId
 from .logfile import ERROR, INFO, JobLog
 
@@ -288,12 +296,9 @@ class ProgressMonitor:
     def _poll(self, job: Job) -> None:
         cursor, index = job.current_cursor()
         if cursor is not None and job.cancelled.is_set():
-            cursor.interrupt()  # a kill that landed between two statements
+            interrupt(cursor)  # a kill that landed between two statements
         elif cursor is not None:
-            try:
-                percent = cursor.query_progress()
-            except Exception:  # the cursor may close under us as the statement ends
-                percent = -1.0
+            percent = query_percent(cursor)
             if percent >= 0:
                 job.statement_progress(index, percent / 100)
         job.sample_resources()
@@ -310,7 +315,7 @@ def kill_running(job: Job) -> None:
     job.cancelled.set()
     cursor, process = job.engine_handles()
     if cursor is not None:
-        cursor.interrupt()
+        interrupt(cursor)
     if process is not None:
         threading.Thread(target=stop_process, args=(process,), daemon=True).start()
 
