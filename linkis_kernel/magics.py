@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import display
 from traitlets import Bool, Dict, Enum, Float, Integer, Unicode, observe
@@ -180,6 +181,8 @@ class LinkisMagics(Magics, Configurable):
     def run_cell(self, options: CellOptions, code: str) -> Any:
         """Submit `code` with `options`, show its progress, return the result (or the Job with
         `--async`). A failed job raises LinkisJobError; Ctrl-C kills the job and re-raises."""
+        if not code.strip():
+            raise UsageError("%%linkis: the cell has no code to run below its first line")
         engine = self.resolved("engine", options.engine) or DEFAULT_ENGINE
         run_type = options.run_type or self.run_type
         creator = self.resolved("creator", options.creator) or DEFAULT_CREATOR
@@ -198,13 +201,12 @@ class LinkisMagics(Magics, Configurable):
                 startup=options.startup or None,
             )
         self._track(job)
-        view = self._start_view(job, options)
         if options.run_async:
-            self._follow_in_background(job, view)
+            self._follow_in_background(job, self._start_view(job, options))
             if options.output:
                 self.shell.user_ns[options.output] = job
             return job
-        value = self.follow(job, view, limit=options.limit)
+        value = self.follow(job, options)
         if options.output:
             self.shell.user_ns[options.output] = value
         return value
@@ -226,26 +228,43 @@ class LinkisMagics(Magics, Configurable):
         view.start()
         return view
 
-    def follow(self, job: Job, view: RunDisplay | None, *, limit: int | None = None) -> Any:
-        """Wait for the job with its progress shown, then show its card and results."""
-        on_update = view.update if view is not None else None
+    def follow(
+        self, job: Job, options: CellOptions, *, kill_on_interrupt: bool | None = None
+    ) -> Any:
+        """Wait for the job with its progress shown, then show its card and results.
+
+        Ctrl-C (at any point, also before the wait starts) kills the job when
+        `kill_on_interrupt` (default: the setting), shows what happened and re-raises."""
+        kill = self.kill_on_interrupt if kill_on_interrupt is None else kill_on_interrupt
+        view = None
         try:
+            view = self._start_view(job, options)
             with short_errors():
-                job.wait(on_update=on_update, kill_on_interrupt=self.kill_on_interrupt)
+                job.wait(on_update=view.update if view else None, kill_on_interrupt=kill)
+                results = job.results(limit=self._fetch_limit(options.limit))
         except KeyboardInterrupt as interrupt:
-            note = getattr(interrupt, "linkis_report", None) or (
-                f"Interrupted; the job keeps running: `%linkis attach {job.task_id}` or "
-                f"`%linkis kill {job.task_id}`."
-            )
-            self._end_view(view, job, note=note)
+            self._end_view(view, job, note=self._interrupt_note(job, interrupt, kill))
             raise
         except (LinkisJobError, LinkisCellError):
             self._end_view(view, job)
             raise
-        with short_errors():
-            results = job.results(limit=self._fetch_limit(limit))
-        self._end_view(view, job, results, limit=limit)
-        return self.show_results(results, self._limits(limit))
+        self._end_view(view, job, results, limit=options.limit)
+        return self.show_results(results, self._limits(options.limit))
+
+    @staticmethod
+    def _interrupt_note(job: Job, interrupt: KeyboardInterrupt, kill: bool) -> str:
+        """One line on what Ctrl-C did to the job."""
+        report = getattr(interrupt, "linkis_report", None)
+        if report:
+            return report
+        if job.done:
+            return f"Interrupted while reading the results: `%linkis result {job.task_id}`."
+        if kill:
+            return job.kill(wait=job.kill_confirm_wait)
+        return (
+            f"Interrupted; the job keeps running: `%linkis attach {job.task_id}` or "
+            f"`%linkis kill {job.task_id}`."
+        )
 
     def _follow_in_background(self, job: Job, view: RunDisplay | None) -> None:
         def follow() -> None:
@@ -373,8 +392,9 @@ class LinkisMagics(Magics, Configurable):
     def _attach_command(self, args: Any) -> Any:
         job = self._job(args.id)
         self._pace(job)
-        view = self._start_view(job, CellOptions())
-        return self.follow(job, view)
+        # Ctrl-C kills only a job this shell started; others are just no longer followed.
+        owned = any(started.task_id == job.task_id for started in self.jobs)
+        return self.follow(job, CellOptions(), kill_on_interrupt=self.kill_on_interrupt and owned)
 
     def _kill_command(self, args: Any) -> None:
         print(self._job(args.id).kill())

@@ -17,6 +17,7 @@ from jupyter_client import KernelManager
 from linkis_kernel.job import LinkisClient
 
 IPYTHON = Path(sys.executable).with_name("ipython")
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 @pytest.fixture
@@ -66,12 +67,20 @@ def iopub_until_idle(client: Any, msg_id: str, timeout: float = 30) -> list[dict
     raise AssertionError("the kernel did not go idle")
 
 
+def panel_shown(client: Any) -> list[dict[str, Any]]:
+    """Read iopub until the progress panel is displayed; returns what was read."""
+    seen = [client.get_iopub_msg(timeout=20)]
+    while not (
+        seen[-1]["msg_type"] == "display_data" and WIDGET_VIEW in seen[-1]["content"]["data"]
+    ):
+        seen.append(client.get_iopub_msg(timeout=20))
+    return seen
+
+
 def test_interrupt_kills_the_job_and_aborts_the_cell(kernel: Any, linkis_server: Any) -> None:
     manager, client = kernel
     msg_id = client.execute("%%linkis -e shell\nsleep 30")
-    seen: list[dict[str, Any]] = []
-    while not any(msg["msg_type"] == "comm_open" for msg in seen):  # the panel is up
-        seen.append(client.get_iopub_msg(timeout=20))
+    seen = panel_shown(client)
     time.sleep(0.5)
     started = time.monotonic()
     manager.interrupt_kernel()
@@ -91,6 +100,25 @@ def test_interrupt_kills_the_job_and_aborts_the_cell(kernel: Any, linkis_server:
     assert "Cancelled in" in cards[0]
     assert history_state(linkis_server, task_id, "Cancelled") == "Cancelled"
     assert time.monotonic() - started < 8
+
+
+def test_interrupting_attach_leaves_a_foreign_job_running(kernel: Any, linkis_server: Any) -> None:
+    manager, client = kernel
+    owner = LinkisClient(linkis_server.url, user=linkis_server.user, token=linkis_server.token)
+    job = owner.submit("sleep 30", engine="shell")
+    msg_id = client.execute(f"%linkis attach {job.task_id}")
+    panel_shown(client)
+    manager.interrupt_kernel()
+    reply = client.get_shell_msg(timeout=20)
+    assert reply["content"]["ename"] == "KeyboardInterrupt"
+    cards = [
+        msg["content"]["data"]["text/plain"]
+        for msg in iopub_until_idle(client, msg_id)
+        if msg["msg_type"] == "update_display_data"
+    ]
+    assert f"the job keeps running: `%linkis attach {job.task_id}`" in cards[-1]
+    assert owner.jobhistory_get(job.task_id).status == "Running"
+    assert "Cancelled" in job.kill()
 
 
 def test_kernel_shutdown_kills_running_jobs(kernel: Any, linkis_server: Any) -> None:

@@ -170,7 +170,22 @@ def test_result_jobs_and_help_subcommands(
         assert subcommand in help_text
 
 
+def test_an_empty_cell_is_a_usage_error(shell: InteractiveShell) -> None:
+    error = shell.run_cell("%%linkis -e shell\n\n  \n").error_in_exec
+    assert type(error).__name__ == "UsageError" and "no code to run" in str(error)
+
+
 def test_an_unknown_engine_is_one_short_error(shell: InteractiveShell) -> None:
     error = shell.run_cell("%%linkis -e nosuchengine\nselect 1").error_in_exec
     assert type(error).__name__ == "LinkisCellError"
     assert "nosuchengine" in error._render_traceback_()[0]
+
+
+def test_an_interrupt_before_the_wait_still_kills_the_job(shell: InteractiveShell) -> None:
+    magics = magics_of(shell)
+    job = run(shell, "%%linkis --async --quiet -e shell\nsleep 30")
+    note = magics._interrupt_note(job, KeyboardInterrupt(), kill=True)
+    assert note == f"Killed Linkis job {job.task_id}: Linkis confirms it Cancelled."
+    assert magics._interrupt_note(job, KeyboardInterrupt(), kill=False).startswith(
+        "Interrupted while reading the results"
+    )
