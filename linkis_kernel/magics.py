@@ -184,7 +184,8 @@ class LinkisMagics(Magics, Configurable):
         if not code.strip():
             raise UsageError("%%linkis: the cell has no code to run below its first line")
         engine = self.resolved("engine", options.engine) or DEFAULT_ENGINE
-        run_type = options.run_type or self.run_type
+        # A configured run type belongs to the configured engine, not to one the cell names.
+        run_type = options.run_type or (None if options.engine else self.run_type)
         creator = self.resolved("creator", options.creator) or DEFAULT_CREATOR
         variables = fill_variables(
             code, options.variables, self.shell.user_ns, sql=is_sql(run_type, engine)

@@ -60,8 +60,9 @@ def test_cell_option_beats_config_beats_environment_beats_default(
     printed = run(shell, "%%linkis --quiet\nprint(6 * 7)")
     assert printed is None and magics.jobs[-1].engine.startswith("python-")
     assert magics.jobs[-1].info().creator == "nightly"
+    run(shell, "%config LinkisMagics.run_type = 'python'")
     run(shell, "%%linkis --quiet -e shell -c adhoc\necho $((6 * 7))")
-    assert magics.jobs[-1].engine == "shell-1"
+    assert magics.jobs[-1].engine == "shell-1" and magics.jobs[-1].run_type == "shell"
     assert magics.jobs[-1].info().creator == "adhoc"
     assert magics.jobs[-1].log(level="all")
 
