@@ -23,11 +23,19 @@ CLIENTS = 20
 JOBS_PER_CLIENT = 10
 
 
-def _serve(data_dir: Path, *args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
+def _serve(
+    data_dir: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run `serve` to its end (for start-ups that must fail)."""
     command = [sys.executable, "-m", "linkis_kernel", "serve", "--data-dir", str(data_dir), *args]
     return subprocess.run(
-        command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout, check=False
+        command,
+        cwd=REPO_ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
     )
 
 
@@ -81,6 +89,29 @@ def test_bad_users_file_is_reported(tmp_path: Path, users: str, fragment: str) -
     result = _serve(tmp_path, "--port", "0")
     assert result.returncode == 1
     assert fragment in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "fragment"),
+    [
+        (["--workers", "0"], {}, "--workers must be at least 1"),
+        ([], {"LINKIS_LOCAL_SESSION_TIMEOUT": "soon"}, "must be a positive number of seconds"),
+    ],
+)
+def test_bad_settings_are_reported(
+    tmp_path: Path, args: list[str], env: dict[str, str], fragment: str
+) -> None:
+    result = _serve(tmp_path, "--port", "0", *args, env=env)
+    assert result.returncode == 1
+    assert fragment in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unwritable_data_dir_is_reported(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    result = _serve(blocker / "data", "--port", "0")
+    assert result.returncode == 1
+    assert "pass --data-dir with a directory you can write to" in result.stderr
 
 
 def test_concurrent_clients(linkis_server: ServerProcess) -> None:
