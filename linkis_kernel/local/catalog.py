@@ -18,6 +18,11 @@ def mark_created(duckdb_file: Path) -> None:
     _marker(duckdb_file).touch()
 
 
+def is_marked(duckdb_file: Path) -> bool:
+    """Whether the database was created and seeded completely by this server."""
+    return _marker(duckdb_file).exists()
+
+
 def created_at(duckdb_file: Path) -> int:
     """Epoch seconds of the database's creation, 0 when unknown."""
     try:

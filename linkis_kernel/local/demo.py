@@ -109,9 +109,14 @@ COMMENT ON VIEW demo.order_totals IS 'Order amounts after discounts';
 
 
 def seed(conn: duckdb.DuckDBPyConnection) -> None:
-    """Create and fill the demo schema (on a database that does not have it yet)."""
+    """Create and fill the demo schema, unless the database already has one."""
     cursor = conn.cursor()
     try:
+        exists = cursor.execute(
+            "SELECT count(*) FROM duckdb_schemas() WHERE schema_name = ?", [SCHEMA]
+        ).fetchone()
+        if exists and exists[0]:
+            return
         cursor.execute("BEGIN TRANSACTION")
         cursor.execute(_SEED_SQL)
         cursor.execute("COMMIT")

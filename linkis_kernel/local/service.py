@@ -83,6 +83,8 @@ MSG_RESTARTED = (
 )
 MSG_KILLED_BY_USER = "Job is killed by user!"
 _SQL_LIKE_RUN_TYPES = frozenset({"duckdb", "isql"})
+# Labels every task gets from the request itself; other labels are kept as given.
+_CORE_LABELS = ("engineType", "codeType", "userCreator")
 
 
 def _no_permission_job(job_id: object, owner: str) -> ServiceError:
@@ -123,9 +125,8 @@ class LocalLinkis:
             folder.mkdir(parents=True, exist_ok=True)
         self._history = History(self.layout.history_file)
         self._fail_interrupted_jobs()
-        first_start = not self.layout.duckdb_file.exists()
         self._duck = duckdb.connect(str(self.layout.duckdb_file))
-        if first_start:
+        if not catalog.is_marked(self.layout.duckdb_file):  # first start (or one cut short)
             demo.seed(self._duck)
             catalog.mark_created(self.layout.duckdb_file)
         self._monitor.start()
@@ -140,19 +141,20 @@ class LocalLinkis:
 
     def close(self) -> None:
         """Cancel queued and running jobs, stop the workers and close the databases."""
-        if self._closed or not self._started:
-            self._closed = True
+        if self._closed:
             return
         self._closed = True
-        for job in self._scheduler.drain():
-            self._finish(job, CANCELLED, None, MSG_KILLED_BY_USER)
-        for job in self._scheduler.running():
-            kill_running(job)
-        self._scheduler.join(5.0)
-        self._monitor.stop()
+        if self._started:
+            for job in self._scheduler.drain():
+                self._finish(job, CANCELLED, None, MSG_KILLED_BY_USER)
+            for job in self._scheduler.running():
+                kill_running(job)
+            self._scheduler.join(5.0)
+            self._monitor.stop()
         if self._duck is not None:
             self._duck.close()
-        self.history.close()
+        if self._history is not None:
+            self._history.close()
 
     @property
     def history(self) -> History:
@@ -192,8 +194,7 @@ class LocalLinkis:
             )
         creator = _creator_of(labels.get("userCreator"))
         choice = choose_engine(str(engine_label), str(run_type))
-        extra = {k: v for k, v in labels.items() if k not in ("engineType", "codeType")}
-        extra.pop("userCreator", None)
+        extra = {k: v for k, v in labels.items() if k not in _CORE_LABELS}
         return self._accept(
             user, creator, choice, code, _dict(body, "params"), _dict(body, "source"), extra
         )
@@ -214,11 +215,7 @@ class LocalLinkis:
         source = _dict(body, "source")
         if body.get("scriptPath") and "scriptPath" not in source:
             source["scriptPath"] = body["scriptPath"]
-        extra = {
-            k: v
-            for k, v in _dict(body, "labels").items()
-            if k not in ("engineType", "codeType", "userCreator")
-        }
+        extra = {k: v for k, v in _dict(body, "labels").items() if k not in _CORE_LABELS}
         return self._accept(user, str(creator), choice, code, _dict(body, "params"), source, extra)
 
     def _next_index(self, group: str) -> int:

@@ -299,3 +299,30 @@ def test_demo_schema_is_deterministic_and_quick(tmp_path: Path, run) -> None:
             service.close()
     assert counts[0] == counts[1]
     assert [rows[0][0] for rows in counts[0]] == ["1000", "15000", "5000", "50"]
+
+
+def test_demo_is_seeded_once(tmp_path: Path, run) -> None:
+    def product_count(service: LocalLinkis) -> str:
+        submitted = run(service, "select count(*) from demo.products", creator="nb")
+        location = service.history_get(USER, submitted["taskID"])["task"]["resultLocation"]
+        (child,) = service.dir_tree(USER, location)["dirFileTrees"]["children"]
+        return service.open_file(USER, child["path"])["fileContent"][0][0]
+
+    service = LocalLinkis(tmp_path / "data")
+    service.start()
+    run(service, "delete from demo.products where product_id > 10")
+    service.close()
+    service = LocalLinkis(tmp_path / "data")
+    service.start()
+    try:
+        assert product_count(service) == "10"  # the user's changes survive a restart
+        run(service, "drop schema demo cascade")
+    finally:
+        service.close()
+    (tmp_path / "data" / "duckdb" / ".created").unlink()  # as if seeding had been cut short
+    service = LocalLinkis(tmp_path / "data")
+    service.start()
+    try:
+        assert product_count(service) == "50"
+    finally:
+        service.close()
