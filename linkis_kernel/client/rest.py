@@ -56,6 +56,11 @@ logger = logging.getLogger("linkis_kernel.client")
 T = TypeVar("T")
 
 _RETRY_HTTP_CODES = frozenset({502, 503, 504})
+_TRANSIENT_ERRORS = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+)
 _BACKOFF_FIRST_S = 0.2
 _BACKOFF_CAP_S = 2.0
 _EXCERPT_CHARS = 200
@@ -533,53 +538,58 @@ class LinkisRestClient:
         retry: bool = True,
         stream: bool = False,
     ) -> requests.Response:
-        """Send one request. `retry=False` (submit) only retries what surely never left."""
-        url = self._api + path
-        attempts = 1 + self.retries
+        """Send one request, retrying with backoff what may be retried.
+
+        `retry=False` (submit) only retries a request that surely never left this machine.
+        """
         delay = _BACKOFF_FIRST_S
-        for attempt in range(1, attempts + 1):
-            started = time.monotonic()
+        for attempt in range(self.retries + 1):
+            last = attempt == self.retries
             try:
-                response = self._session.request(
-                    method, url, params=params, json=body, timeout=self.timeout, stream=stream
-                )
-            except requests.exceptions.SSLError as exc:
-                raise LinkisTransportError(
-                    f"The TLS connection failed ({_tls_reason(exc)})",
-                    method=method,
-                    url=_safe_url(url),
-                    hint="If the gateway uses a private CA, pass verify='<CA bundle path>'; "
-                    "verify=False turns checking off.",
-                ) from None
-            except (
-                requests.ConnectionError,
-                requests.Timeout,
-                requests.exceptions.ChunkedEncodingError,
-            ) as exc:
+                response = self._request_once(method, path, params, body, stream)
+            except _TRANSIENT_ERRORS as exc:
                 sent = not _never_sent(exc)
-                logger.debug(
-                    "%s %s failed after %.0f ms: %s", method, path, _ms(started), type(exc).__name__
-                )
-                if attempt < attempts and (retry or not sent):
-                    delay = _sleep_backoff(delay)
-                    continue
-                raise self._transport_error(
-                    method, path, exc, uncertain=sent and not retry
-                ) from None
-            except requests.RequestException as exc:
-                raise LinkisValidationError(
-                    f"Cannot send {method} {path} to {self.url}: {type(exc).__name__}",
-                    hint="Check LINKIS_URL.",
-                ) from None
-            logger.debug(
-                "%s %s -> HTTP %s in %.0f ms", method, path, response.status_code, _ms(started)
-            )
-            if retry and attempt < attempts and response.status_code in _RETRY_HTTP_CODES:
+                if last or (sent and not retry):
+                    uncertain = sent and not retry
+                    raise self._transport_error(method, path, exc, uncertain=uncertain) from None
+            else:
+                if last or not retry or response.status_code not in _RETRY_HTTP_CODES:
+                    return response
                 response.close()
-                delay = _sleep_backoff(delay)
-                continue
-            return response
-        raise AssertionError("unreachable")  # the loop returns or raises
+            delay = _sleep_backoff(delay)
+        raise AssertionError("unreachable")  # the last attempt returns or raises
+
+    def _request_once(
+        self, method: str, path: str, params: dict | None, body: dict | None, stream: bool
+    ) -> requests.Response:
+        url = self._api + path
+        started = time.monotonic()
+        try:
+            response = self._session.request(
+                method, url, params=params, json=body, timeout=self.timeout, stream=stream
+            )
+        except requests.exceptions.SSLError as exc:
+            raise LinkisTransportError(
+                f"The TLS connection failed ({_tls_reason(exc)})",
+                method=method,
+                url=_safe_url(url),
+                hint="If the gateway uses a private CA, pass verify='<CA bundle path>'; "
+                "verify=False turns checking off.",
+            ) from None
+        except _TRANSIENT_ERRORS as exc:
+            logger.debug(
+                "%s %s failed after %.0f ms: %s", method, path, _ms(started), type(exc).__name__
+            )
+            raise
+        except requests.RequestException as exc:
+            raise LinkisValidationError(
+                f"Cannot send {method} {path} to {self.url}: {type(exc).__name__}",
+                hint="Check LINKIS_URL.",
+            ) from None
+        logger.debug(
+            "%s %s -> HTTP %s in %.0f ms", method, path, response.status_code, _ms(started)
+        )
+        return response
 
     def _finish(self, method: str, path: str, response: requests.Response) -> dict:
         """Decode the envelope once; return it when `status` is 0, else raise its error."""

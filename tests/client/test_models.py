@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import random
 from datetime import timezone
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from linkis_kernel.client import DirTree, FilePage, LogChunk, Progress, TaskInfo
 
@@ -80,3 +84,22 @@ def test_file_page_keeps_the_decoded_rows_without_copying() -> None:
     page = FilePage.from_json(data)
     assert page.rows is rows and page.raw is data
     assert page.columns[0].comment is None and page.rows[0][1] is None
+
+
+@given(st.lists(st.integers(0, 10_000), unique=True, max_size=30), st.randoms())
+def test_result_paths_are_in_numeric_order_whatever_the_listing_order(
+    numbers: list[int], rnd: random.Random
+) -> None:
+    names = [f"_{n}.dolphin" for n in numbers]
+    rnd.shuffle(names)
+    tree = DirTree.from_json(
+        {"name": "1", "path": "hdfs:///r/1", "children": [_child(n) for n in names]}
+    )
+    assert tree.result_paths() == [f"file:///r/1/_{n}.dolphin" for n in sorted(numbers)]
+
+
+@given(st.lists(st.text(alphabet=st.characters(blacklist_characters="\n"), max_size=20)))
+def test_log_lines_survive_the_round_trip_except_empty_ones(lines: list[str]) -> None:
+    text = "\n".join(lines)
+    chunk = LogChunk.from_json({"log": ["", "", text, text]})
+    assert chunk.all == chunk.info == [line for line in lines if line]
