@@ -60,6 +60,7 @@ class Job:
     err_code: int | None = None
     err_desc: str | None = None
     queue_position: int | None = None
+    cancel_reason: str | None = None  # errDesc when the job ends Cancelled; None: killed by user
     cursor: Any = None
     process: subprocess.Popen | None = None
     _fractions: list[float] = field(default_factory=list)

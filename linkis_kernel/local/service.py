@@ -82,6 +82,7 @@ MSG_RESTARTED = (
     "The embedded Linkis server restarted while this job ran, so it was stopped; submit it again."
 )
 MSG_KILLED_BY_USER = "Job is killed by user!"
+MSG_SERVER_STOPPED = "The embedded Linkis server stopped before the job could finish."
 _SQL_LIKE_RUN_TYPES = frozenset({"duckdb", "isql"})
 # Labels every task gets from the request itself; other labels are kept as given.
 _CORE_LABELS = ("engineType", "codeType", "userCreator")
@@ -146,8 +147,9 @@ class LocalLinkis:
         self._closed = True
         if self._started:
             for job in self._scheduler.drain():
-                self._finish(job, CANCELLED, None, MSG_KILLED_BY_USER)
+                self._finish(job, CANCELLED, None, MSG_SERVER_STOPPED)
             for job in self._scheduler.running():
+                job.cancel_reason = MSG_SERVER_STOPPED
                 kill_running(job)
             self._scheduler.join(5.0)
             self._monitor.stop()
@@ -343,7 +345,7 @@ class LocalLinkis:
             else:
                 run_process(job, job.engine.kind, job.scratch_dir)
         except JobCancelled:
-            state, err_code, err_desc = CANCELLED, None, MSG_KILLED_BY_USER
+            state, err_code, err_desc = CANCELLED, None, job.cancel_reason or MSG_KILLED_BY_USER
         except JobFailed as exc:
             state, err_code, err_desc = FAILED, exc.code, str(exc)
         except Exception as exc:  # an engine bug must still end the job, not leave it Running

@@ -259,3 +259,24 @@ def test_ids_unique_under_concurrent_submits(linkis: LocalLinkis) -> None:
     for answer in answers:
         wait_final(linkis, answer["execID"])
     assert os.cpu_count()  # the pool drained without deadlock
+
+
+def test_close_cancels_running_and_queued_jobs(tmp_path: Path) -> None:
+    service = LocalLinkis(tmp_path / "data", workers=1)
+    service.start()
+    running = service.submit(USER, sql_body(ENDLESS_SQL))
+    queued = service.submit(USER, sql_body("select 1"))
+    wait_state(service, running["execID"], RUNNING)
+    started = time.monotonic()
+    service.close()
+    service.close()  # idempotent
+    assert time.monotonic() - started < 3
+    again = LocalLinkis(tmp_path / "data")
+    again.start()
+    try:
+        for job in (running, queued):
+            task = again.history_get(USER, job["taskID"])["task"]
+            assert task["status"] == CANCELLED
+            assert "stopped" in task["errDesc"]
+    finally:
+        again.close()
