@@ -141,12 +141,12 @@ class ApiHandler(tornado.web.RequestHandler):
         if self._body_too_large:
             self._refuse_large_body()
             return
-        method_path = f"/api/{unquote(rest)}"
+        # Routing errors come from the gateway, which names the full request URI.
+        method_path: str | None = self.request.path
         try:
             route, params = self._find_route(rest)
             self.route = route
-            if route.family == "user":
-                method_path = None
+            method_path = None if route.family == "user" else f"/api/{unquote(rest)}"
             if route.auth:
                 self.user = self._authenticate()
             reply = await route.endpoint(self, **params)
@@ -205,7 +205,9 @@ class ApiHandler(tornado.web.RequestHandler):
             # An exception caught by the Linkis services' aspect: no `method`, and `errorMsg`.
             data["errorMsg"] = self._error_detail(err)
             method_path = None
-        http_code = 200 if _GATEWAY_PARSER_ERROR.fullmatch(err.message) else None
+        http_code = None
+        if _GATEWAY_PARSER_ERROR.fullmatch(err.message):
+            http_code, method_path = 200, self.request.path
         self._write_json(method_path, err.status, err.message, data, http_code)
 
     def _error_detail(self, err: ServiceError) -> dict[str, Any]:

@@ -409,6 +409,13 @@ def shape_differences(expected: Any, actual: Any, where: str = "data") -> list[s
     return []
 
 
+def _method_kind(method: str | None) -> str:
+    """null (gateway user endpoints, caught exceptions), full URI (gateway) or /api/<service>."""
+    if method is None:
+        return "null"
+    return "request URI" if method.startswith(wire.API_PREFIX) else "service path"
+
+
 def test_shape_comparison_catches_differences() -> None:
     expected = {"a": 1, "b": [{"c": "x"}], "d": None, "e": 1.0}
     assert shape_differences(expected, {"a": 2, "b": [{"c": "y"}], "d": 5, "e": 2.5}) == []
@@ -446,6 +453,7 @@ def test_answer_matches_example(world: World, example: str) -> None:
     assert shape_differences(expected["data"], answer["data"]) == [], answer
     if example not in MESSAGE_DIFFERS:
         assert answer["message"] == expected["message"]
+    assert _method_kind(answer["method"]) == _method_kind(expected["method"]), answer
     for key in case.values:
         assert answer["data"][key] == expected["data"][key], answer
     if expected["status"] != 0 and not expected["data"]:

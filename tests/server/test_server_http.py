@@ -267,6 +267,8 @@ def test_bad_request_gets_a_clear_linkis_error(linkis_server: ServerProcess, cas
     body = _assert_clean(response)
     assert (response.status_code, body["status"]) == (bad.http, bad.status), body
     assert bad.fragment in body["message"]
+    if "unknown request URI" in bad.fragment or "use " in bad.fragment:
+        assert body["method"] == f"{wire.API_PREFIX}/{bad.path}"  # routing: the gateway's answer
 
 
 def test_at_least_thirty_bad_requests_are_covered() -> None:
