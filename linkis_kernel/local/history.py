@@ -105,6 +105,7 @@ class History:
         self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
+        """Close the database."""
         with self._lock:
             self._db.close()
 
@@ -166,6 +167,7 @@ class History:
             )
 
     def row(self, task_id: int) -> sqlite3.Row | None:
+        """The task's row, or None."""
         with self._lock:
             return self._db.execute("SELECT * FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
 

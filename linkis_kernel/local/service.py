@@ -10,6 +10,7 @@ from __future__ import annotations
 import getpass
 import os
 import shutil
+import sqlite3
 import threading
 from datetime import datetime
 from pathlib import Path
@@ -393,7 +394,10 @@ class LocalLinkis:
             raise _no_permission_job(job_id, job.user)
         return job
 
-    def _owned_row(self, task_id: int, user: str, *, missing: str | None = None):
+    def _owned_row(
+        self, task_id: int, user: str, *, missing: str | None = None
+    ) -> sqlite3.Row | None:
+        """The task's history row if `user` owns it; None (or `missing` raised) when absent."""
         row = self.history.row(task_id)
         if row is None:
             if missing is None:

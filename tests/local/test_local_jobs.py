@@ -110,12 +110,14 @@ def test_progress_is_monotonic_and_reaches_one_only_at_the_end(linkis: LocalLink
     exec_id = submitted["execID"]
     seen: list[float] = []
     stages_seen = []
+    persisted: set[str] = set()
     while True:
         state = linkis.status(USER, exec_id, None)["status"]
         data = linkis.progress(USER, exec_id, None)
         seen.append(data["progress"])
         if state == RUNNING:
             stages_seen.append(data["progressInfo"])
+            persisted.add(linkis.history.row(submitted["taskID"])["progress"])
         if state in (SUCCEED, FAILED, CANCELLED):
             break
         assert data["progress"] < 1.0
@@ -127,6 +129,7 @@ def test_progress_is_monotonic_and_reaches_one_only_at_the_end(linkis: LocalLink
     running_stage = [s for stages in stages_seen for s in stages if s["runningTasks"] == 1]
     assert running_stage and all(s["totalTasks"] == 100 for s in running_stage)
     assert linkis.history_get(USER, submitted["taskID"])["task"]["progress"] == "1.0"
+    assert any(0.0 < float(p) < 1.0 for p in persisted), persisted  # saved while it ran
 
 
 def test_progress_with_resource_while_running(linkis: LocalLinkis) -> None:
