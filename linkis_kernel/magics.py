@@ -35,11 +35,11 @@ from .display import (
 )
 from .display.card import summarize_results
 from .options import (
-    LINE_PARSER,
     CellOptions,
     cell_magic_arguments,
     fill_variables,
     is_sql,
+    line_help,
     parse_cell_options,
     parse_line,
 )
@@ -344,7 +344,7 @@ class LinkisMagics(Magics, Configurable):
             "download": self._download_command,
         }
         if args.command == "help":
-            print(LINE_PARSER.format_help())
+            print(line_help())
             return None
         with short_errors():
             return handlers[args.command](args)

@@ -82,7 +82,7 @@ def cell_magic_arguments(func: F) -> F:
     """Attach the `%%linkis` options to a magic so `%%linkis?` shows them."""
     for decorator in reversed(_CELL_ARGUMENTS):
         func = decorator(func)
-    return magic_arguments()(func)
+    return magic_arguments(name="%linkis")(func)  # the usage line then reads %%linkis
 
 
 def key_values(groups: Iterable[Iterable[str]], option: str) -> dict[str, str]:
@@ -116,7 +116,8 @@ def parse_cell_options(magic: Callable[..., Any], line: str) -> CellOptions:
 
 def build_line_parser() -> MagicArgumentParser:
     """The `%linkis <subcommand>` parser; errors raise UsageError."""
-    parser = MagicArgumentParser(prog="%linkis", description="Linkis jobs from IPython.")
+    # The help formatter puts the "%" in front of the program name.
+    parser = MagicArgumentParser(prog="linkis", description="Linkis jobs from IPython.")
     commands = parser.add_subparsers(dest="command", metavar="SUBCOMMAND")
     connect = commands.add_parser("connect", help="connect to a gateway (none: embedded server)")
     connect.add_argument("url", nargs="?", help="gateway URL, e.g. http://gateway:9001")
@@ -127,7 +128,13 @@ def build_line_parser() -> MagicArgumentParser:
     commands.add_parser("status", help="where we are connected, as whom, how")
     jobs = commands.add_parser("jobs", help="job history as a DataFrame")
     jobs.add_argument("-n", type=int, default=20, help="how many (default 20)")
-    jobs.add_argument("--status", nargs="+", choices=JOB_STATUS_CHOICES, help="only these states")
+    jobs.add_argument(
+        "--status",
+        nargs="+",
+        choices=JOB_STATUS_CHOICES,
+        metavar="STATE",
+        help=f"only these states: {', '.join(JOB_STATUS_CHOICES)}",
+    )
     attach = commands.add_parser("attach", help="follow a job and return its result")
     attach.add_argument("id", help="task id or exec id")
     kill = commands.add_parser("kill", help="kill a job")
@@ -153,10 +160,26 @@ LINE_PARSER = build_line_parser()
 
 def parse_line(line: str) -> argparse.Namespace:
     """Parse `%linkis <subcommand> ...`; an empty line means `help`."""
-    args = LINE_PARSER.parse_argstring(line)
+    try:
+        args = LINE_PARSER.parse_argstring(line)
+    except UsageError as error:
+        command = line.split()[0] if line.split() else ""
+        raise UsageError(f"%linkis {command}: {error} (see `%linkis help`)") from None
     if args.command is None:
         args.command = "help"
     return args
+
+
+def line_help() -> str:
+    """`%linkis help`: the subcommands and each one's usage."""
+    commands = next(
+        action for action in LINE_PARSER._actions if isinstance(action, argparse._SubParsersAction)
+    )
+    usages = [
+        "  " + parser.format_usage().removeprefix("::").strip()
+        for parser in commands.choices.values()
+    ]
+    return LINE_PARSER.format_help() + "\nusage of each:\n" + "\n".join(usages)
 
 
 def referenced_variables(code: str) -> list[str]:

@@ -60,6 +60,7 @@ def test_a_bad_option_is_a_usage_error_naming_it(line: str, named: str) -> None:
 
 
 def test_help_text_lists_the_options() -> None:
+    assert "%%linkis [-e ENGINE]" in MAGIC.__doc__
     assert "--progress {auto,widget,text,none}" in MAGIC.__doc__
     assert "${name}" in MAGIC.__doc__
 
@@ -79,6 +80,10 @@ def test_subcommands_parse() -> None:
         parse_line("connect http://gw:9001 --password secret")
     with pytest.raises(UsageError, match="frobnicate"):
         parse_line("frobnicate")
+    with pytest.raises(UsageError, match=r"^%linkis log: .*required: id"):
+        parse_line("log")
+    with pytest.raises(UsageError, match="invalid choice: 'done'"):
+        parse_line("jobs --status done")
 
 
 def test_referenced_variables_ignore_plain_braces() -> None:
