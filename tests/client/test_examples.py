@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+import linkis_kernel
 from linkis_kernel import wire
 from linkis_kernel.client import (
     DirTree,
@@ -62,7 +63,8 @@ class StubGateway:
 
     routes: dict[tuple[str | None, str], tuple[bytes, int]] = field(default_factory=dict)
     seen: list[tuple[str, str, str, Any]] = field(default_factory=list)
-    cookie_headers: list[str | None] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    client_ports: list[int] = field(default_factory=list)
     url: str = ""
 
     def answer(
@@ -98,7 +100,8 @@ def _stub_handler(stub: StubGateway) -> type[BaseHTTPRequestHandler]:
             path, _, query = self.path.partition("?")
             path = path.removeprefix(wire.API_PREFIX + "/")
             stub.seen.append((self.command, path, query, json.loads(raw) if raw else None))
-            stub.cookie_headers.append(self.headers.get("Cookie"))
+            stub.headers.append(dict(self.headers.items()))
+            stub.client_ports.append(self.client_address[1])
             route = stub.routes.get((self.command, path)) or stub.routes.get((None, path))
             body, code = route or (b"<html>no route</html>", 404)
             self.send_response(code)
@@ -370,12 +373,19 @@ def test_query_parameters_follow_the_contract(stub: StubGateway) -> None:
     )
 
 
-def test_token_headers_are_sent_and_no_login_happens(stub: StubGateway) -> None:
+def test_token_headers_on_one_kept_alive_connection_and_no_login(stub: StubGateway) -> None:
     stub.answer("datasource/dbs", "metadata-dbs.json")
     with token_client(stub) as client:
         assert client.auth_kind == "token"
-        client.databases()
-    assert [p for _, p, _, _ in stub.seen] == ["datasource/dbs"]
+        for _ in range(3):
+            client.databases()
+    assert [p for _, p, _, _ in stub.seen] == ["datasource/dbs"] * 3
+    assert len(set(stub.client_ports)) == 1  # one kept-alive connection
+    headers = stub.headers[0]
+    assert headers[wire.TOKEN_CODE_HEADER] == "tok-123456"
+    assert headers[wire.TOKEN_USER_HEADER] == "hadoop"
+    assert headers["User-Agent"] == f"linkis-kernel/{linkis_kernel.__version__}"
+    assert headers.get("Connection", "keep-alive").lower() == "keep-alive"
 
 
 def test_password_client_logs_in_once_and_reuses_the_cookie(stub: StubGateway) -> None:
@@ -384,7 +394,8 @@ def test_password_client_logs_in_once_and_reuses_the_cookie(stub: StubGateway) -
         client.databases()
         client.databases()
         assert client._session.cookies.get(wire.SESSION_COOKIE) == "tick/et=val=="
-    assert stub.cookie_headers[-2:] == [f"{wire.SESSION_COOKIE}=tick/et=val=="] * 2
+    cookies = [h.get("Cookie") for h in stub.headers]
+    assert cookies == [None, None] + [f"{wire.SESSION_COOKIE}=tick/et=val=="] * 2
     assert [p for _, p, _, _ in stub.seen] == [
         "user/publicKey",
         "user/login",
