@@ -5,14 +5,18 @@ Never a 500, an HTML page or a traceback, whatever the request.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 import requests
 from conftest import ServerProcess
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from linkis_kernel import wire
+from linkis_kernel.local.app import ROUTES
 
 FOREIGN_EXEC = "exec_id018016linkis-cg-entrancelinkis-host:9104IDE_hadoop_spark_0"
 SPARK = {"engineType": "spark-3.2.1", "codeType": "sql"}
@@ -307,3 +311,40 @@ def test_server_stays_healthy_after_bad_requests(linkis_server: ServerProcess) -
             _send(linkis_server, bad, linkis_server.client)
     job = linkis_server.submit("select 1 as still_fine")
     assert linkis_server.wait(job["execID"]) == wire.SUCCEED
+
+
+_TEMPLATES = [route.pattern.pattern for route in ROUTES]
+_PARAM_NAMES = ["path", "page", "pageSize", "taskID", "fromLine", "size", "distinctLevel"]
+_PARAM_NAMES += ["pageNow", "status", "startDate", "database", "table", "outputFileType", "limit"]
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=8,
+)
+
+
+@st.composite
+def _requests(draw: st.DrawFn) -> tuple[str, str, dict[str, str], bytes]:
+    segment = draw(st.text(st.characters(codec="ascii", exclude_characters="/?#%"), max_size=12))
+    path = draw(st.sampled_from(_TEMPLATES)).replace("(?P<job_id>[^/]+)", segment or "x")
+    params = draw(st.dictionaries(st.sampled_from(_PARAM_NAMES), st.text(max_size=12)))
+    body = draw(st.binary(max_size=40) | _json_values.map(lambda v: json.dumps(v).encode()))
+    method = draw(st.sampled_from(["GET", "POST", "PUT", "DELETE"]))
+    return method, path, params, body
+
+
+@settings(
+    max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
+@given(request=_requests())
+def test_no_request_gets_a_server_error(
+    linkis_server: ServerProcess, request: tuple[str, str, dict[str, str], bytes]
+) -> None:
+    method, path, params, body = request
+    response = linkis_server.client.request(
+        method, linkis_server.api(path), params=params, data=body, timeout=10
+    )
+    if path == "filesystem/resultsetToExcel" and method == "GET":
+        assert response.status_code == 200 and "Traceback" not in response.text
+        return
+    _assert_clean(response)
