@@ -439,13 +439,19 @@ _registered: dict[int, LinkisMagics] = {}
 
 def load_ipython_extension(ipython: Any) -> None:
     """Register `%%linkis`/`%linkis`, make `%config LinkisMagics` work, kill jobs at exit."""
-    if id(ipython) in _registered:
-        return
-    magics = LinkisMagics(shell=ipython, parent=ipython)
-    ipython.register_magics(magics)
-    ipython.configurables.append(magics)
-    atexit.register(magics.shutdown)
-    _registered[id(ipython)] = magics
+    linkis_magics(ipython)
+
+
+def linkis_magics(ipython: Any) -> LinkisMagics:
+    """The shell's LinkisMagics (registering them first if needed), e.g. for a kernel that
+    runs cells through `run_cell` and calls `shutdown` itself."""
+    if id(ipython) not in _registered:
+        magics = LinkisMagics(shell=ipython, parent=ipython)
+        ipython.register_magics(magics)
+        ipython.configurables.append(magics)
+        atexit.register(magics.shutdown)
+        _registered[id(ipython)] = magics
+    return _registered[id(ipython)]
 
 
 def unload_ipython_extension(ipython: Any) -> None:

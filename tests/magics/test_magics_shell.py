@@ -10,7 +10,7 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 from linkis_kernel.job import LinkisClient
-from linkis_kernel.magics import LinkisMagics
+from linkis_kernel.magics import LinkisMagics, linkis_magics
 
 
 @pytest.fixture
@@ -34,7 +34,9 @@ def shell(
 
 
 def magics_of(ip: InteractiveShell) -> LinkisMagics:
-    return ip.magics_manager.registry["LinkisMagics"]
+    magics = linkis_magics(ip)
+    assert magics is ip.magics_manager.registry["LinkisMagics"]
+    return magics
 
 
 def run(ip: InteractiveShell, cell: str) -> Any:
