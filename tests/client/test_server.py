@@ -197,6 +197,24 @@ def test_expired_session_is_renewed_with_exactly_one_login(
         assert statuses == [200, 401, 200]
 
 
+def test_download_on_an_expired_session_logs_in_again(
+    short_session_server: ServerProcess, tmp_path: Path
+) -> None:
+    server = short_session_server
+    with FaultProxy(server.url) as proxy:
+        with LinkisRestClient(proxy.url, user=server.user, password=server.password) as client:
+            job = client.entrance_submit(submit_body(server.user, "select 3 as x"))
+            assert wait_for_end(client, job).state == wire.SUCCEED
+            location = client.jobhistory_get(job.task_id).result_location
+            path = client.dir_file_trees(location).result_paths()[0]
+            time.sleep(1.5)
+            target = client.resultset_to_excel(path, tmp_path / "x.csv")
+        assert target.read_text().splitlines() == ["x", "3"]
+        assert len(proxy.paths(r"user/login$")) == 2
+        statuses = [r.status for r in proxy.requests if r.path.endswith("resultsetToExcel")]
+        assert statuses == [401, 200]
+
+
 def test_concurrent_calls_on_an_expired_session_log_in_again_only_once(
     short_session_server: ServerProcess,
 ) -> None:
