@@ -554,15 +554,10 @@ GET, POST = ("GET",), ("POST",)
 BOTH = ("GET", "POST")
 
 
-def _route(methods: tuple[str, ...], path: str, endpoint: Endpoint, **kw: Any) -> Route:
-    family = kw.pop("family", None) or (
-        "entrance"
-        if path.startswith("entrance/")
-        else "user"
-        if path.startswith("user/")
-        else "service"
-    )
-    return Route(methods, re.compile(path), endpoint, family, **kw)
+def _route(methods: tuple[str, ...], path: str, endpoint: Endpoint, *, auth: bool = True) -> Route:
+    service = path.split("/", 1)[0]
+    family = service if service in ("entrance", "user") else "service"
+    return Route(methods, re.compile(path), endpoint, family, auth)
 
 
 ROUTES: tuple[Route, ...] = (
