@@ -69,6 +69,7 @@ class ResultWriter:
             self._record(_table_payload(cells))
         else:
             self._record(_NULL_METADATA)
+        self._file.flush()  # readers of a result still being written see its header
 
     def _record(self, payload: bytes) -> None:
         self._file.write(_num(len(payload)) + payload)
@@ -112,12 +113,16 @@ def _read_exact(f: BinaryIO, n: int) -> bytes:
 
 
 def _read_record(f: BinaryIO) -> bytes | None:
+    """The next record's payload; None at the end, including a last record still being written."""
     head = f.read(_NUM)
-    if not head:
+    if not head.isdigit():
+        if head:
+            raise DolphinFormatError(f"{f.name}: bad record length {head!r}")
         return None
-    if len(head) != _NUM or not head.isdigit():
-        raise DolphinFormatError(f"{f.name}: bad record length {head!r}")
-    return _read_exact(f, int(head))
+    if len(head) != _NUM:
+        return None
+    payload = f.read(int(head))
+    return payload if len(payload) == int(head) else None
 
 
 def _skip_record(f: BinaryIO) -> bool:

@@ -107,3 +107,12 @@ def test_not_a_result_set(tmp_path: Path) -> None:
     path.write_bytes(b"hello world")
     with pytest.raises(DolphinFormatError, match=r"not a \.dolphin"):
         read_header(path)
+
+
+def test_a_result_still_being_written_reads_up_to_its_last_whole_row(tmp_path: Path) -> None:
+    path = tmp_path / "_0.dolphin"
+    _numbers(path, 10)
+    index_path(path).unlink()  # the index appears only when the writer closes
+    path.write_bytes(path.read_bytes()[:-3])
+    assert read_page(path, 1, 100)[2] == [[str(n)] for n in range(9)]
+    assert len(list(iter_rows(path))) == 9
