@@ -149,6 +149,13 @@ def test_token_headers_authenticate_each_request(linkis_server: ServerProcess) -
     assert guest.json()["data"] == {"userName": GUEST["name"]}
 
 
+def test_token_cookies_authenticate_too(linkis_server: ServerProcess) -> None:
+    response = requests.get(
+        linkis_server.api("user/userInfo"), cookies=linkis_server.token_headers(), timeout=10
+    )
+    assert response.json()["data"] == {"userName": linkis_server.user}
+
+
 @pytest.mark.parametrize(
     ("user", "token"),
     [
