@@ -153,7 +153,11 @@ class LinkisRestClient:
             "token": os.environ.get("LINKIS_TOKEN"),
         }
         settings = {k: v for k, v in settings.items() if v}
-        settings.update({k: v for k, v in overrides.items() if v is not None})
+        explicit = {k: v for k, v in overrides.items() if v is not None}
+        for own, other in (("password", "token"), ("token", "password")):
+            if own in explicit and other not in explicit:
+                settings.pop(other, None)  # an explicit credential beats the environment's
+        settings.update(explicit)
         if not settings.get("url"):
             from ..local.launcher import ensure_server
 

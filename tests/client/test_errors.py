@@ -135,3 +135,20 @@ def test_package_exports_the_error_hierarchy() -> None:
     assert linkis_kernel.LinkisJobError is client_pkg.LinkisJobError
     names = [n for n in client_pkg.__all__ if n.startswith("Linkis") and n.endswith("Error")]
     assert all(issubclass(getattr(client_pkg, n), LinkisError) for n in names)
+
+
+def test_from_env_reads_the_environment_and_explicit_credentials_win(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LINKIS_URL", "http://linkis-host:9001/api/rest_j/v1/")
+    monkeypatch.setenv("LINKIS_USER", "alice")
+    monkeypatch.setenv("LINKIS_TOKEN", TOKEN)
+    monkeypatch.delenv("LINKIS_PASSWORD", raising=False)
+    with LinkisRestClient.from_env() as from_env:
+        assert (from_env.url, from_env.user, from_env.auth_kind) == (
+            "http://linkis-host:9001",
+            "alice",
+            "token",
+        )
+    with LinkisRestClient.from_env(password=PASSWORD, user="bob") as overridden:
+        assert (overridden.user, overridden.auth_kind) == ("bob", "password")
