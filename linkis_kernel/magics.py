@@ -33,7 +33,7 @@ from .display import (
     result_header,
     result_view,
 )
-from .display.card import summarize_results
+from .display.card import CARD_LOG_LINES, summarize_results
 from .options import (
     CellOptions,
     cell_magic_arguments,
@@ -43,7 +43,7 @@ from .options import (
     parse_cell_options,
     parse_line,
 )
-from .wire import DEFAULT_CREATOR, STATES, SUCCEED
+from .wire import DEFAULT_CREATOR, FAILED_STATES, STATES, SUCCEED
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -269,12 +269,16 @@ class LinkisMagics(Magics, Configurable):
 
     def _follow_in_background(self, job: Job, view: RunDisplay | None) -> None:
         def follow() -> None:
+            note, log_tail = None, ()
             try:
                 job.wait(on_update=view.update if view else None, raise_on_failure=False)
-                note = None
+                if job.state in FAILED_STATES:  # no error output here: the card says why
+                    failure = job.failure()
+                    note = f"errCode {failure.err_code}: {failure.err_desc}"
+                    log_tail = tuple(failure.error_lines[-CARD_LOG_LINES:])
             except LinkisError as exc:
                 note = f"Stopped following: {exc}"
-            self._end_view(view, job, note=note)
+            self._end_view(view, job, note=note, log_tail=log_tail)
 
         threading.Thread(target=follow, name=f"linkis-job-{job.task_id}", daemon=True).start()
 
@@ -294,6 +298,7 @@ class LinkisMagics(Magics, Configurable):
         *,
         limit: int | None = None,
         note: str | None = None,
+        log_tail: tuple[str, ...] = (),
     ) -> None:
         if view is None:
             return
@@ -308,6 +313,7 @@ class LinkisMagics(Magics, Configurable):
             results=summarize_results(results, self._limits(limit)),
             fetch_limit=self._fetch_limit(limit),
             note=note,
+            log_tail=log_tail,
         )
         view.finish(card)
 

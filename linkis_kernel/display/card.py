@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pandas as pd
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from ..results import ResultSet
 
 STATE_COLOURS = {SUCCEED: "#2e7d32", FAILED: "#c62828", CANCELLED: "#ef6c00", TIMEOUT: "#ef6c00"}
-CARD_LOG_LINES = 10
+CARD_LOG_LINES = 10  # error lines a card may carry when no error output shows them
 
 
 def format_duration(seconds: float) -> str:
@@ -71,7 +71,7 @@ class JobCard:
     results: tuple[ResultSummary, ...] = ()
     fetch_limit: int | None = None
     note: str | None = None
-    log_tail: tuple[str, ...] = field(default=())
+    log_tail: tuple[str, ...] = ()
 
     def headline(self) -> str:
         run_type = f" ({self.run_type})" if self.run_type else ""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import getpass
+import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -192,3 +194,17 @@ def test_an_interrupt_before_the_wait_still_kills_the_job(shell: InteractiveShel
     assert magics._interrupt_note(job, KeyboardInterrupt(), kill=False).startswith(
         "Interrupted while reading the results"
     )
+
+
+def test_an_async_failure_is_explained_on_its_card(
+    shell: InteractiveShell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job = run(shell, "%%linkis --async --progress none -e shell\necho oops >&2; exit 3")
+    deadline = time.monotonic() + 10
+    out = ""
+    while "errCode" not in out and time.monotonic() < deadline:
+        time.sleep(0.1)
+        out += capsys.readouterr().out
+    assert f"task {job.task_id} · Failed in" in out
+    assert re.search(r"errCode \d+: .*status 3", out)
+    assert "  | " in out and "ERROR" in out
