@@ -51,6 +51,7 @@ ERR_VARIABLE = 20050
 IDE_ROW_LIMIT = 5000
 _FETCH_ROWS = 2048
 _KILL_GRACE_SECONDS = 2.0
+_ERROR_TAIL_LINES = 30
 # The server's own credentials never reach the code users run.
 _SECRET_ENV = frozenset({"LINKIS_PASSWORD", "LINKIS_TOKEN"})
 
@@ -96,11 +97,15 @@ class JobCancelled(Exception):
 
 
 class JobFailed(Exception):
-    """The engine reported an error; `code` becomes errCode, the message errDesc."""
+    """The engine reported an error; `code` becomes errCode, the message errDesc.
 
-    def __init__(self, code: int, message: str):
+    `details` (e.g. a traceback) go to the log as ERROR lines but not into errDesc.
+    """
+
+    def __init__(self, code: int, message: str, details: list[str] | None = None):
         super().__init__(message)
         self.code = code
+        self.details = details or []
 
 
 class RunContext(Protocol):
@@ -336,8 +341,16 @@ def run_process(job: RunContext, kind: str, scratch: Path) -> None:
         raise JobFailed(
             ERR_PYTHON if kind == PYTHON else ERR_SHELL,
             f"{kind} exited with status {code}" + (f": {last.strip()}" if last else ""),
+            _error_tail(stderr_tail),
         )
     job.statement_progress(0, 1.0)
+
+
+def _error_tail(stderr: list[str]) -> list[str]:
+    """The part of stderr that explains a failure: the last traceback, else the last lines."""
+    starts = [i for i, line in enumerate(stderr) if line.startswith("Traceback ")]
+    tail = stderr[starts[-1] :] if starts else stderr[-_ERROR_TAIL_LINES:]
+    return [line for line in tail if line.strip()][-_ERROR_TAIL_LINES:]
 
 
 def _pump_stdout(job: RunContext, process: subprocess.Popen) -> None:

@@ -340,6 +340,7 @@ class LocalLinkis:
         self.history.add_metrics(job.task_id, scheduleTime=started, runningTime=started)
         job.write_log(INFO, "Your job is Running now. Please wait it to complete.")
         state, err_code, err_desc = SUCCEED, 0, ""
+        details: list[str] = []
         try:
             if job.engine.kind == SQL:
                 run_sql(job, self.duck, job.engine.engine_type)
@@ -348,18 +349,25 @@ class LocalLinkis:
         except JobCancelled:
             state, err_code, err_desc = CANCELLED, None, job.cancel_reason or MSG_KILLED_BY_USER
         except JobFailed as exc:
-            state, err_code, err_desc = FAILED, exc.code, str(exc)
+            state, err_code, err_desc, details = FAILED, exc.code, str(exc), exc.details
         except Exception as exc:  # an engine bug must still end the job, not leave it Running
             state, err_code, err_desc = FAILED, ERR_ENGINE, f"{type(exc).__name__}: {exc}"
         if state == SUCCEED and job.cancelled.is_set():
             state, err_code, err_desc = CANCELLED, None, MSG_KILLED_BY_USER
-        self._finish(job, state, err_code, err_desc)
+        self._finish(job, state, err_code, err_desc, details)
 
-    def _finish(self, job: Job, state: str, err_code: int | None, err_desc: str) -> None:
+    def _finish(
+        self,
+        job: Job,
+        state: str,
+        err_code: int | None,
+        err_desc: str,
+        details: list[str] | None = None,
+    ) -> None:
         if not job.end(state, err_code, err_desc):
             return
         if state == FAILED:
-            for line in err_desc.splitlines():
+            for line in [*(details or []), *err_desc.splitlines()]:
                 job.write_log(ERROR, line)
         level, line = finish_line(job)
         job.write_log(level, line)

@@ -103,6 +103,8 @@ def test_failing_jobs_report_code_desc_and_error_line(
     assert task["progress"] == "1.0"
     error_lines = linkis.log(USER, submitted["execID"], 0, -1)["log"][0]
     assert needle in error_lines
+    if run_type == "py":
+        assert "Traceback (most recent call last):" in error_lines
 
 
 def test_progress_is_monotonic_and_reaches_one_only_at_the_end(linkis: LocalLinkis) -> None:
