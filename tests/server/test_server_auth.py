@@ -220,9 +220,9 @@ def test_unknown_session_ticket_is_refused(linkis_server: ServerProcess) -> None
 
 @pytest.fixture(scope="module")
 def short_session_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """Its own server: sessions expire after 1 s idle, so expiry and throttling are testable."""
+    """Its own server: sessions expire after 2 s idle, so expiry and throttling are testable."""
     data_dir = tmp_path_factory.mktemp("short-session")
-    with start_server(data_dir, env={"LINKIS_LOCAL_SESSION_TIMEOUT": "1"}) as server:
+    with start_server(data_dir, env={"LINKIS_LOCAL_SESSION_TIMEOUT": "2"}) as server:
         yield server
 
 
@@ -234,9 +234,9 @@ def test_session_expires_after_idle_timeout(short_session_server: ServerProcess)
         json={"userName": server.user, "password": server.password},
         timeout=10,
     ).json()
-    assert login["data"]["sessionTimeOut"] == 1000
+    assert login["data"]["sessionTimeOut"] == 2000
     assert session.get(server.api("user/userInfo"), timeout=10).json()["status"] == 0
-    time.sleep(1.3)
+    time.sleep(2.3)
     expired = session.get(server.api("jobhistory/list"), timeout=10)
     assert expired.status_code == 401
     body = expired.json()
