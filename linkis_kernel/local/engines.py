@@ -236,7 +236,8 @@ def run_sql(job: RunContext, connection: duckdb.DuckDBPyConnection, engine_type:
         cursor.execute("SET enable_progress_bar = true")
         cursor.execute("SET enable_progress_bar_print = false")
         job.attach(cursor=cursor)
-        job.write_log(INFO, f"The local DuckDB engine runs this SQL in place of {engine_type}.")
+        stand_in = "" if engine_type == "duckdb" else f" in place of {engine_type}"
+        job.write_log(INFO, f"The local DuckDB engine runs this SQL{stand_in}.")
         try:
             statements = cursor.extract_statements(job.code)
         except duckdb.Error as exc:
