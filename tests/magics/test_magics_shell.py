@@ -208,3 +208,11 @@ def test_an_async_failure_is_explained_on_its_card(
     assert f"task {job.task_id} · Failed in" in out
     assert re.search(r"errCode \d+: .*status 3", out)
     assert "  | " in out and "ERROR" in out
+
+
+def test_the_engine_row_cap_is_named_in_the_footer(shell: InteractiveShell) -> None:
+    frame = run(shell, "%%linkis --quiet\nselect * from demo.order_items")
+    assert len(frame) == 5000
+    footer = frame._repr_mimebundle_()["text/plain"].splitlines()[-1]
+    assert footer.startswith("showing 50 of 5,000 rows fetched (display limit 50")
+    assert "truncated by the engine's default 5000-row cap for creator IDE" in footer
