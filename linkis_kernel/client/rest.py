@@ -605,14 +605,14 @@ class LinkisRestClient:
             raise self._transport_error(method, path, exc, uncertain=False) from None
         if not isinstance(payload, dict) or "status" not in payload:
             raise self._shape_error(method, response, "a Linkis envelope", "other JSON")
-        if payload["status"] == wire.STATUS_OK:
+        if _as_int(payload["status"]) == wire.STATUS_OK:
             return payload
         raise self._envelope_error(method, response, payload)
 
     def _envelope_error(
         self, method: str, response: requests.Response, payload: dict
     ) -> LinkisError:
-        status = payload.get("status")
+        status = _as_int(payload.get("status"))
         message = self._scrub(str(payload.get("message") or "no message"))
         data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
         error_msg = data.get("errorMsg") if isinstance(data.get("errorMsg"), dict) else {}
@@ -621,7 +621,7 @@ class LinkisRestClient:
         cls = _error_class(status, response.status_code, message, code)
         error = cls(
             message,
-            status=status if isinstance(status, int) else None,
+            status=status,
             method=method,
             http_status=response.status_code,
             url=_safe_url(response.url),
