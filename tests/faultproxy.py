@@ -22,7 +22,9 @@ Usage::
 `inject(kind, path_pattern, count=1, *, method=None, share=1.0, delay_s=1.0)`: `path_pattern` is a
 regex searched in the request path (query string excluded); `count=None` means every matching
 request; `share` is the probability that a matching request is hit (seeded, reproducible).
-`requests` logs every request as a `ProxiedRequest(method, path, fault, status)`.
+`requests` logs every request, in arrival order, as a `ProxiedRequest(method, path, fault,
+status)` (`status` is filled in once answered); `paths(pattern)` lists the logged paths matching a
+regex; `clear()` drops pending faults. Bodies are buffered, not streamed: fine for test data.
 """
 
 from __future__ import annotations
