@@ -57,6 +57,17 @@ class LinkisError(Exception):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self)!r})"
 
+    def __reduce__(self) -> tuple:
+        # Subclasses take keyword-only arguments, so rebuild from the attributes instead.
+        return _rebuild, (type(self), self.__dict__.copy())
+
+
+def _rebuild(cls: type[LinkisError], state: dict) -> LinkisError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, state.get("message", ""))
+    error.__dict__.update(state)
+    return error
+
 
 class LinkisAuthError(LinkisError):
     """Not logged in, session expired for good, or credentials refused (status -1 / HTTP 401)."""

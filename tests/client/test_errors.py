@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 
 from linkis_kernel import client as client_pkg
@@ -152,3 +154,12 @@ def test_from_env_reads_the_environment_and_explicit_credentials_win(
         )
     with LinkisRestClient.from_env(password=PASSWORD, user="bob") as overridden:
         assert (overridden.user, overridden.auth_kind) == ("bob", "password")
+
+
+def test_errors_survive_pickling() -> None:
+    job_error = LinkisJobError(task_id=3, exec_id="e", state="Failed", err_code=1, err_desc="d")
+    transport = LinkisTransportError("cut", method="GET", url="u", http_status=502, excerpt="x")
+    for error in (job_error, transport, LinkisTimeoutError(task_id=1, exec_id="e", waited_s=2)):
+        copy = pickle.loads(pickle.dumps(error))
+        assert type(copy) is type(error) and str(copy) == str(error)
+        assert copy.__dict__ == error.__dict__
