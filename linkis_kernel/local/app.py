@@ -310,7 +310,7 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
     """The access log line; without the query string, where a GET login carries the password."""
     elapsed = 1000.0 * handler.request.request_time()
     status = handler.get_status()
-    level = logging.INFO if status < 400 else logging.WARNING
+    level = logging.DEBUG if status < 400 else logging.INFO  # clients poll: keep successes quiet
     request = handler.request
     log.log(level, "%d %s %s %.1fms", status, request.method, request.path, elapsed)
 

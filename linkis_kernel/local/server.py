@@ -23,6 +23,7 @@ import contextlib
 import getpass
 import json
 import logging
+import logging.handlers
 import os
 import signal
 import socket
@@ -50,6 +51,8 @@ CREDENTIALS_FILE = "credentials.json"
 USERS_FILE = "users.json"
 SESSION_TIMEOUT_ENV = "LINKIS_LOCAL_SESSION_TIMEOUT"
 SHUTDOWN_GRACE = 2.0  # seconds open connections get to finish on shutdown
+LOG_MAX_BYTES = 5 * 1024 * 1024
+LOG_BACKUPS = 2
 
 
 class StartupError(Exception):
@@ -140,7 +143,11 @@ def _setup_logging(data_dir: Path) -> None:
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     log_path = data_dir / LOG_FILE
     if not _stderr_is(log_path):  # a detached server's stderr already goes to server.log
-        handlers.append(logging.FileHandler(log_path, encoding="utf-8"))
+        handlers.append(
+            logging.handlers.RotatingFileHandler(
+                log_path, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8"
+            )
+        )
     root = logging.getLogger()
     root.setLevel(logging.INFO)
     for handler in handlers:

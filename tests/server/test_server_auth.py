@@ -278,11 +278,12 @@ def test_secret_files_are_private(linkis_server: ServerProcess) -> None:
 
 def test_banner_and_logs_hold_no_secrets(linkis_server: ServerProcess) -> None:
     session = linkis_server.session()  # a login, so that a ticket exists to leak
-    requests.get(  # a GET login carries the password in the query string
+    failed = requests.get(  # a GET login carries the password in the query string
         linkis_server.api("user/login"),
-        params={"userName": linkis_server.user, "password": linkis_server.password},
+        params={"userName": "nobody-here", "password": linkis_server.password},
         timeout=10,
     )
+    assert failed.status_code == 400  # failures are logged
     requests.get(
         linkis_server.api("user/userInfo"), headers=linkis_server.token_headers(), timeout=10
     )
