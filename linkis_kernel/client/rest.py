@@ -76,7 +76,9 @@ _NOT_FOUND = re.compile(
     re.IGNORECASE,
 )
 _NO_PERMISSION = re.compile(r"no permission to|permission denied", re.IGNORECASE)
-_METHOD_NOT_ALLOWED = re.compile(r"method .*not (supported|allowed)|not allowed", re.IGNORECASE)
+_METHOD_NOT_ALLOWED = re.compile(
+    r"method .*not (supported|allowed)|not allowed|unknown request URI", re.IGNORECASE
+)
 # Linkis error codes that mean "the request itself is invalid" (entrance 2000x, workspace 800xx).
 _VALIDATION_CODES = frozenset({20007, 20008, 20009, 20010, 80004, 80034, 80036})
 _TAGS = re.compile(r"<(script|style)\b.*?</\1>|<[^>]+>", re.IGNORECASE | re.DOTALL)

@@ -465,6 +465,14 @@ def test_kill_falls_back_to_post_when_get_is_not_allowed(stub: StubGateway) -> N
     assert calls == [("GET", "taskID=1"), ("POST", "taskID=1")]
 
 
+def test_kill_falls_back_to_post_on_an_unknown_get_route(stub: StubGateway) -> None:
+    unknown = {"method": None, "status": 1, "message": "unknown request URI /kill", "data": {}}
+    stub.answer(f"entrance/{EXEC_ID}/kill", unknown, 400, method="GET")
+    stub.answer(f"entrance/{EXEC_ID}/kill", "kill-forced.json", method="POST")
+    with token_client(stub) as client:
+        assert client.kill(EXEC_ID).startswith("Forced Kill task")
+
+
 def test_kill_does_not_fall_back_on_other_errors(stub: StubGateway) -> None:
     stub.answer(f"entrance/{EXEC_ID}/kill", "error-kill-no-permission.json", 400)
     with token_client(stub) as client, pytest.raises(LinkisPermissionError):
