@@ -420,3 +420,16 @@ def test_path_traversal_is_refused_for_downloads(
     assert response.status_code == 200
     assert response.text.startswith("error(错误):Path ")
     assert linkis_server.password not in response.text
+
+
+def test_all_databases_with_tables(one_worker: ServerProcess) -> None:
+    job = one_worker.submit("create schema old_bak; create table old_bak.t (a int)")
+    assert one_worker.wait(job["execID"]) == wire.SUCCEED
+    dbs = [db["dbName"] for db in _data(one_worker, "datasource/dbs")["dbs"]]
+    assert "old_bak" in dbs
+    everything = _data(one_worker, "datasource/all")["dbs"]
+    names = [db["databaseName"] for db in everything]
+    assert names == [name for name in dbs if "bak" not in name]  # wds.linkis.db.filter.keywords
+    demo = next(db for db in everything if db["databaseName"] == "demo")
+    tables = _data(one_worker, "datasource/tables", database="demo")["tables"]
+    assert demo["tables"] == tables and tables
