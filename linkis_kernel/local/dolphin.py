@@ -21,6 +21,7 @@ INDEX_STRIDE = 1024
 _NUM = 10  # every integer in the format is 10 ASCII digits
 _NULL_METADATA = b"NULL"
 _OFFSET = struct.Struct("<q")
+_MAX_ROWS = 10**15  # beyond any result file; larger page numbers are simply past the end
 
 
 class DolphinFormatError(ValueError):
@@ -198,6 +199,8 @@ def iter_rows(path: Path) -> Iterator[list[str | None]]:
 
 def _seek_row(f: BinaryIO, path: Path, row: int) -> bool:
     """Position `f` (just after the metadata) at record `row`; False when past the end."""
+    if row > _MAX_ROWS:
+        return False
     idx = index_path(path)
     block = row // INDEX_STRIDE
     skip = row

@@ -61,6 +61,14 @@ _UPDATABLE = frozenset(
 )
 
 
+_SQLITE_MAX = 2**63 - 1
+
+
+def _clamp(value: int) -> int:
+    """Keep request numbers inside SQLite's 64-bit integers."""
+    return max(-_SQLITE_MAX, min(value, _SQLITE_MAX))
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -168,6 +176,8 @@ class History:
 
     def row(self, task_id: int) -> sqlite3.Row | None:
         """The task's row, or None."""
+        if not 0 <= task_id <= _SQLITE_MAX:
+            return None
         with self._lock:
             return self._db.execute("SELECT * FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
 
@@ -207,10 +217,10 @@ class History:
         creator: str | None,
     ) -> tuple[list[sqlite3.Row], int]:
         """One page of a user's tasks, newest first, and the total number that match."""
-        start = start_date or 0
-        end = end_date if end_date is not None else now_ms()
+        start = _clamp(start_date or 0)
+        end = _clamp(end_date) if end_date is not None else now_ms()
         if start_date is not None and end_date is not None and start == end:
-            end += 86_400_000
+            end = _clamp(end + 86_400_000)
         where = ["execute_user = ?", "created_time >= ?", "created_time <= ?"]
         params: list[object] = [user, start, end]
         if status:
@@ -218,7 +228,7 @@ class History:
             params += status
         if task_id is not None:
             where.append("task_id = ?")
-            params.append(task_id)
+            params.append(_clamp(task_id))
         if engine_type:
             where.append("engine_type = ?")
             params.append(engine_type)
@@ -233,7 +243,7 @@ class History:
             rows = self._db.execute(
                 f"SELECT * FROM tasks WHERE {clause} ORDER BY created_time DESC, task_id DESC"
                 " LIMIT ? OFFSET ?",
-                [*params, page_size, (page_now - 1) * page_size],
+                [*params, _clamp(page_size), _clamp((page_now - 1) * page_size)],
             ).fetchall()
         return rows, int(total)
 

@@ -326,3 +326,16 @@ def test_demo_is_seeded_once(tmp_path: Path, run) -> None:
         assert product_count(service) == "50"
     finally:
         service.close()
+
+
+def test_huge_numbers_are_not_found_rather_than_crashing(
+    linkis: LocalLinkis, finished: dict
+) -> None:
+    huge = 10**30
+    assert error_of(linkis.history_get, USER, huge).message.startswith("The corresponding job")
+    assert error_of(linkis.status, USER, str(huge), None).message == f"taskId {huge} is not exists."
+    assert linkis.status(USER, FOREIGN_EXEC, huge)["status"] == CANCELLED
+    assert linkis.history_list(USER, task_id=huge, start_date=-huge, end_date=huge)["tasks"] == []
+    assert linkis.history_list(USER, page_now=huge, page_size=huge)["tasks"] == []
+    assert linkis.open_file(USER, finished["result"], huge, 100)["fileContent"] == []
+    assert linkis.log(USER, finished["execID"], huge, huge)["fromLine"] == huge
