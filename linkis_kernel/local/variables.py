@@ -277,5 +277,11 @@ def substitute(
         return value.apply(op, operand)
 
     base = datetime.combine(run_date, now.time())
-    code = _DATE_PATTERN.sub(lambda m: _date_pattern(m.group(1), m.group(2) or "", base), code)
-    return Substitution(_REF.sub(replace, code).strip(), warnings)
+    try:
+        code = _DATE_PATTERN.sub(lambda m: _date_pattern(m.group(1), m.group(2) or "", base), code)
+        code = _REF.sub(replace, code)
+    except VariableError:
+        raise
+    except (OverflowError, ValueError):  # date arithmetic left the years 1..9999
+        raise VariableError("a date moved outside the years 1 to 9999") from None
+    return Substitution(code.strip(), warnings)

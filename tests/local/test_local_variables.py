@@ -92,7 +92,14 @@ def test_protected_names_cannot_be_overridden() -> None:
 
 @pytest.mark.parametrize(
     ("code", "variables"),
-    [("${run_date * 2}", {}), ("${s - 1}", {"s": "abc"}), ("${run_date}", {"run_date": "2024-1"})],
+    [
+        ("${run_date * 2}", {}),
+        ("${s - 1}", {"s": "abc"}),
+        ("${run_date}", {"run_date": "2024-1"}),
+        ("${run_date + 99999999999}", {}),
+        ("${run_mon - 999999}", {}),
+        ("&{yyyy%+99999y}", {}),
+    ],
 )
 def test_failures(code: str, variables: dict) -> None:
     with pytest.raises(VariableError):
