@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pickle
+import subprocess
+import sys
 
 import pytest
 
@@ -163,3 +165,15 @@ def test_errors_survive_pickling() -> None:
         copy = pickle.loads(pickle.dumps(error))
         assert type(copy) is type(error) and str(copy) == str(error)
         assert copy.__dict__ == error.__dict__
+
+
+def test_client_package_imports_no_notebook_or_dataframe_libraries() -> None:
+    code = (
+        "import sys, linkis_kernel.client; "
+        "print(sorted(m for m in ('pandas', 'IPython', 'ipywidgets', 'cryptography') "
+        "if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert loaded.stdout.strip() == "[]"

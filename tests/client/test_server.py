@@ -315,6 +315,23 @@ def test_reset_during_submit_is_uncertain_and_never_resubmitted(
     assert len(tasks_with(client, marker)) == 1  # the server did create it, exactly once
 
 
+def test_read_timeout_on_submit_is_uncertain_and_not_resent(
+    linkis_server: ServerProcess, client: LinkisRestClient
+) -> None:
+    marker = f"slow_{uuid.uuid4().hex[:8]}"
+    with FaultProxy(linkis_server.url) as proxy:
+        proxy.inject("delay", r"entrance/submit$", delay_s=1.0)
+        c = LinkisRestClient(
+            proxy.url, user=linkis_server.user, token=linkis_server.token, timeout=(2.0, 0.3)
+        )
+        with c, pytest.raises(LinkisSubmitUncertainError) as caught:
+            c.entrance_submit(submit_body(linkis_server.user, f"select '{marker}' as m"))
+        time.sleep(1.0)  # the proxy still delivers the request after the client gave up
+        assert len(proxy.paths("entrance/submit$")) == 1
+    assert "no answer within 0.3 s" in str(caught.value)
+    assert len(tasks_with(client, marker)) == 1
+
+
 def test_resultset_to_excel_csv_and_xlsx(
     client: LinkisRestClient, finished: SubmitResult, tmp_path: Path
 ) -> None:
