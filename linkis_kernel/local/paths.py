@@ -53,6 +53,8 @@ class Layout:
         if not raw:
             raise ServiceError("The path:null is empty(路径:null 为空)!", code=80004)
         text = raw[len(FILE_SCHEME) :] if raw.startswith(FILE_SCHEME) else raw
+        if "\x00" in text:
+            raise _outside(raw, "it contains a NUL character")
         if "://" in text or not text.startswith("/"):
             raise _outside(raw, "only absolute local paths (file:///...) exist on this server")
         if ".." in Path(text).parts:

@@ -615,32 +615,13 @@ class LocalLinkis:
         folder = self.layout.user_path(user, path)
         if not folder.is_dir():
             return {"dirFileTrees": None}
-        parent = schema_path(folder)
-        children = []
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                if entry.name.startswith("."):
-                    continue
-                is_file = entry.is_file()
-                stat = entry.stat()
-                props = (
-                    {"size": str(stat.st_size), "modifytime": str(int(stat.st_mtime * 1000))}
-                    if is_file
-                    else {}
-                )
-                children.append(
-                    {
-                        "name": entry.name,
-                        "path": f"{parent}/{entry.name}",
-                        "properties": props,
-                        "children": None,
-                        "isLeaf": is_file,
-                        "parentPath": parent,
-                    }
-                )
+        try:
+            children = _children(folder)
+        except OSError as exc:
+            raise ServiceError(f"The directory {path} cannot be listed: {exc}") from None
         tree = {
             "name": folder.name,
-            "path": parent,
+            "path": schema_path(folder),
             "properties": None,
             "children": children,
             "isLeaf": False,
@@ -675,7 +656,7 @@ class LocalLinkis:
         file = self.result_file(user, path)
         try:
             type_code, columns, rows = read_page(file, page, page_size)
-        except DolphinFormatError as exc:
+        except (DolphinFormatError, OSError) as exc:
             raise ServiceError(f"The result set {path} cannot be read: {exc}") from None
         null = {"": "NULL", "BLANK": "", "LINKIS_NULL": None}.get(null_value, null_value)
         content = [[null if c is None else c for c in r] for r in rows]
@@ -702,7 +683,10 @@ class LocalLinkis:
         file = self.layout.user_path(user, path)
         if not file.is_file():
             raise ServiceError(f"The log file {path} does not exist")
-        return {"log": read_whole_log(file)}
+        try:
+            return {"log": read_whole_log(file)}
+        except OSError as exc:
+            raise ServiceError(f"The log file {path} cannot be read: {exc}") from None
 
     # ---- metadata --------------------------------------------------------------------------
     def databases(self, user: str) -> dict:
@@ -717,6 +701,34 @@ class LocalLinkis:
     def columns(self, user: str, database: str | None, table: str | None) -> dict:
         """datasource/columns (METADATA §1A)."""
         return {"columns": catalog.columns(self.duck, database, table)}
+
+
+def _children(folder: Path) -> list[dict]:
+    """One level of a directory as DirFileTree children, hidden files left out."""
+    parent = schema_path(folder)
+    children = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            is_file = entry.is_file()
+            stat = entry.stat()
+            props = (
+                {"size": str(stat.st_size), "modifytime": str(int(stat.st_mtime * 1000))}
+                if is_file
+                else {}
+            )
+            children.append(
+                {
+                    "name": entry.name,
+                    "path": f"{parent}/{entry.name}",
+                    "properties": props,
+                    "children": None,
+                    "isLeaf": is_file,
+                    "parentPath": parent,
+                }
+            )
+    return children
 
 
 def _code_text(code: object) -> str:

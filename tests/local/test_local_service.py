@@ -201,6 +201,7 @@ def test_other_users_are_kept_out(linkis: LocalLinkis, finished: dict, tmp_path:
         "{data}/result",
         "relative/path",
         "hdfs:///tmp/linkis/result",
+        "{result}\x00",
     ],
 )
 def test_paths_outside_the_users_area(linkis: LocalLinkis, finished: dict, path: str) -> None:
