@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 import shutil
 import sqlite3
 import threading
@@ -85,6 +86,8 @@ MSG_RESTARTED = (
 MSG_KILLED_BY_USER = "Job is killed by user!"
 MSG_SERVER_STOPPED = "The embedded Linkis server stopped before the job could finish."
 _SQL_LIKE_RUN_TYPES = frozenset({"duckdb", "isql"})
+_CREATOR_RE = re.compile(r"[A-Za-z0-9_]{1,64}")
+_USER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
 # Labels every task gets from the request itself; other labels are kept as given.
 _CORE_LABELS = ("engineType", "codeType", "userCreator")
 
@@ -213,13 +216,13 @@ class LocalLinkis:
                 "You need to specify executeApplicationName (the engine type), such as spark"
             )
         run_type = body.get("runType") or "sql"
-        creator = body.get("requestApplicationName") or DEFAULT_CREATOR
+        creator = _checked_creator(str(body.get("requestApplicationName") or DEFAULT_CREATOR))
         choice = choose_engine(str(engine_type), str(run_type))
         source = _dict(body, "source")
         if body.get("scriptPath") and "scriptPath" not in source:
             source["scriptPath"] = body["scriptPath"]
         extra = {k: v for k, v in _dict(body, "labels").items() if k not in _CORE_LABELS}
-        return self._accept(user, str(creator), choice, code, _dict(body, "params"), source, extra)
+        return self._accept(user, creator, choice, code, _dict(body, "params"), source, extra)
 
     def _next_index(self, group: str) -> int:
         with self._lock:
@@ -239,7 +242,7 @@ class LocalLinkis:
         source: dict,
         extra_labels: dict,
     ) -> dict:
-        group = group_name(creator, user, choice.engine_type)
+        group = group_name(creator, _checked_user(user), choice.engine_type)
         index = self._next_index(group)
         short_id = ShortId(group, index)
         labels = [
@@ -747,7 +750,25 @@ def _creator_of(user_creator: object) -> str:
         raise label_error(
             f"userCreator must be <user>-<creator> with exactly one '-', got '{user_creator}'"
         )
-    return parts[1]
+    return _checked_creator(parts[1])
+
+
+def _checked_creator(creator: str) -> str:
+    """Creators name folders of logs and results: letters, digits and '_' only."""
+    if not _CREATOR_RE.fullmatch(creator):
+        raise label_error(
+            f"the creator '{creator}' may only hold letters, digits and '_' (e.g. IDE)"
+        )
+    return creator
+
+
+def _checked_user(user: str) -> str:
+    if not _USER_RE.fullmatch(user):
+        raise ServiceError(
+            f"The user name '{user}' cannot own jobs here: use letters, digits and . _ @ - "
+            "(starting with a letter or digit)"
+        )
+    return user
 
 
 def _dict(body: dict, key: str) -> dict:

@@ -151,6 +151,7 @@ def test_execid_format_and_parsing_errors(linkis: LocalLinkis, finished: dict) -
         (sql_body("select 1", engine="flink"), 20009, "duckdb, hive, jdbc, presto, python"),
         (sql_body("x", engine="python", run_type="sql"), 20009, "use one of: py, python"),
         (sql_body("x", creator="a-b"), 20009, "userCreator"),
+        (sql_body("x", creator="../../../tmp/evil"), 20009, "may only hold letters"),
     ],
 )
 def test_submit_errors(linkis: LocalLinkis, body: dict, code: int, needle: str) -> None:
@@ -340,3 +341,12 @@ def test_huge_numbers_are_not_found_rather_than_crashing(
     assert linkis.history_list(USER, page_now=huge, page_size=huge)["tasks"] == []
     assert linkis.open_file(USER, finished["result"], huge, 100)["fileContent"] == []
     assert linkis.log(USER, finished["execID"], huge, huge)["fromLine"] == huge
+
+
+def test_user_names_that_are_not_folder_names_are_refused(linkis: LocalLinkis) -> None:
+    for user in ("..", "../evil", "a/b", ""):
+        error = error_of(linkis.submit, user, sql_body("select 1"))
+        assert "cannot own jobs" in error.message
+    body = json.loads((EXAMPLES / "execute-request.json").read_text())
+    body["requestApplicationName"] = ".."
+    assert error_of(linkis.execute, USER, body).code == 20009
