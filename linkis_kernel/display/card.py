@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from ..results import ResultSet
 
 STATE_COLOURS = {SUCCEED: "#2e7d32", FAILED: "#c62828", CANCELLED: "#ef6c00", TIMEOUT: "#ef6c00"}
+TEXT_DISPLAY_LINES = 1000  # a text result shows this many lines; job.results() has them all
 CARD_LOG_LINES = 10  # error lines a card may carry when no error output shows them
 
 
@@ -225,17 +226,42 @@ def table_view(result: ResultSet, limits: Limits, header: str | None = None) -> 
 
 @dataclass(frozen=True)
 class TextView:
-    """A text or HTML result with its header; text is escaped into `<pre>`."""
+    """A text or HTML result with its header and, when something cut it, a footer; text is
+    escaped into `<pre>`."""
 
     body: str
     is_html: bool
     header: str | None
+    footer: str | None = None
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
         header = f"<div><b>{html.escape(self.header)}</b></div>" if self.header else ""
         body = self.body if self.is_html else f"<pre>{html.escape(self.body)}</pre>"
+        footer = (
+            f'<div style="font-size:85%;color:#555">{html.escape(self.footer)}</div>'
+            if self.footer
+            else ""
+        )
         text_header = f"{self.header}\n" if self.header else ""
-        return {"text/html": f"{header}{body}", "text/plain": f"{text_header}{self.body}"}
+        text_footer = f"\n{self.footer}" if self.footer else ""
+        return {
+            "text/html": f"{header}{body}{footer}",
+            "text/plain": f"{text_header}{self.body}{text_footer}",
+        }
+
+
+def text_view(result: ResultSet, limits: Limits, header: str | None = None) -> TextView:
+    """A text or HTML result; long text shows its first TEXT_DISPLAY_LINES lines."""
+    data = result.data
+    body = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
+    notes = []
+    lines = body.splitlines()
+    if result.kind == "text" and len(lines) > TEXT_DISPLAY_LINES:
+        body = "\n".join(lines[:TEXT_DISPLAY_LINES])
+        notes.append(f"showing {TEXT_DISPLAY_LINES:,} of {plural(len(lines), 'line')}")
+    if result.truncated:
+        notes.append(limit_note(result, limits))
+    return TextView(body, result.kind == "html", header, "; ".join(notes) or None)
 
 
 @dataclass(frozen=True)
@@ -258,8 +284,7 @@ def result_view(result: ResultSet, limits: Limits, header: str | None = None) ->
         data = result.data
         text = data.decode("ascii") if isinstance(data, bytes) else str(data)
         return PictureView("".join(text.split()), header)
-    body = result.data.decode("utf-8", "replace") if isinstance(result.data, bytes) else result.data
-    return TextView(str(body), result.kind == "html", header)
+    return text_view(result, limits, header)
 
 
 class LinkisCellError(Exception):

@@ -135,6 +135,20 @@ def test_text_html_and_picture_results() -> None:
     assert view._repr_mimebundle_()["image/png"] == png
 
 
+def test_long_text_shows_its_head_and_says_what_was_cut() -> None:
+    body = "\n".join(f"line {n}" for n in range(1500))
+    result = ResultSet(0, "p", "1", "text", None, body, 1200, True, "the fetch limit")
+    view = result_view(result, Limits(50, 1200, "--limit"))
+    assert isinstance(view, TextView)
+    text = view._repr_mimebundle_()["text/plain"]
+    assert "line 999\n" in text and "line 1000" not in text
+    assert text.endswith(
+        "showing 1,000 of 1,500 lines; fetch limit 1,200 (--limit); more rows exist"
+    )
+    short = result_view(ResultSet(0, "p", "1", "text", None, "ok", 1), Limits(50, None))
+    assert short._repr_mimebundle_()["text/plain"] == "ok"
+
+
 def test_summaries_list_rows_and_truncation() -> None:
     sets = [ResultSet(0, "p", "1", "text", None, "hi", 1), table(3, truncated=True, truncation="x")]
     fetched = table(100, truncated=True, truncation="the fetch limit")
