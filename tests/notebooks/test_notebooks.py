@@ -1,0 +1,171 @@
+"""The shipped notebooks run top to bottom, headless, as `make demo` runs them.
+
+Each test runs `tools/run_notebook.py` in a subprocess: nbclient on a real kernel, the embedded
+server that `%%linkis` starts by itself in a temporary Jupyter data dir. The printed text and the
+saved notebook are checked for what a reader must see, and the server must be gone afterwards.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+NOTEBOOKS = REPO / "notebooks"
+RUN_NOTEBOOK = REPO / "tools" / "run_notebook.py"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+EMBEDDED_NOTE = re.compile(r"No LINKIS_URL set: using the embedded local Linkis at (http://\S+) ")
+
+
+@dataclass
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+    nb: nbformat.NotebookNode | None
+    workdir: Path
+
+    def server_url(self) -> str:
+        match = EMBEDDED_NOTE.search(self.stdout)
+        assert match, self.stdout
+        return match.group(1)
+
+
+def run_notebook(path: Path, tmp_path: Path, env: dict[str, str] | None = None) -> Run:
+    saved = tmp_path / "executed.ipynb"
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    environment = {**os.environ, **(env or {})}
+    # The tool must ignore a gateway configured in the caller's environment.
+    environment["LINKIS_URL"] = "http://127.0.0.1:9"
+    command = [sys.executable, str(RUN_NOTEBOOK), str(path), "--save", str(saved)]
+    done = subprocess.run(
+        [*command, "--workdir", str(workdir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=environment,
+        cwd=REPO,
+    )
+    nb = nbformat.read(saved, as_version=4) if saved.exists() else None
+    return Run(done.returncode, done.stdout, done.stderr, nb, workdir)
+
+
+def outputs_by_source(nb: nbformat.NotebookNode, fragment: str) -> list[dict]:
+    cells = [cell for cell in nb.cells if cell.cell_type == "code" and fragment in cell.source]
+    assert len(cells) == 1, f"expected one cell containing {fragment!r}"
+    return cells[0].outputs
+
+
+def plain_texts(outputs: list[dict]) -> list[str]:
+    return [
+        out["text"] if out["output_type"] == "stream" else out.get("data", {}).get("text/plain", "")
+        for out in outputs
+    ]
+
+
+def assert_server_stopped(run: Run) -> None:
+    """Nothing answers at the embedded server's URL any more."""
+    import requests
+
+    with pytest.raises(requests.ConnectionError):
+        requests.get(run.server_url(), timeout=2)
+
+
+def test_quickstart_runs_and_shows_cards_tables_cancel_and_download(tmp_path: Path) -> None:
+    run = run_notebook(NOTEBOOKS / "quickstart.ipynb", tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    out = run.stdout
+    assert out.count("No LINKIS_URL set: using the embedded local Linkis") == 1
+    # the first SQL cell: a job card with its task id, then the table of 8 countries
+    assert re.search(r"Out │ Linkis spark-3\.2\.1 \(sql\) · task 1 · Succeed in \d", out)
+    assert "Out │   log: %linkis log 1" in out
+    for country in ("BR", "CN", "DE", "FR", "GB", "IN", "JP", "US"):
+        assert re.search(rf"Out │ \d+\s+{country}\s+125\s+\d+\.\d\d", out), country
+    assert "Out │ 8 rows; complete" in out
+    # the plot, the multi-result cell, the ${var} cell
+    assert "Out │ [image]" in out
+    assert "Out │ result 1 of 2" in out and "Out │ result 2 of 2" in out
+    assert "Out │ 0  Customer 0114           5  1460.91" in out
+    nb = run.nb
+    assert nb is not None
+    # no live widget is left in the saved notebook: every panel became a card
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            assert WIDGET_VIEW not in output.get("data", {}), cell.source
+    # the long query: its panel became a Cancelled card; the kill was confirmed
+    slow = plain_texts(outputs_by_source(nb, "--async -o slow"))
+    assert any(re.match(r"Linkis spark-3\.2\.1 \(sql\) · task 5 · Cancelled", t) for t in slow)
+    kill = plain_texts(outputs_by_source(nb, "%linkis kill"))
+    assert kill == ["Killed Linkis job 5: Linkis confirms it Cancelled.\n"]
+    history = plain_texts(outputs_by_source(nb, "%linkis jobs -n 8"))[0]
+    assert re.search(r"0\s+5\s+Cancelled\s+spark", history)
+    assert re.search(r"4\s+1\s+Succeed\s+spark", history)
+    # the download: the result of task 4 as CSV, in the notebook's working directory
+    with open(run.workdir / "big-orders.csv", newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["name", "big_orders", "largest"]
+    assert rows[1] == ["Customer 0114", "5", "1460.91"] and len(rows) == 6
+    assert "Saved the result of Linkis job 4 to big-orders.csv." in out
+    assert_server_stopped(run)
+
+
+def test_python_and_shell_notebook_runs_both_engines(tmp_path: Path) -> None:
+    run = run_notebook(NOTEBOOKS / "python-and-shell.ipynb", tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    out = run.stdout
+    assert re.search(r"Out │ Linkis python-python2 \(python\) · task 1 · Succeed", out)
+    assert "Out │ median latency: 13.55" in out and "Out │ p90 latency: 55.0" in out
+    assert "Out │ 3 hello from the notebook" in out
+    assert re.search(r"Out │ Linkis shell-1 \(shell\) · task 3 · Succeed", out)
+    assert "Out │ pears 5\n  Out │ apples 3\n" in out
+    assert "Out │ /tmp exists" in out
+    assert re.search(r"Out │ 0\s+4\s+Succeed\s+shell\s+shell", out)
+    assert "Congratulations. Your job completed with status Success." in out
+    assert_server_stopped(run)
+
+
+def test_a_failing_cell_stops_the_run_short_and_still_stops_the_server(tmp_path: Path) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nb.cells = [
+        nbformat.v4.new_code_cell("%load_ext linkis_kernel"),
+        nbformat.v4.new_code_cell("%%linkis\nselect * from demo.no_such_table"),
+        nbformat.v4.new_code_cell("print('never runs')"),
+    ]
+    path = tmp_path / "failing.ipynb"
+    nbformat.write(nb, path)
+    run = run_notebook(path, tmp_path)
+    assert run.returncode == 1
+    assert "a cell failed: see its output above." in run.stderr
+    out = run.stdout
+    assert "Out │ LinkisJobError: Linkis job 1 ended Failed" in out
+    assert "no_such_table" in out
+    assert "Traceback" not in out and "\x1b[" not in out
+    assert "(1 more cell(s) not run)" in out and "never runs" not in out
+    assert_server_stopped(run)
+
+
+def test_a_notebook_on_a_missing_kernel_says_how_to_install_it(tmp_path: Path) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "no_such_kernel", "display_name": "X", "language": "sql"}
+    nb.cells = [nbformat.v4.new_code_cell("select 1")]
+    path = tmp_path / "missing.ipynb"
+    nbformat.write(nb, path)
+    run = run_notebook(path, tmp_path)
+    assert run.returncode == 1
+    assert "kernel 'no_such_kernel' is not installed" in run.stderr
+    assert "linkis-kernel install --sys-prefix" in run.stderr
+    assert "Traceback" not in run.stderr
