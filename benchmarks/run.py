@@ -1,0 +1,209 @@
+"""Run every benchmark against a fresh embedded server and write RESULTS.md.
+
+    python benchmarks/run.py            # full run (`make bench`), a few minutes
+    python benchmarks/run.py --quick    # small sizes (`make bench-quick`), well under a minute
+    python benchmarks/run.py --output /tmp/RESULTS.md --only dataframe,paging
+
+Each benchmark measures against its baseline in the same run (alternating repetitions, medians).
+A benchmark that fails leaves an error in its section and makes the exit status 1; the others
+still run. `findings.md` (the analysis of missed targets) is appended to the output as is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+
+from bench_kernel import measure_kernel_start, measure_magic
+from bench_load import measure_load
+from bench_polling import measure_polling
+from bench_results import measure_frames, measure_paging
+from benchlib import BENCH_DIR, REPO_ROOT, Section, Server, start_server
+
+SECTION_KEYS = ("dataframe", "paging", "polling", "kernel_start", "magic", "load")
+PACKAGES = (
+    "linkis-kernel",
+    "pandas",
+    "numpy",
+    "requests",
+    "tornado",
+    "duckdb",
+    "ipykernel",
+    "jupyter_client",
+)
+
+
+def plan(quick: bool) -> dict[str, object]:
+    """Sizes and repetitions of a full or quick run."""
+    if quick:
+        return {
+            "frames": [(10_000, 3), (100_000, 2)],
+            "paging_reads": 10,
+            "polling": [(0.2, 3), (2.0, 1)],
+            "kernel_starts": 3,
+            "magic_runs": 5,
+            "load": (5, 50),
+        }
+    return {
+        "frames": [(10_000, 7), (100_000, 5), (1_000_000, 3)],
+        "paging_reads": 40,
+        "polling": [(0.2, 7), (2.0, 5), (20.0, 2)],
+        "kernel_starts": 5,
+        "magic_runs": 20,
+        "load": (20, 500),
+    }
+
+
+def run_sections(server: Server, quick: bool, only: set[str]) -> list[Section]:
+    settings = plan(quick)
+    largest: dict[str, object] = {}
+
+    def frames() -> Section:
+        section, path, rows = measure_frames(server, settings["frames"])  # type: ignore[arg-type]
+        largest.update(path=path, rows=rows)
+        return section
+
+    def paging() -> Section:
+        if not largest:
+            frame_rows = settings["frames"][-1][0]  # type: ignore[index]
+            from bench_results import prepare_result
+
+            _, largest["path"], _ = prepare_result(server, frame_rows)
+            largest["rows"] = frame_rows
+        return measure_paging(server, largest["path"], largest["rows"], settings["paging_reads"])  # type: ignore[arg-type]
+
+    steps: dict[str, Callable[[], Section]] = {
+        "dataframe": frames,
+        "paging": paging,
+        "polling": lambda: measure_polling(server, settings["polling"]),  # type: ignore[arg-type]
+        "kernel_start": lambda: measure_kernel_start(server, settings["kernel_starts"]),  # type: ignore[arg-type]
+        "magic": lambda: measure_magic(server, settings["magic_runs"]),  # type: ignore[arg-type]
+        "load": lambda: measure_load(*settings["load"]),  # type: ignore[misc]
+    }
+    sections = []
+    for key in SECTION_KEYS:
+        if only and key not in only:
+            continue
+        print(f"[bench] {key} ...", file=sys.stderr, flush=True)
+        started = time.perf_counter()
+        try:
+            section = steps[key]()
+        except Exception as exc:
+            section = Section(key, f"{key}: FAILED", failed=True)
+            section.note(f"```\n{''.join(traceback.format_exception(exc))[-3000:]}```")
+            section.target(key, f"error: {type(exc).__name__}: {exc}", "runs", False)
+        section.seconds = time.perf_counter() - started
+        print(f"[bench] {key} done in {section.seconds:.1f} s", file=sys.stderr, flush=True)
+        sections.append(section)
+    return sections
+
+
+def machine() -> list[str]:
+    meminfo = Path("/proc/meminfo").read_text().splitlines()
+    ram_kb = next(int(line.split()[1]) for line in meminfo if line.startswith("MemTotal:"))
+    versions = []
+    for name in PACKAGES:
+        try:
+            versions.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            versions.append(f"{name} (not installed)")
+    return [
+        f"- CPU: {os.cpu_count()} cores ({platform.machine()}), {platform.processor() or 'n/a'}",
+        f"- RAM: {ram_kb / 1024 / 1024:.1f} GiB",
+        f"- OS: {platform.platform()}",
+        f"- Python: {platform.python_version()} ({platform.python_implementation()})",
+        f"- Packages: {', '.join(versions)}",
+    ]
+
+
+def git_commit() -> str:
+    done = subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+    )
+    return done.stdout.strip() or "unknown"
+
+
+def load_average() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+def render(
+    sections: list[Section], command: str, quick: bool, started: dt.datetime, loads: tuple
+) -> str:
+    lines = [
+        "# linkis-kernel benchmarks",
+        "",
+        f"- Date: {started:%Y-%m-%d %H:%M} UTC; total {sum(s.seconds for s in sections):.0f} s; "
+        f"{'quick' if quick else 'full'} run; commit {git_commit()}",
+        f"- Reproduce: `{command}` (from the repository root; `make bench` runs the full set)",
+        f"- Load average (1/5/15 min) at start {loads[0]}, at end {loads[1]}: the machine is "
+        "shared, so absolute times are noisy; the ratios compare runs interleaved in this run.",
+        *machine(),
+        "",
+        "## Targets",
+        "",
+        "| benchmark | target | measured | limit | met |",
+        "|---|---|---|---|---|",
+    ]
+    for section in sections:
+        for target in section.targets:
+            met = {True: "yes", False: "**NO**", None: "n/a"}[target.met]
+            lines.append(
+                f"| {section.key} | {target.name} | {target.measured} | {target.limit} | {met} |"
+            )
+    lines.append("")
+    for section in sections:
+        lines += [f"## {section.title}", "", f"_{section.seconds:.1f} s_", "", *section.body]
+    findings = BENCH_DIR / "findings.md"
+    if findings.exists():
+        lines += [findings.read_text().rstrip(), ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Run the linkis-kernel benchmarks.")
+    parser.add_argument("--quick", action="store_true", help="small sizes, well under a minute")
+    parser.add_argument(
+        "--output", type=Path, default=BENCH_DIR / "RESULTS.md", help="where to write the report"
+    )
+    parser.add_argument(
+        "--only", default="", help=f"comma-separated subset of: {', '.join(SECTION_KEYS)}"
+    )
+    args = parser.parse_args()
+    only = {key.strip() for key in args.only.split(",") if key.strip()}
+    unknown = only - set(SECTION_KEYS)
+    if unknown:
+        parser.error(f"unknown benchmark(s) {', '.join(sorted(unknown))}; pick from {SECTION_KEYS}")
+    command = "python benchmarks/run.py" + (" --quick" if args.quick else "")
+    if only:
+        command += f" --only {shlex.quote(','.join(sorted(only)))}"
+    started = dt.datetime.now(dt.timezone.utc)
+    load_start = load_average()
+    with tempfile.TemporaryDirectory(prefix="linkis-bench-") as tmp:
+        server = start_server(Path(tmp) / "server")
+        try:
+            sections = run_sections(server, args.quick, only)
+        finally:
+            server.stop()
+    report = render(sections, command, args.quick, started, (load_start, load_average()))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(report)
+    print(f"[bench] wrote {args.output}", file=sys.stderr)
+    return 1 if any(section.failed for section in sections) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
