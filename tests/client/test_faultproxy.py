@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import requests
-from conftest import ServerProcess
 from faultproxy import FaultProxy
+from serverproc import ServerProcess
 
 
 def test_faults_hit_by_pattern_method_count_and_share(linkis_server: ServerProcess) -> None:

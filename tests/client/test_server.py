@@ -13,8 +13,8 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from conftest import ServerProcess, start_server
 from faultproxy import FaultProxy
+from serverproc import ServerProcess, start_server
 
 from linkis_kernel import wire
 from linkis_kernel.client import (

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from localsvc import USER, sql_body, wait_final
 
 from linkis_kernel.local.service import LocalLinkis
-from linkis_kernel.wire import TERMINAL_STATES
-
-USER = "alice"
-OTHER = "bob"
 
 
 @pytest.fixture
@@ -22,15 +18,6 @@ def linkis(tmp_path: Path) -> Iterator[LocalLinkis]:
     service.start()
     yield service
     service.close()
-
-
-def sql_body(code: str, *, engine: str = "spark", creator: str = "IDE", run_type: str = "sql"):
-    return {
-        "executionContent": {"code": code, "runType": run_type},
-        "labels": {"engineType": engine, "userCreator": f"{USER}-{creator}"},
-        "params": {"variable": {}},
-        "source": {"scriptPath": "test.sql"},
-    }
 
 
 @pytest.fixture
@@ -43,22 +30,3 @@ def run() -> Callable[..., dict]:
         return submitted
 
     return _run
-
-
-def wait_final(service: LocalLinkis, exec_id: str, timeout: float = 20.0) -> str:
-    """Poll status until the job is final; returns the state."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        state = service.status(USER, exec_id, None)["status"]
-        if state in TERMINAL_STATES:
-            return state
-        time.sleep(0.02)
-    raise AssertionError(f"{exec_id} did not finish within {timeout} s")
-
-
-def wait_state(service: LocalLinkis, exec_id: str, state: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while service.status(USER, exec_id, None)["status"] != state:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{exec_id} never reached {state}")
-        time.sleep(0.02)

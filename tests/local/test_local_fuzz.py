@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import USER
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from localsvc import USER
 
 from linkis_kernel.local.errors import ServiceError
 from linkis_kernel.local.service import LocalLinkis

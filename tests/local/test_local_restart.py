@@ -9,7 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import USER, sql_body, wait_final
+from localsvc import USER, sql_body, wait_final
 
 from linkis_kernel.local.errors import ServiceError
 from linkis_kernel.local.service import LocalLinkis

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import OTHER, USER, sql_body, wait_final
+from localsvc import OTHER, USER, sql_body, wait_final
 
 from linkis_kernel.local.errors import ServiceError
 from linkis_kernel.local.service import LocalLinkis

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import GUEST, ServerProcess, start_server
+from serverproc import GUEST, ServerProcess, start_server
 
 from linkis_kernel import wire
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import ServerProcess
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from serverproc import ServerProcess
 
 from linkis_kernel import wire
 from linkis_kernel.local.app import ROUTES

@@ -1,0 +1,236 @@
+"""A real embedded Linkis server in a subprocess, for tests.
+
+
+* `linkis_server` (session scope): one server for the whole test session, started with
+  `python -m linkis_kernel serve --port 0 --data-dir <tmp>`. Use it unless a test needs its own
+  instance. It yields a `ServerProcess`.
+* `start_server(data_dir, env=None, args=(), users=None)`: start another instance (restart
+  tests, a short session timeout via `LINKIS_LOCAL_SESSION_TIMEOUT`, extra users through
+  `users.json`, `--workers 1`). Call `.stop()` when done (or use it as a context manager).
+
+A `ServerProcess` has `url`, `user`, `password`, `token`, `data_dir`, `process`, `log_path`,
+`api(path)` (the full URL of a path under the API prefix), `token_headers()`, `session()` (a
+`requests.Session` logged in with the password), `client` (a `requests.Session` that sends the
+token headers), `submit(code, ...)` and `wait(exec_id)`. The shared server also has a second
+user, `GUEST` (name, password, token), for isolation tests. A server that does not write its
+`connection.json` within `STARTUP_TIMEOUT` seconds fails the test loudly with its log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from linkis_kernel import wire
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+STARTUP_TIMEOUT = 20.0
+STOP_TIMEOUT = 10.0
+JOB_TIMEOUT = 30.0
+GUEST = {"name": "guest", "password": "guest-password-1", "token": "guest-token-1"}
+
+
+@dataclass
+class ServerProcess:
+    """A running `linkis-kernel serve` subprocess and what a client needs to reach it."""
+
+    url: str
+    user: str
+    password: str
+    token: str
+    data_dir: Path
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    startup_seconds: float = 0.0
+    banner: str = ""
+    _log_handle: Any = field(default=None, repr=False)
+    _client: requests.Session | None = field(default=None, repr=False)
+
+    def api(self, path: str) -> str:
+        """The full URL of `path` under the Linkis API prefix."""
+        return f"{self.url}{wire.API_PREFIX}/{path.lstrip('/')}"
+
+    def token_headers(self, user: str | None = None, token: str | None = None) -> dict[str, str]:
+        return {
+            wire.TOKEN_USER_HEADER: user or self.user,
+            wire.TOKEN_CODE_HEADER: token or self.token,
+        }
+
+    def session(self, user: str | None = None, password: str | None = None) -> requests.Session:
+        """A requests.Session logged in (session cookie) as `user` (default: the server's)."""
+        session = requests.Session()
+        body = {"userName": user or self.user, "password": password or self.password}
+        response = session.post(self.api("user/login"), json=body, timeout=10)
+        assert response.json()["status"] == 0, response.text
+        session.linkis_user = body["userName"]  # type: ignore[attr-defined]
+        return session
+
+    @property
+    def client(self) -> requests.Session:
+        """A requests.Session authenticated by the token headers of the server's user."""
+        if self._client is None:
+            self._client = requests.Session()
+            self._client.headers.update(self.token_headers())
+        return self._client
+
+    def submit(
+        self,
+        code: str,
+        *,
+        engine: str = "spark",
+        run_type: str = "sql",
+        creator: str = wire.DEFAULT_CREATOR,
+        session: requests.Session | None = None,
+        **body: Any,
+    ) -> dict[str, Any]:
+        """POST entrance/submit (1.x body); returns `data` ({execID, taskID}), asserting success.
+
+        `engine` without a version takes the default one; `body` adds top-level keys (params...).
+        """
+        session = session or self.client
+        user = _session_user(session) or self.user
+        version = wire.DEFAULT_ENGINE_VERSIONS.get(engine)
+        payload = {
+            "executionContent": {"code": code, "runType": run_type},
+            "labels": {
+                "engineType": f"{engine}-{version}" if version and "-" not in engine else engine,
+                "userCreator": f"{user}-{creator}",
+            },
+            **body,
+        }
+        response = session.post(self.api("entrance/submit"), json=payload, timeout=10)
+        envelope = response.json()
+        assert envelope["status"] == 0, envelope
+        return envelope["data"]
+
+    def wait(
+        self, exec_id: str, *, session: requests.Session | None = None, timeout: float = JOB_TIMEOUT
+    ) -> str:
+        """Poll entrance status until the job is in a terminal state; returns that state."""
+        session = session or self.client
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            envelope = session.get(self.api(f"entrance/{exec_id}/status"), timeout=10).json()
+            assert envelope["status"] == 0, envelope
+            if envelope["data"]["status"] in wire.TERMINAL_STATES:
+                return envelope["data"]["status"]
+            time.sleep(0.05)
+        raise AssertionError(f"job {exec_id} did not finish within {timeout:.0f} s")
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> int:
+        """SIGTERM, wait, SIGKILL if needed; returns the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(STOP_TIMEOUT)
+        if self._log_handle is not None:
+            self._log_handle.close()
+            self._log_handle = None
+        return self.process.returncode
+
+    def __enter__(self) -> ServerProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _session_user(session: requests.Session) -> str | None:
+    return getattr(session, "linkis_user", None) or session.headers.get(wire.TOKEN_USER_HEADER)
+
+
+def start_server(
+    data_dir: Path,
+    env: dict[str, str] | None = None,
+    args: Sequence[str] = (),
+    users: list[dict[str, str]] | None = None,
+) -> ServerProcess:
+    """Start `linkis-kernel serve --port 0` on `data_dir` and wait until it answers.
+
+    `env` is added to the environment; `args` are extra `serve` options (e.g. `--workers 1`);
+    `users` are written to `data_dir/users.json` first.
+    """
+    data_dir = Path(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if users is not None:
+        (data_dir / "users.json").write_text(json.dumps(users))
+    connection = data_dir / "connection.json"
+    connection.unlink(missing_ok=True)
+    log_path = data_dir / f"serve-{time.monotonic_ns()}.out"
+    log_handle = open(log_path, "wb")  # noqa: SIM115 (closed by ServerProcess.stop)
+    command = [sys.executable, "-m", "linkis_kernel", "serve", "--port", "0"]
+    command += ["--data-dir", str(data_dir), *args]
+    started = time.monotonic()
+    process = subprocess.Popen(
+        command,
+        cwd=REPO_ROOT,
+        env={**os.environ, **(env or {})},
+        stdin=subprocess.DEVNULL,
+        stdout=log_handle,
+        stderr=subprocess.STDOUT,
+    )
+    conn = _wait_for_connection(connection, process, log_path, started)
+    server = ServerProcess(
+        url=conn["url"],
+        user=conn["user"],
+        password=conn["password"],
+        token=conn["token"],
+        data_dir=data_dir,
+        process=process,
+        log_path=log_path,
+        startup_seconds=time.monotonic() - started,
+        banner=_banner(log_path),
+        _log_handle=log_handle,
+    )
+    return server
+
+
+def _wait_for_connection(
+    connection: Path, process: subprocess.Popen[bytes], log_path: Path, started: float
+) -> dict[str, Any]:
+    while time.monotonic() - started < STARTUP_TIMEOUT:
+        if process.poll() is not None:
+            pytest.fail(
+                f"linkis-kernel serve exited with {process.returncode} on start; its output:\n"
+                + log_path.read_text(errors="replace"),
+                pytrace=False,
+            )
+        try:
+            conn = json.loads(connection.read_text())
+        except (OSError, ValueError):
+            conn = None
+        if conn and conn.get("pid") == process.pid and _banner(log_path):
+            return conn
+        time.sleep(0.05)
+    process.kill()
+    process.wait()
+    pytest.fail(
+        f"linkis-kernel serve did not start within {STARTUP_TIMEOUT:.0f} s; its output:\n"
+        + log_path.read_text(errors="replace"),
+        pytrace=False,
+    )
+
+
+def _banner(log_path: Path) -> str:
+    """The line `serve` prints once it listens (empty until then)."""
+    for line in log_path.read_text(errors="replace").splitlines():
+        if line.startswith("Linkis-compatible server at"):
+            return line
+    return ""
