@@ -13,11 +13,11 @@ import time
 from pathlib import Path
 
 import pytest
+from serverproc import REPO_ROOT, start_server
 
 from linkis_kernel import LinkisClient
 from linkis_kernel.client import LinkisNotFoundError
 from linkis_kernel.wire import CANCELLED, SUCCEED
-from tests.conftest import REPO_ROOT, start_server
 
 
 def client_for(server) -> LinkisClient:

@@ -7,11 +7,16 @@ from decimal import Decimal
 
 import pandas as pd
 import pytest
+from faultproxy import FaultProxy
 
 from linkis_kernel import Job, LinkisClient, Snapshot
-from linkis_kernel.client import LinkisJobError, LinkisTimeoutError, LinkisTransportError
+from linkis_kernel.client import (
+    LinkisError,
+    LinkisJobError,
+    LinkisTimeoutError,
+    LinkisTransportError,
+)
 from linkis_kernel.wire import CANCELLED, RUNNING, SUCCEED, TERMINAL_STATES
-from tests.faultproxy import FaultProxy
 
 
 class CountingClient(LinkisClient):
@@ -172,6 +177,8 @@ def test_a_wait_timeout_leaves_the_job_running_and_kill_cancels_it(client: Linki
     assert time.monotonic() - started < 3
     assert caught.value.task_id == job.task_id and f"attach {job.task_id}" in str(caught.value)
     assert client.status(job.exec_id).state not in TERMINAL_STATES
+    with pytest.raises(LinkisError, match=r"still Running: wait for it with job\.wait\(\)"):
+        job.result()
     report = job.kill()
     assert report.startswith(f"Killed Linkis job {job.task_id}") and job.state == CANCELLED
     assert client.jobhistory_get(job.task_id).status == CANCELLED
