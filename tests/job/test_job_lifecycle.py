@@ -231,3 +231,27 @@ def test_an_unreachable_server_is_warned_about_then_given_up_on(linkis_server) -
         assert f"attach {job.task_id}" in str(caught.value)
         proxy.clear()
         assert job.kill().startswith(f"Killed Linkis job {job.task_id}")
+
+
+def test_refresh_drives_a_job_without_wait(client: LinkisClient) -> None:
+    job = client.submit("sleep 0.3; echo polled", engine="shell", creator="nb")
+    snapshots = [job.refresh()]
+    while not snapshots[-1].final and len(snapshots) < 100:
+        time.sleep(0.1)
+        snapshots.append(job.refresh())
+    assert snapshots[-1].state == SUCCEED and job.last_snapshot is snapshots[-1]
+    assert [line for s in snapshots for line in s.new_log["all"]] == job.log_lines
+    assert job.refresh().final and job.refresh().new_log["all"] == []
+
+
+def test_download_saves_one_result_set(client: LinkisClient, tmp_path) -> None:
+    from openpyxl import load_workbook
+
+    job, _ = run(client, "select 1 as a; select 'x' as b, 2 as c", engine="spark", creator="nb")
+    last = job.download(tmp_path / "last.csv")
+    assert last.read_text().splitlines() == ["b,c", "x,2"]
+    first = job.download(tmp_path / "first.xlsx", format="xlsx", index=0)
+    sheet = load_workbook(first).active
+    assert [[cell.value for cell in row] for row in sheet.iter_rows()][:2] == [["a"], [1]]
+    with pytest.raises(LinkisError, match="index 5 is out of range"):
+        job.download(tmp_path / "none.csv", index=5)
