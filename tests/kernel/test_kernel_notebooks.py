@@ -1,0 +1,226 @@
+"""Whole notebooks on each Linkis kernelspec (nbclient, papermill), interrupt and shutdown
+kills, against the session's embedded server."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import papermill
+import pytest
+from jupyter_client.manager import KernelManager, start_new_kernel
+from nbclient import NotebookClient
+from nbformat.v4 import new_code_cell, new_notebook
+from serverproc import ServerProcess
+
+from linkis_kernel.job import LinkisClient
+from linkis_kernel.kernel import LANGUAGE_INFO
+from linkis_kernel.wire import CANCELLED, TERMINAL_STATES
+
+# Long enough (minutes) that only a kill ends it; the kill interrupts DuckDB at once.
+LONG_SQL = (
+    "select count(*) from range(100000) a, range(100000) b where (a.range * 7 + b.range) % 11 = 3"
+)
+KILL_SECONDS = 10.0
+
+DISPLAY_NAMES = {
+    "linkis_sql": ("Linkis SQL", "sql"),
+    "linkis_pyspark": ("Linkis PySpark", "python"),
+    "linkis_shell": ("Linkis Shell", "shell"),
+}
+
+
+def notebook(kernel_name: str, *sources: str) -> nbformat.NotebookNode:
+    """A notebook as JupyterLab saves it for `kernel_name`."""
+    display_name, language = DISPLAY_NAMES[kernel_name]
+    nb = new_notebook(cells=[new_code_cell(source) for source in sources])
+    nb.metadata["kernelspec"] = {
+        "name": kernel_name,
+        "display_name": display_name,
+        "language": "python",
+    }
+    nb.metadata["language_info"] = dict(LANGUAGE_INFO[language])
+    return nb
+
+
+def execute(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    NotebookClient(nb, timeout=60, kernel_name=nb.metadata["kernelspec"]["name"]).execute()
+    return nb
+
+
+def texts(cell: Any, *, types: tuple[str, ...] = ("display_data", "execute_result")) -> str:
+    """The text/plain and text/html of a cell's rich outputs of these types."""
+    parts = []
+    for output in cell.outputs:
+        if output.output_type in types:
+            parts += [output.data.get("text/plain", ""), output.data.get("text/html", "")]
+    return "\n".join(parts)
+
+
+def stdout(cell: Any) -> str:
+    return "".join(o.text for o in cell.outputs if o.output_type == "stream")
+
+
+def execute_result(cell: Any) -> Any:
+    results = [o for o in cell.outputs if o.output_type == "execute_result"]
+    assert len(results) == 1, cell.outputs
+    return results[0]
+
+
+def test_sql_notebook_returns_tables_and_binds_results_for_local_cells() -> None:
+    nb = execute(
+        notebook(
+            "linkis_sql",
+            "select customer_id, name from demo.customers order by customer_id limit 3;",
+            "%%linkis -o two --quiet\nselect 2 as n",
+            "%%local\nprint('local:', int(two.n[0]) * 21)",
+            "   \n",
+        )
+    )
+    table, bound, local, empty = nb.cells
+    html = execute_result(table).data["text/html"]
+    assert "<table" in html and "Customer 0001" in html and "Customer 0003" in html
+    assert "Customer 0004" not in html
+    assert "Succeed" in texts(table, types=("display_data",))  # the job card
+    assert "<table" in execute_result(bound).data["text/html"]
+    assert stdout(local) == "local: 42\n"
+    assert empty.outputs == []
+
+
+def test_pyspark_notebook_runs_python_on_linkis() -> None:
+    nb = execute(notebook("linkis_pyspark", "print('hello from ' + 'pyspark')"))
+    (cell,) = nb.cells
+    assert "hello from pyspark" in texts(cell)
+    assert "hello from pyspark" not in stdout(cell)  # a Linkis result, not a local print
+    assert "spark" in texts(cell, types=("display_data",))
+
+
+def test_shell_notebook_runs_shell_on_linkis() -> None:
+    nb = execute(notebook("linkis_shell", "echo hello from $((6 * 7))"))
+    (cell,) = nb.cells
+    assert "hello from 42" in texts(cell)
+    assert "hello from 42" not in stdout(cell)
+
+
+def test_papermill_parameters_reach_sql_variables(tmp_path: Path) -> None:
+    nb = notebook(
+        "linkis_sql",
+        "%%local\nmax_id = 3",
+        "select count(*) as n from demo.customers where customer_id <= ${max_id}",
+    )
+    nb.cells[0].metadata["tags"] = ["parameters"]
+    source, target = tmp_path / "in.ipynb", tmp_path / "out.ipynb"
+    nbformat.write(nb, source)
+    papermill.execute_notebook(
+        str(source),
+        str(target),
+        parameters={"max_id": 7},
+        kernel_name="linkis_sql",
+        progress_bar=False,
+        execution_timeout=60,
+    )
+    ran = nbformat.read(target, as_version=4)
+    injected = ran.cells[1]
+    assert "injected-parameters" in injected.metadata["tags"]
+    assert injected.outputs == []  # ran locally: no job card, no result
+    html = execute_result(ran.cells[2]).data["text/html"]
+    assert "<td>7</td>" in html and "<td>3</td>" not in html
+
+
+def linkis_client(server: ServerProcess) -> LinkisClient:
+    return LinkisClient(server.url, user=server.user, token=server.token)
+
+
+def newest_task(client: LinkisClient, after: int) -> int | None:
+    tasks = [task.task_id for task in client.jobhistory_list(page_size=5).tasks]
+    newer = [task for task in tasks if task > after]
+    return max(newer) if newer else None
+
+
+def wait_for_state(client: LinkisClient, task_id: int, states: set[str], timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    state = client.jobhistory_get(task_id).status
+    while state not in states and time.monotonic() < deadline:
+        time.sleep(0.2)
+        state = client.jobhistory_get(task_id).status
+    return state
+
+
+def latest_task_id(client: LinkisClient) -> int:
+    tasks = client.jobhistory_list(page_size=1).tasks
+    return tasks[0].task_id if tasks else 0
+
+
+def reply_to(kc: Any, msg_id: str, timeout: float) -> dict:
+    """The shell reply to `msg_id` (skipping the kernel_info reply of the start-up)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        reply = kc.get_shell_msg(timeout=max(0.1, deadline - time.monotonic()))
+        if reply["parent_header"].get("msg_id") == msg_id:
+            return reply
+
+
+@pytest.fixture
+def sql_kernel() -> Any:
+    km, kc = start_new_kernel(kernel_name="linkis_sql")
+    try:
+        yield km, kc
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def test_interrupt_kills_the_running_job(sql_kernel: Any, linkis_server: ServerProcess) -> None:
+    km, kc = sql_kernel
+    client = linkis_client(linkis_server)
+    before = latest_task_id(client)
+    msg_id = kc.execute(LONG_SQL)
+    task_id = None
+    deadline = time.monotonic() + 15
+    while task_id is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+        task_id = newest_task(client, before)
+    assert task_id is not None, "the cell did not submit a job"
+    assert wait_for_state(client, task_id, {"Running"}, 10) == "Running"
+    interrupted = time.monotonic()
+    km.interrupt_kernel()
+    reply = reply_to(kc, msg_id, timeout=20)
+    assert reply["content"]["status"] == "error"
+    assert reply["content"]["ename"] == "KeyboardInterrupt"
+    assert wait_for_state(client, task_id, TERMINAL_STATES, KILL_SECONDS) == CANCELLED
+    assert time.monotonic() - interrupted < KILL_SECONDS
+
+
+def test_shutdown_kills_jobs_started_by_the_kernel(
+    linkis_server: ServerProcess, tmp_path: Path
+) -> None:
+    client = linkis_client(linkis_server)
+    km = KernelManager(kernel_name="linkis_sql")
+    with open(tmp_path / "kernel.log", "wb") as log:
+        km.start_kernel(extra_arguments=["--IPKernelApp.log_level=INFO"], stderr=log)
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=30)
+        reply = kc.execute_interactive("%%linkis --async -e shell --quiet\nsleep 60", timeout=30)
+        assert reply["content"]["status"] == "ok"
+        task_id = latest_task_id(client)
+        assert wait_for_state(client, task_id, {"Running"}, 10) == "Running"
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel()
+    assert wait_for_state(client, task_id, TERMINAL_STATES, KILL_SECONDS) == CANCELLED
+    log_text = (tmp_path / "kernel.log").read_text()
+    assert f"Kernel shutdown: Killed Linkis job {task_id}" in log_text
+
+
+def test_history_keeps_cells_as_typed(sql_kernel: Any) -> None:
+    _, kc = sql_kernel
+    cells = ["select 1 as one;", "%%local\nx = 1", "%linkis refresh", "  \n"]
+    for code in cells:
+        assert kc.execute_interactive(code, timeout=30)["content"]["status"] == "ok"
+    kc.history(hist_access_type="tail", n=4, raw=True, output=False)
+    history = kc.get_shell_msg(timeout=10)["content"]["history"]
+    assert [entry[2] for entry in history][-3:] == cells[:3]
