@@ -94,26 +94,25 @@ def build_submit_body(
     *,
     engine_label: str,
     run_type: str,
-    user_creator: str,
+    user_creator: str | None,
     variables: Mapping[str, Any] | None = None,
     runtime: Mapping[str, Any] | None = None,
     startup: Mapping[str, Any] | None = None,
     source: Mapping[str, Any] | None = None,
     labels: Mapping[str, Any] | None = None,
 ) -> dict:
-    """The `entrance/submit` body (CONTRACT §5.1); extra `labels` override the computed ones."""
+    """The `entrance/submit` body (CONTRACT §5.1); extra `labels` override the computed ones.
+
+    Without a user (no credentials) `userCreator` is left out and Linkis picks the login user.
+    """
+    computed = {"engineType": engine_label, "userCreator": user_creator, "codeType": run_type}
     return {
         "executionContent": {"code": code, "runType": run_type},
         "params": {
             "variable": dict(variables or {}),
             "configuration": {"startup": dict(startup or {}), "runtime": dict(runtime or {})},
         },
-        "labels": {
-            "engineType": engine_label,
-            "userCreator": user_creator,
-            "codeType": run_type,
-            **(labels or {}),
-        },
+        "labels": {**{k: v for k, v in computed.items() if v}, **(labels or {})},
         "source": dict(DEFAULT_SOURCE if source is None else source),
     }
 
@@ -556,7 +555,8 @@ class Job:
         """Every result set, in order; tables as typed DataFrames.
 
         `limit` caps the rows fetched per result (None or 0: all); `decimal="float"` gives
-        float64 instead of Decimal objects for decimal columns.
+        float64 instead of Decimal objects for decimal columns. The last answer is kept, so
+        asking again with the same arguments returns the same objects without a request.
         """
         from .results import engine_cap_reason, read_result_sets
 
@@ -673,7 +673,7 @@ class LinkisClient(LinkisRestClient):
             code,
             engine_label=engine_label,
             run_type=run_type,
-            user_creator=f"{self.user}-{creator}",
+            user_creator=f"{self.user}-{creator}" if self.user else None,
             variables=variables,
             runtime=runtime,
             startup=startup,

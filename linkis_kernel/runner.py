@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from .client import LinkisError
+from .display.text import status_line
 from .job import Job, LinkisClient, Snapshot
 from .wire import CANCELLED, DEFAULT_CREATOR, SUCCEED
 
@@ -127,8 +128,6 @@ class Console:
         self._last_key: tuple | None = None
 
     def update(self, snapshot: Snapshot) -> None:
-        from .display.text import status_line
-
         self._clear()
         for line in snapshot.new_log["all"]:
             self.stream.write(line + "\n")

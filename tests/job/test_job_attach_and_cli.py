@@ -30,6 +30,11 @@ def test_attach_by_task_id_and_exec_id_after_a_restart(tmp_path: Path) -> None:
         job = client_for(first).submit("select 7 as n; select 'x' as s", creator="nb")
         job.wait(timeout=30)
         seen_lines = list(job.log_lines)
+        cut_off = client_for(first).submit("echo started; sleep 30", engine="shell", creator="nb")
+        while not any("started" in line for line in cut_off.log_lines):
+            time.sleep(0.1)
+            cut_off.refresh()
+        lines_before_restart = len(cut_off.log_lines)
     assert seen_lines
 
     with start_server(data_dir) as second:
@@ -44,6 +49,12 @@ def test_attach_by_task_id_and_exec_id_after_a_restart(tmp_path: Path) -> None:
         assert [list(r.data.columns) for r in by_exec.results()] == [["n"], ["s"]]
         assert by_exec.log() == seen_lines
         assert by_exec.log("error") == [] and by_exec.log(tail=2) == seen_lines[-2:]
+
+        cut_off.client = client  # the same Job object follows its job onto the new entrance
+        cut_off.wait(timeout=30, raise_on_failure=False)
+        assert cut_off.state in (CANCELLED, "Failed")  # the stop ended the job it interrupted
+        assert len(cut_off.log_lines) > lines_before_restart
+        assert cut_off.log_lines == cut_off.log()  # nothing lost or repeated across the switch
         with pytest.raises(LinkisNotFoundError, match=r"client\.job"):
             client.job("exec_id018020linkis-cg-entrance127.0.0.1:1IDE_nobody_spark_9")
 

@@ -190,3 +190,11 @@ def test_importing_the_job_module_loads_no_pandas_ipython_or_widgets() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_without_a_user_the_user_creator_label_is_left_to_linkis() -> None:
+    body = build_submit_body(
+        "select 1", engine_label="spark-3.2.1", run_type="sql", user_creator=None
+    )
+    assert body["labels"] == {"engineType": "spark-3.2.1", "codeType": "sql"}
+    assert body["params"] == {"variable": {}, "configuration": {"startup": {}, "runtime": {}}}
