@@ -557,7 +557,9 @@ class LinkisRestClient:
                 sent = not _never_sent(exc)
                 if last or (sent and not retry):
                     uncertain = sent and not retry
-                    raise self._transport_error(method, path, exc, uncertain=uncertain) from None
+                    raise self._transport_error(
+                        method, path, exc, uncertain=uncertain, attempts=attempt + 1
+                    ) from None
             else:
                 if last or not retry or response.status_code not in _RETRY_HTTP_CODES:
                     return response
@@ -647,9 +649,10 @@ class LinkisRestClient:
         excerpt = self._scrub(_excerpt(response.content))
         uncertain = path in _SUBMIT_PATHS and response.status_code >= 500
         cls = LinkisSubmitUncertainError if uncertain else LinkisTransportError
+        retried = path not in _SUBMIT_PATHS and response.status_code in _RETRY_HTTP_CODES
         return cls(
             f"The server answered HTTP {response.status_code} with a non-Linkis body: "
-            f"{excerpt or '(empty)'}",
+            f"{excerpt or '(empty)'}{_gave_up_note(self.retries + 1 if retried else 1)}",
             excerpt=excerpt,
             method=method,
             http_status=response.status_code,
@@ -668,7 +671,7 @@ class LinkisRestClient:
         )
 
     def _transport_error(
-        self, method: str, path: str, exc: Exception, *, uncertain: bool
+        self, method: str, path: str, exc: Exception, *, uncertain: bool, attempts: int = 1
     ) -> LinkisTransportError:
         if isinstance(exc, requests.Timeout):
             reason = f"no answer within {self.timeout[1]:g} s"
@@ -680,7 +683,7 @@ class LinkisRestClient:
             reason = "the connection broke"
         cls = LinkisSubmitUncertainError if uncertain else LinkisTransportError
         return cls(
-            f"{reason} ({type(exc).__name__})",
+            f"{reason} ({type(exc).__name__}){_gave_up_note(attempts)}",
             method=method,
             url=_safe_url(self._api + path),
         )
@@ -756,6 +759,11 @@ def _never_sent(exc: Exception) -> bool:
         return True
     reason = getattr(exc.args[0], "reason", None) if exc.args else None
     return isinstance(reason, NewConnectionError)
+
+
+def _gave_up_note(attempts: int) -> str:
+    """Names the retries behind a failure, so a read that gave up is not taken for a blip."""
+    return f"; gave up after {attempts} attempts" if attempts > 1 else ""
 
 
 def _sleep_backoff(delay: float) -> float:
