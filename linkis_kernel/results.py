@@ -95,11 +95,11 @@ class ResultSet:
         text = f"{self.rows_fetched:,} {unit}{'' if self.rows_fetched == 1 else 's'} fetched"
         if self.truncated:
             text += f"; truncated by {self.truncation}"
-        return f"Result {self.index} ({self.kind}): {text}"
+        return f"Result {self.index + 1} ({self.kind}): {text}"
 
     def __repr__(self) -> str:
         if self.kind == "picture":
-            body = f"<picture, {len(self.data or ''):,} bytes of base64>"
+            body = f"<picture, {len(self.data or ''):,} characters of base64>"
         else:
             body = self.data if isinstance(self.data, str) else repr(self.data)
         return f"{body}\n{self.footer()}"

@@ -176,7 +176,8 @@ def test_result_set_reprs_show_the_footer() -> None:
     table = ResultSet(
         0, "/r/_0.dolphin", "2", "table", None, frame, 2, True, "fetch limit 2 (limit=)"
     )
-    assert "2 rows fetched; truncated by fetch limit 2 (limit=)" in repr(table)
+    footer = "Result 1 (table): 2 rows fetched; truncated by fetch limit 2 (limit=)"
+    assert table.footer() == footer and repr(table).endswith("\n" + footer)
     assert "truncated by fetch limit 2" in table._repr_html_()
     text = ResultSet(1, "/r/_1.dolphin", "1", "text", None, "a <b>", 1)
     assert repr(text).startswith("a <b>\n") and "&lt;b&gt;" in text._repr_html_()
