@@ -213,6 +213,19 @@ class LinkisKernel(IPythonKernel):
             return {"status": "incomplete", "indent": ""}
         return {"status": "complete"}
 
+    async def do_history(
+        self, hist_access_type: str, output: bool, raw: bool, **kwargs: Any
+    ) -> dict:
+        """History; a `range` reply names the current session by its number (IPython says 0),
+        as `tail` and `search` replies do."""
+        reply = super().do_history(hist_access_type, output, raw, **kwargs)
+        if hist_access_type == "range":
+            current = self.shell.history_manager.session_number
+            reply["history"] = [
+                (session or current, line, entry) for session, line, entry in reply["history"]
+            ]
+        return reply
+
     async def do_shutdown(self, restart: bool) -> dict[str, Any]:
         running = self.magics.running_jobs()
         if running and not self.magics.kill_on_shutdown:
