@@ -133,6 +133,29 @@ def test_python_and_shell_notebook_runs_both_engines(tmp_path: Path) -> None:
     assert_server_stopped(run)
 
 
+def test_kernel_sql_notebook_runs_on_the_linkis_sql_kernel(tmp_path: Path) -> None:
+    prefix = tmp_path / "prefix"
+    install = subprocess.run(
+        [sys.executable, "-m", "linkis_kernel", "install", "--prefix", str(prefix)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert install.returncode == 0, install.stderr
+    env = {"JUPYTER_PATH": str(prefix / "share" / "jupyter")}
+    run = run_notebook(NOTEBOOKS / "kernel-sql.ipynb", tmp_path, env)
+    assert run.returncode == 0, run.stdout + run.stderr
+    out = run.stdout
+    assert out.count("No LINKIS_URL set: using the embedded local Linkis") == 1
+    assert re.search(r"Out │ Linkis spark-3\.2\.1 \(sql\) · task 1 · Succeed", out)
+    assert re.search(r"Out │ 0\s+1\s+Customer 0001\s+US\s+2020-02-07\s+79\.19", out)
+    assert re.search(r"Out │ 0\s+hardware\s+5000\s+2193350\.00", out)
+    # %%local sees the DataFrame that -o bound in the kernel
+    assert "Out │ hardware    0.509" in out
+    assert re.search(r"Out │ 2\s+order_totals\s+VIEW", out)
+    assert_server_stopped(run)
+
+
 def test_a_failing_cell_stops_the_run_short_and_still_stops_the_server(tmp_path: Path) -> None:
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {
