@@ -95,19 +95,19 @@ def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
 
 
 def test_run_prints_the_table_and_writes_csv(linkis_server, tmp_path: Path) -> None:
-    out = tmp_path / "out.csv"
-    code = "select range as n, '${tag}' as tag from range(60)"
-    done = run_cli(cli_env(linkis_server), "-e", "spark", "-c", "nb", "--code", code,
-                   "--var", "tag=v1", "--output", str(out))  # fmt: skip
+    out, script = tmp_path / "out.csv", tmp_path / "query.sql"
+    script.write_text("select range as n, '${tag}' as tag from range(60)")
+    done = run_cli(cli_env(linkis_server), "-e", "spark", "-c", "nb", "-f", str(script),
+                   "--var", "tag=v1", "--limit", "55", "--output", str(out))  # fmt: skip
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].split() == ["n", "tag"] and lines[1].split() == ["0", "v1"]
     assert len(lines) == 52 and lines[-1] == (
-        "showing 50 of 60 rows fetched; complete; display limit 50"
+        "showing 50 of 55 rows fetched; truncated by fetch limit 55 (limit=); display limit 50"
     )
     assert re.search(r"^Submitted Linkis job \d+ \(exec_id", done.stderr, re.M)
     assert "Succeed" in done.stderr and "Traceback" not in done.stderr
-    assert out.read_text().splitlines() == ["n,tag", *(f"{i},v1" for i in range(60))]
+    assert out.read_text().splitlines() == ["n,tag", *(f"{i},v1" for i in range(55))]
 
 
 def test_run_exit_codes_for_failures_and_usage_errors(linkis_server, tmp_path: Path) -> None:

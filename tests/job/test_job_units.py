@@ -199,3 +199,16 @@ def test_without_a_user_the_user_creator_label_is_left_to_linkis() -> None:
     )
     assert body["labels"] == {"engineType": "spark-3.2.1", "codeType": "sql"}
     assert body["params"] == {"variable": {}, "configuration": {"startup": {}, "runtime": {}}}
+
+
+def test_the_run_command_renders_tables_with_their_limits() -> None:
+    from linkis_kernel.runner import render_result
+
+    frame = table_frame([Column("n", "int", None)], [[str(i)] for i in range(3)])
+    whole = ResultSet(0, "/r/_0.dolphin", "2", "table", None, frame, 3)
+    assert render_result(whole).splitlines() == [" n", " 0", " 1", " 2", "3 rows; complete"]
+    assert render_result(whole, display_rows=2).splitlines()[-1] == (
+        "showing 2 of 3 rows fetched; complete; display limit 2"
+    )
+    text = ResultSet(1, "/r/_1.dolphin", "1", "text", None, "line one\nline two", 2)
+    assert render_result(text) == "line one\nline two"
