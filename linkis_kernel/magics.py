@@ -203,7 +203,10 @@ class LinkisMagics(Magics, Configurable):
             )
         self._track(job)
         if options.run_async:
-            self._follow_in_background(job, self._start_view(job, options))
+            view = self._view(job, options)
+            if view is not None:
+                view.start()
+            self._follow_in_background(job, view)
             if options.output:
                 self.shell.user_ns[options.output] = job
             return job
@@ -221,13 +224,12 @@ class LinkisMagics(Magics, Configurable):
         job.poll_max = max(self.poll_max_interval, self.poll_interval)
         job.stale_after = self.stale_after
 
-    def _start_view(self, job: Job, options: CellOptions) -> RunDisplay | None:
+    def _view(self, job: Job, options: CellOptions) -> RunDisplay | None:
+        """The run's display, not started yet (None with --quiet)."""
         if options.quiet:
             return None
         mode = choose_progress_mode(options.progress or self.progress, self.shell)
-        view = RunDisplay(job.engine or "", mode)
-        view.start()
-        return view
+        return RunDisplay(job.engine or "", mode)
 
     def follow(
         self, job: Job, options: CellOptions, *, kill_on_interrupt: bool | None = None
@@ -237,9 +239,10 @@ class LinkisMagics(Magics, Configurable):
         Ctrl-C (at any point, also before the wait starts) kills the job when
         `kill_on_interrupt` (default: the setting), shows what happened and re-raises."""
         kill = self.kill_on_interrupt if kill_on_interrupt is None else kill_on_interrupt
-        view = None
+        view = self._view(job, options)
         try:
-            view = self._start_view(job, options)
+            if view is not None:
+                view.start()
             with short_errors():
                 job.wait(on_update=view.update if view else None, kill_on_interrupt=kill)
                 results = job.results(limit=self._fetch_limit(options.limit))

@@ -82,11 +82,15 @@ class RunDisplay:
             self.text.update(snapshot)
 
     def finish(self, card: JobCard) -> None:
-        """Close the live view and leave the card: in place of the panel, or after the line."""
+        """Close the live view and leave the card: in place of the panel, or after the line.
+
+        Also right after an interrupted `start()`: the card then shows on its own."""
         if self.panel is not None:
             self.panel.close()
             self.panel = None
+        if self._handle is not None:
             self._handle.update(card)
+            self._handle = None
             return
         if self.text is not None:
             self.text.finish()

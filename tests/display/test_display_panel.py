@@ -214,3 +214,13 @@ def test_text_run_display_ends_with_the_card(capsys: pytest.CaptureFixture[str])
     view.finish(JobCard("spark", "exec_1", 42, "Succeed", 2.0))
     out = capsys.readouterr().out
     assert out.index("[linkis spark] Running") < out.index("Linkis spark · task 42 · Succeed")
+
+
+def test_a_card_shows_even_when_the_panel_never_started(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from linkis_kernel.display import JobCard
+
+    view = RunDisplay("spark", "widget")  # start() was interrupted before it ran
+    view.finish(JobCard("spark", "exec_1", 42, "Cancelled", 0.5, note="Killed Linkis job 42"))
+    assert "Linkis spark · task 42 · Cancelled" in capsys.readouterr().out

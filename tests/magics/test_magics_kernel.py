@@ -77,6 +77,16 @@ def panel_shown(client: Any) -> list[dict[str, Any]]:
     return seen
 
 
+def cards_in(messages: list[dict[str, Any]]) -> list[str]:
+    """The text of every job card shown: in place of the panel, or on its own."""
+    return [
+        msg["content"]["data"]["text/plain"]
+        for msg in messages
+        if msg["msg_type"] in ("display_data", "update_display_data")
+        and "linkis-card" in msg["content"]["data"].get("text/html", "")
+    ]
+
+
 def test_interrupt_kills_the_job_and_aborts_the_cell(kernel: Any, linkis_server: Any) -> None:
     manager, client = kernel
     msg_id = client.execute("%%linkis -e shell\nsleep 30")
@@ -89,11 +99,7 @@ def test_interrupt_kills_the_job_and_aborts_the_cell(kernel: Any, linkis_server:
     assert reply["content"]["status"] == "error"
     assert reply["content"]["ename"] == "KeyboardInterrupt"
     messages = seen + iopub_until_idle(client, msg_id)
-    cards = [
-        msg["content"]["data"]["text/plain"]
-        for msg in messages
-        if msg["msg_type"] == "update_display_data"
-    ]
+    cards = cards_in(messages)
     assert len(cards) == 1
     task_id = int(re.search(r"task (\d+) ·", cards[0]).group(1))
     assert f"Killed Linkis job {task_id}: Linkis confirms it Cancelled." in cards[0]
@@ -111,11 +117,8 @@ def test_interrupting_attach_leaves_a_foreign_job_running(kernel: Any, linkis_se
     manager.interrupt_kernel()
     reply = client.get_shell_msg(timeout=20)
     assert reply["content"]["ename"] == "KeyboardInterrupt"
-    cards = [
-        msg["content"]["data"]["text/plain"]
-        for msg in iopub_until_idle(client, msg_id)
-        if msg["msg_type"] == "update_display_data"
-    ]
+    cards = cards_in(iopub_until_idle(client, msg_id))
+    assert len(cards) == 1
     assert f"the job keeps running: `%linkis attach {job.task_id}`" in cards[-1]
     assert owner.jobhistory_get(job.task_id).status == "Running"
     assert "Cancelled" in job.kill()

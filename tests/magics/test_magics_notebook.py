@@ -61,6 +61,11 @@ def run_notebook(*sources: str, cwd: Path) -> tuple[Any, RecordingClient, Except
     return nb, client, None
 
 
+def stdout_of(cell: Any) -> str:
+    """Everything the cell printed (the kernel may split it over several stream outputs)."""
+    return "".join(o.text for o in cell.outputs if o.output_type == "stream" and o.name == "stdout")
+
+
 def data_of(output: dict[str, Any], mime: str = "text/html") -> str:
     return output.get("data", {}).get(mime, "")
 
@@ -113,7 +118,7 @@ def test_cells_run_on_linkis_end_to_end(kernel_env: Any, tmp_path: Path) -> None
     assert f"<code>{task_id}</code>" in data_of(outputs[0])
     table = data_of(outputs[1])
     assert "Customer 0001" in table and "5 rows; complete" in table
-    assert cells[2].outputs[0].text == (
+    assert stdout_of(cells[2]) == (
         "5 {'customer_id': 'Int32', 'name': 'string', 'signup_date': 'datetime64[us]', "
         "'is_active': 'boolean', 'lifetime_value': 'object'}\n"
     )
@@ -124,7 +129,7 @@ def test_cells_run_on_linkis_end_to_end(kernel_env: Any, tmp_path: Path) -> None
     assert "result 1 of 2" in data_of(cells[3].outputs[1])
     assert "result 2 of 2" in data_of(cells[3].outputs[2]) and "two" in data_of(cells[3].outputs[2])
 
-    assert cells[6].outputs[0].text.strip() == "D'E 990"
+    assert stdout_of(cells[6]) == "D'E 990\n"
 
     footer = data_of(cells[7].outputs[-1])
     assert "showing 50 of 100 rows fetched" in footer
@@ -135,16 +140,16 @@ def test_cells_run_on_linkis_end_to_end(kernel_env: Any, tmp_path: Path) -> None
 
     assert "Job" in data_of(cells[8].outputs[-1], "text/plain")
     attach = cells[9].outputs
-    assert attach[0].text.startswith("Job False")
+    assert stdout_of(cells[9]).startswith("Job False")
     assert any("finished-async" in data_of(output) for output in attach)
     assert any("Succeed" in data_of(output) for output in attach)
 
     history = data_of(cells[10].outputs[-1])
     assert "Succeed" in history and "sleep 1; echo finished-async" in history
-    log_lines = cells[11].outputs[0].text.splitlines()
+    log_lines = stdout_of(cells[11]).splitlines()
     assert len(log_lines) == 3 and "completed" in log_lines[-1]
     assert download.read_text().startswith("customer_id")
-    assert "already finished (Succeed)" in cells[13].outputs[0].text
+    assert "already finished (Succeed)" in stdout_of(cells[13])
 
     # 14: one error output, short; the next cell never ran
     failing = cells[14].outputs
