@@ -128,15 +128,24 @@ class LinkisKernel(IPythonKernel):
         )
 
     def _apply_kernelspec_defaults(self) -> None:
-        """The kernelspec's engine and run type, unless configuration already chose an engine
-        (a run type belongs to its engine, so it is taken only together with it)."""
+        """The kernelspec's engine and run type, unless configuration already chose an engine.
+
+        A run type belongs to its engine: the kernelspec's applies while the engine is the
+        kernelspec's, so `%config LinkisMagics.engine = "hive"` runs hive's own run type."""
         engine = os.environ.get(ENGINE_ENV)
         if self.magics.engine or not engine:
             return
         self.magics.engine = engine
         run_type = os.environ.get(RUN_TYPE_ENV)
-        if run_type and not self.magics.run_type:
-            self.magics.run_type = run_type
+        if not run_type or self.magics.run_type:
+            return
+        self.magics.run_type = run_type
+
+        def follow_engine(change: dict[str, Any]) -> None:
+            if self.magics.run_type in (run_type, None):
+                self.magics.run_type = run_type if change["new"] == engine else None
+
+        self.magics.observe(follow_engine, names="engine")
 
     # -- routing ---------------------------------------------------------------------------
 

@@ -77,9 +77,12 @@ def test_sql_notebook_returns_tables_and_binds_results_for_local_cells() -> None
             "%%linkis -o two --quiet\nselect 2 as n",
             "%%local\nprint('local:', int(two.n[0]) * 21)",
             "   \n",
+            '%config LinkisMagics.engine = "shell"',
+            "echo now on $((6 * 7))",
         )
     )
-    table, bound, local, empty = nb.cells
+    table, bound, local, empty, _, shell = nb.cells
+    assert nb.metadata.language_info.codemirror_mode == "sql"
     html = execute_result(table).data["text/html"]
     assert "<table" in html and "Customer 0001" in html and "Customer 0003" in html
     assert "Customer 0004" not in html
@@ -87,6 +90,7 @@ def test_sql_notebook_returns_tables_and_binds_results_for_local_cells() -> None
     assert "<table" in execute_result(bound).data["text/html"]
     assert stdout(local) == "local: 42\n"
     assert empty.outputs == []
+    assert "now on 42" in texts(shell)
 
 
 def test_pyspark_notebook_runs_python_on_linkis() -> None:
@@ -162,8 +166,9 @@ def reply_to(kc: Any, msg_id: str, timeout: float) -> dict:
             return reply
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def sql_kernel() -> Any:
+    """One Linkis SQL kernel shared by this module's tests."""
     km, kc = start_new_kernel(kernel_name="linkis_sql")
     try:
         yield km, kc
@@ -224,3 +229,20 @@ def test_history_keeps_cells_as_typed(sql_kernel: Any) -> None:
     kc.history(hist_access_type="tail", n=4, raw=True, output=False)
     history = kc.get_shell_msg(timeout=10)["content"]["history"]
     assert [entry[2] for entry in history][-3:] == cells[:3]
+
+
+def test_a_failed_job_fails_the_cell_with_one_short_error(sql_kernel: Any) -> None:
+    _, kc = sql_kernel
+    errors: list[dict] = []
+
+    def keep_errors(msg: dict) -> None:
+        if msg["msg_type"] == "error":
+            errors.append(msg["content"])
+
+    reply = kc.execute_interactive(
+        "select * from demo.no_such_table", timeout=30, output_hook=keep_errors
+    )
+    assert reply["content"]["status"] == "error"
+    assert len(errors) == 1
+    assert errors[0]["ename"] == "LinkisJobError"
+    assert "no_such_table" in "\n".join(errors[0]["traceback"])
