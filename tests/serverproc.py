@@ -47,8 +47,8 @@ class ServerProcess:
 
     url: str
     user: str
-    password: str
-    token: str
+    password: str = field(repr=False)
+    token: str = field(repr=False)
     data_dir: Path
     process: subprocess.Popen[bytes]
     log_path: Path
