@@ -11,7 +11,6 @@ import gc
 import html
 import itertools
 import re
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -68,6 +67,7 @@ _DECIMAL_TYPES = frozenset({"decimal", "bigdecimal", "numeric"})
 _BOOLEAN_TYPES = frozenset({"boolean", "bool"})
 _DATETIME_TYPES = frozenset({"date", "timestamp", "datetime"})
 _STRING_TYPES = frozenset({"char", "varchar", "string"})
+_ZONE_SUFFIX = re.compile(r"(?:Z|[+-]\d\d(?::?\d\d)?)$")
 _BOOLEAN_WORDS = {"true": True, "false": False, "1": True, "0": False, "t": True, "f": False}
 
 
@@ -417,12 +417,14 @@ def _booleans(values: np.ndarray) -> pd.Series:
 
 
 def _datetimes(values: np.ndarray) -> pd.Series:
-    """ISO dates and timestamps; numpy parses the plain ones fast, pandas the zoned ones."""
+    """ISO dates and timestamps: numpy parses plain ones fast; pandas keeps a zone offset
+    (which numpy would silently convert away), judged by the first value."""
     import pandas as pd
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")  # numpy only warns when it drops a zone offset
+    first = next((value for value in values if value is not None), None)
+    if first is None or not (len(first) > len("yyyy-mm-dd") and _ZONE_SUFFIX.search(first)):
+        try:
             return pd.Series(values.astype("datetime64[us]"), copy=False)
-    except (ValueError, TypeError, UserWarning, DeprecationWarning):
-        return pd.Series(pd.to_datetime(values, format="ISO8601"), copy=False)
+        except ValueError:
+            pass
+    return pd.Series(pd.to_datetime(values, format="ISO8601"), copy=False)

@@ -145,6 +145,8 @@ def test_decimal_float_option_and_unparseable_values_stay_strings() -> None:
     odd = convert_column(np.array(["1.5", "x"], dtype=object), "int")
     assert odd.dtype == object and odd.tolist() == ["1.5", "x"]
     assert convert_column(np.array(["maybe"], dtype=object), "boolean").tolist() == ["maybe"]
+    zoned = convert_column(np.array(["2024-01-01 10:00:00+08", None], dtype=object), "timestamp")
+    assert zoned[0] == pd.Timestamp("2024-01-01 02:00:00", tz="UTC") and pd.isna(zoned[1])
 
 
 def test_an_empty_table_keeps_its_columns_and_dtypes() -> None:
