@@ -449,7 +449,7 @@ class Job:
             return min(interval * self.poll_backoff, self.poll_max)
         if previous is None or previous.state != snapshot.state:
             return self.poll_min
-        if _differs(previous, snapshot):
+        if _moved(previous, snapshot):
             return max(self.poll_min, min(interval * self.poll_backoff, self.poll_active_max))
         return min(interval * self.poll_backoff, self.poll_max)
 
@@ -618,23 +618,22 @@ class Job:
         return self.client.resultset_to_excel(remote, path, output_type=format, **options)
 
 
-def _differs(previous: Snapshot | None, snapshot: Snapshot) -> bool:
-    """Whether a round brought anything worth showing."""
-    if previous is None or any(snapshot.new_log.values()):
-        return True
-    return (
-        previous.state,
+def _moved(previous: Snapshot, snapshot: Snapshot) -> bool:
+    """Whether the job itself made headway: new log lines, progress, stages or queue position."""
+    return any(snapshot.new_log.values()) or (
         previous.progress,
         previous.stages,
-        previous.resources,
         previous.queue_position,
-        previous.warning,
-    ) != (
+    ) != (snapshot.progress, snapshot.stages, snapshot.queue_position)
+
+
+def _differs(previous: Snapshot | None, snapshot: Snapshot) -> bool:
+    """Whether a round brought anything worth showing (headway, state, resources, warning)."""
+    if previous is None or _moved(previous, snapshot):
+        return True
+    return (previous.state, previous.resources, previous.warning) != (
         snapshot.state,
-        snapshot.progress,
-        snapshot.stages,
         snapshot.resources,
-        snapshot.queue_position,
         snapshot.warning,
     )
 
