@@ -156,7 +156,7 @@ class LinkisKernel(IPythonKernel):
         if not text or is_parameters_cell(lines):
             return lines
         if text == LOCAL_MAGIC:
-            return lines[index + 1 :]
+            return [self._refresh_call(line) for line in lines[index + 1 :]]
         if text.startswith("%"):
             return [self._refresh_call(line) for line in lines]
         code = "".join(lines)

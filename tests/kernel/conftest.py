@@ -13,8 +13,6 @@ import pytest
 from jupyter_kernel_test import msgspec_v5
 from serverproc import REPO_ROOT, ServerProcess
 
-KERNEL_NAMES = ("linkis_sql", "linkis_pyspark", "linkis_shell")
-
 # Widget traffic (the progress panel) is comm messages, which the harness has no schema for.
 for _comm in ("comm_open", "comm_msg", "comm_close"):
     msgspec_v5.schema_fragments.setdefault(

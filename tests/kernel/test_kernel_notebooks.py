@@ -198,37 +198,52 @@ def test_interrupt_kills_the_running_job(sql_kernel: Any, linkis_server: ServerP
     assert time.monotonic() - interrupted < KILL_SECONDS
 
 
-def test_shutdown_kills_jobs_started_by_the_kernel(
+def start_background_job(kc: Any, client: LinkisClient) -> int:
+    """Start a minute-long shell job with `--async`; returns its task id once it runs."""
+    reply = kc.execute_interactive("%%linkis --async -e shell --quiet\nsleep 60", timeout=30)
+    assert reply["content"]["status"] == "ok"
+    task_id = latest_task_id(client)
+    assert wait_for_state(client, task_id, {"Running"}, 10) == "Running"
+    return task_id
+
+
+def test_restart_and_shutdown_kill_jobs_started_by_the_kernel(
     linkis_server: ServerProcess, tmp_path: Path
 ) -> None:
     client = linkis_client(linkis_server)
     km = KernelManager(kernel_name="linkis_sql")
-    with open(tmp_path / "kernel.log", "wb") as log:
+    log_path = tmp_path / "kernel.log"
+    with open(log_path, "wb") as log:
         km.start_kernel(extra_arguments=["--IPKernelApp.log_level=INFO"], stderr=log)
-    kc = km.client()
-    kc.start_channels()
-    try:
-        kc.wait_for_ready(timeout=30)
-        reply = kc.execute_interactive("%%linkis --async -e shell --quiet\nsleep 60", timeout=30)
-        assert reply["content"]["status"] == "ok"
-        task_id = latest_task_id(client)
-        assert wait_for_state(client, task_id, {"Running"}, 10) == "Running"
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel()
-    assert wait_for_state(client, task_id, TERMINAL_STATES, KILL_SECONDS) == CANCELLED
-    log_text = (tmp_path / "kernel.log").read_text()
-    assert f"Kernel shutdown: Killed Linkis job {task_id}" in log_text
+        kc = km.client()
+        kc.start_channels()
+        try:
+            kc.wait_for_ready(timeout=30)
+            before_restart = start_background_job(kc, client)
+            km.restart_kernel()
+            kc.wait_for_ready(timeout=30)
+            state = wait_for_state(client, before_restart, TERMINAL_STATES, KILL_SECONDS)
+            assert state == CANCELLED
+            before_shutdown = start_background_job(kc, client)
+        finally:
+            kc.stop_channels()
+            km.shutdown_kernel()
+    assert wait_for_state(client, before_shutdown, TERMINAL_STATES, KILL_SECONDS) == CANCELLED
+    log_text = log_path.read_text()
+    assert f"Kernel restart: Killed Linkis job {before_restart}" in log_text
+    assert f"Kernel shutdown: Killed Linkis job {before_shutdown}" in log_text
 
 
 def test_history_keeps_cells_as_typed(sql_kernel: Any) -> None:
     _, kc = sql_kernel
-    cells = ["select 1 as one;", "%%local\nx = 1", "%linkis refresh", "  \n"]
+    cells = ["select 1 as one;", "%%local\nx = 1\n%linkis refresh", "%linkis refresh", "  \n"]
     for code in cells:
         assert kc.execute_interactive(code, timeout=30)["content"]["status"] == "ok"
     kc.history(hist_access_type="tail", n=4, raw=True, output=False)
     history = kc.get_shell_msg(timeout=10)["content"]["history"]
     assert [entry[2] for entry in history][-3:] == cells[:3]
+    banner = reply_to(kc, kc.kernel_info(), timeout=10)["content"]["banner"]
+    assert "plain cells run on Linkis (spark, sql)" in banner and "%%local" in banner
 
 
 def test_a_failed_job_fails_the_cell_with_one_short_error(sql_kernel: Any) -> None:
