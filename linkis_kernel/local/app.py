@@ -16,6 +16,7 @@ import re
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("linkis_kernel.local")
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
+OPENAPI_FILE = Path(__file__).with_name("openapi.yaml")
 HTTP_THREADS = 8
 OPERATION_FAILED = "operation failed(操作失败)s！the reason(原因)："
 MSG_ALREADY_LOGGED_IN = f"{wire.MSG_ALREADY_LOGGED_IN}(已经登录，请先退出再进行登录)！"
@@ -547,6 +549,20 @@ def _databases_with_tables(service: LocalLinkis, user: str) -> dict[str, Any]:
     return {"dbs": found}
 
 
+# -- meta ----------------------------------------------------------------------------------------
+
+
+@functools.cache
+def _openapi_text() -> bytes:
+    return OPENAPI_FILE.read_bytes()
+
+
+async def openapi_document(h: ApiHandler) -> None:
+    """The OpenAPI 3 description of this server (no auth: it holds no data)."""
+    h.set_header("Content-Type", "application/yaml; charset=UTF-8")
+    h.finish(_openapi_text())
+
+
 # -- routes --------------------------------------------------------------------------------------
 
 _ID = r"(?P<job_id>[^/]+)"
@@ -587,6 +603,7 @@ ROUTES: tuple[Route, ...] = (
     _route(GET, "datasource/tables", tables),
     _route(GET, "datasource/columns", columns),
     _route(GET, "datasource/all", all_databases),
+    _route(GET, r"openapi\.yaml", openapi_document, auth=False),
 )
 
 

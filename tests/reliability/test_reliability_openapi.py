@@ -1,0 +1,91 @@
+"""The embedded server against its own OpenAPI description: served, complete, and obeyed.
+
+schemathesis generates requests for every operation in `linkis_kernel/local/openapi.yaml` and
+sends them (with the token headers) to a real server: no answer may be a 5xx, carry a traceback,
+or fall outside the described status codes, content types and schemas.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import requests
+import schemathesis
+import yaml
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
+from serverproc import ServerProcess
+
+from linkis_kernel import wire
+from linkis_kernel.local.app import OPENAPI_FILE, ROUTES
+
+SCHEMA = schemathesis.openapi.from_path(OPENAPI_FILE)
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+TRACEBACK = re.compile(r"Traceback \(most recent call last\)|File \"[^\"]+\.py\", line \d+")
+
+
+def _route_paths() -> set[str]:
+    """Every route of the server as an OpenAPI path (`{id}` for the job or task id)."""
+    paths = set()
+    for route in ROUTES:
+        pattern = route.pattern.pattern.replace("(?P<job_id>[^/]+)", "{id}").replace("\\", "")
+        paths.add(f"/{pattern}")
+    return paths
+
+
+def test_the_description_is_served_without_auth_and_lists_every_route(
+    linkis_server: ServerProcess,
+) -> None:
+    response = requests.get(linkis_server.api("openapi.yaml"), timeout=10)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("application/yaml")
+    served = yaml.safe_load(response.text)
+    assert served == yaml.safe_load(OPENAPI_FILE.read_text())
+    assert served["openapi"].startswith("3.") and served["servers"][0]["url"] == wire.API_PREFIX
+    assert set(served["paths"]) == _route_paths()
+    schemes = served["components"]["securitySchemes"]
+    assert schemes["session"]["name"] == wire.SESSION_COOKIE
+    assert {schemes["token"]["name"], schemes["tokenUser"]["name"]} == {
+        wire.TOKEN_CODE_HEADER,
+        wire.TOKEN_USER_HEADER,
+    }
+    for path, operations in served["paths"].items():
+        methods = {m.upper() for m in operations}
+        route = next(r for r in ROUTES if f"/{r.pattern.pattern}".replace("\\", "") in _alias(path))
+        assert methods == set(route.methods), path
+
+
+def _alias(path: str) -> set[str]:
+    return {path, path.replace("{id}", "(?P<job_id>[^/]+)")}
+
+
+@pytest.fixture(scope="module")
+def api_base(linkis_server: ServerProcess) -> str:
+    return f"{linkis_server.url}{wire.API_PREFIX}"
+
+
+@SCHEMA.parametrize()
+@settings(
+    max_examples=20,
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+def test_generated_requests_get_described_answers(
+    case: schemathesis.Case, api_base: str, linkis_server: ServerProcess
+) -> None:
+    headers = linkis_server.token_headers() if case.operation.security else {}
+    response = case.call_and_validate(base_url=api_base, headers=headers, checks=CHECKS, timeout=15)
+    body = response.content.decode("utf-8", "replace")
+    assert not TRACEBACK.search(body), body[:500]
