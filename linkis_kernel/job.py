@@ -508,7 +508,7 @@ class Job:
                 raise LinkisNotFoundError(f"Linkis job {self.task_id} has no log path yet")
             chunk = self.client.open_log(info.log_path)
         lines = getattr(chunk, level)
-        return lines[-tail:] if tail else lines
+        return lines if tail is None else lines[max(len(lines) - tail, 0) :]
 
     def _full_entrance_log(self) -> LogChunk | None:
         """Every line from the entrance, or None once it no longer holds the job."""

@@ -49,6 +49,7 @@ def test_attach_by_task_id_and_exec_id_after_a_restart(tmp_path: Path) -> None:
         assert [list(r.data.columns) for r in by_exec.results()] == [["n"], ["s"]]
         assert by_exec.log() == seen_lines
         assert by_exec.log("error") == [] and by_exec.log(tail=2) == seen_lines[-2:]
+        assert by_exec.log(tail=0) == []
 
         cut_off.client = client  # the same Job object follows its job onto the new entrance
         cut_off.wait(timeout=30, raise_on_failure=False)
