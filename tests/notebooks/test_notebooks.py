@@ -94,7 +94,7 @@ def test_quickstart_runs_and_shows_cards_tables_cancel_and_download(tmp_path: Pa
     # the plot, the multi-result cell, the ${var} cell
     assert "Out │ [image]" in out
     assert "Out │ result 1 of 2" in out and "Out │ result 2 of 2" in out
-    assert "Out │ 0  Customer 0114           5  1460.91" in out
+    assert re.search(r"Out │ 0\s+store\s+193\s+841\.27\n  Out │ 1\s+mobile\s+192\s+840\.22", out)
     nb = run.nb
     assert nb is not None
     # no live widget is left in the saved notebook: every panel became a card
@@ -110,11 +110,16 @@ def test_quickstart_runs_and_shows_cards_tables_cancel_and_download(tmp_path: Pa
     assert re.search(r"0\s+5\s+Cancelled\s+spark", history)
     assert re.search(r"4\s+1\s+Succeed\s+spark", history)
     # the download: the result of task 4 as CSV, in the notebook's working directory
-    with open(run.workdir / "big-orders.csv", newline="") as handle:
+    with open(run.workdir / "big-orders-by-channel.csv", newline="") as handle:
         rows = list(csv.reader(handle))
-    assert rows[0] == ["name", "big_orders", "largest"]
-    assert rows[1] == ["Customer 0114", "5", "1460.91"] and len(rows) == 6
-    assert "Saved the result of Linkis job 4 to big-orders.csv." in out
+    assert rows == [
+        ["channel", "orders", "avg_amount"],
+        ["store", "193", "841.27"],
+        ["mobile", "192", "840.22"],
+        ["web", "192", "845.02"],
+        ["unknown", "48", "855.89"],
+    ]
+    assert "Saved the result of Linkis job 4 to big-orders-by-channel.csv." in out
     assert_server_stopped(run)
 
 
