@@ -92,7 +92,7 @@ class JobLog:
         with open(self.path, "rb") as f:
             f.seek(start)
             data = f.read(end - start)
-        return data.decode(errors="replace").splitlines()
+        return _decoded_lines(data)
 
     def read(self, from_line: int, size: int, distinct_level: bool = True) -> dict:
         """The `data` of entrance/{id}/log without execID (CONTRACT §5.4).
@@ -118,5 +118,10 @@ class JobLog:
 
 def read_whole_log(path: Path) -> list[str]:
     """`filesystem/openLog`: [error, warn, info, all], each line + `\\n`, levels inherited."""
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    return _split_by_level(lines, inherit=True, suffix="\n")
+    return _split_by_level(_decoded_lines(path.read_bytes()), inherit=True, suffix="\n")
+
+
+def _decoded_lines(data: bytes) -> list[str]:
+    """Lines split where `JobLog` counts them (\\n, \\r, \\r\\n), never at the other breaks
+    `str.splitlines` knows (form feed, U+2028...), which would shift every later line number."""
+    return [line.decode(errors="replace") for line in data.splitlines()]
