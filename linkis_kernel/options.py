@@ -19,7 +19,7 @@ from IPython.core.magic_arguments import MagicArgumentParser, argument, magic_ar
 
 from .display import PROGRESS_MODES
 from .job import default_run_type
-from .results import SQL_RUN_TYPES
+from .wire import SQL_RUN_TYPES
 
 F = TypeVar("F", bound=Callable[..., Any])
 

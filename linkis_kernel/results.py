@@ -19,13 +19,15 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from .wire import (
-    DEFAULT_CREATOR,
     NULL_MARKER,
     RESULT_HTML,
     RESULT_IO,
     RESULT_PICTURE,
     RESULT_TABLE,
     RESULT_TEXT,
+    SQL_DEFAULT_LIMIT,
+    SQL_LIMIT_CREATOR,
+    SQL_RUN_TYPES,
 )
 
 if TYPE_CHECKING:
@@ -44,8 +46,6 @@ KIND_BY_TYPE = {
 
 # Linkis appends `limit 5000` to SQL-family code submitted with creator IDE
 # (wds.linkis.sql.default.limit, SQLLimitEntranceInterceptor); CONTRACT §5.1, §11.
-ENGINE_ROW_CAP = 5000
-SQL_RUN_TYPES = frozenset({"sql", "hql", "jdbc", "hive", "psql", "fql", "tsql", "nebula", "ngql"})
 _LIMIT_APPLIED = re.compile(r"\blimit", re.IGNORECASE)
 _LIMIT_NOT_APPLIED = "not be limited"
 
@@ -118,7 +118,7 @@ class ResultSet:
 def engine_cap_reason(
     creator: str | None, run_type: str | None, warn_lines: Sequence[str]
 ) -> str | None:
-    """Why a table of exactly ENGINE_ROW_CAP rows may be cut short, or None if it cannot be.
+    """Why a table of exactly SQL_DEFAULT_LIMIT rows may be cut short, or None if it cannot be.
 
     The cap applies to SQL-family run types of creator IDE, or wherever a WARN line says a
     limit was added; a WARN line saying the code "will not be limited" rules it out.
@@ -126,11 +126,11 @@ def engine_cap_reason(
     if any(_LIMIT_NOT_APPLIED in line for line in warn_lines):
         return None
     warned = any(_LIMIT_APPLIED.search(line) for line in warn_lines)
-    ide_sql = creator == DEFAULT_CREATOR and (run_type or "").lower() in SQL_RUN_TYPES
+    ide_sql = creator == SQL_LIMIT_CREATOR and (run_type or "").lower() in SQL_RUN_TYPES
     if not (warned or ide_sql):
         return None
     return (
-        f"the engine's default {ENGINE_ROW_CAP}-row cap for creator {creator}: add your own "
+        f"the engine's default {SQL_DEFAULT_LIMIT}-row cap for creator {creator}: add your own "
         f"LIMIT to the query, or submit with another creator, to get every row"
     )
 
@@ -147,7 +147,7 @@ def read_result_sets(
     """Read every result file in `paths` (already in result order).
 
     `limit` caps the rows fetched per result (None or 0: all); `cap_reason` is asked, only when
-    a table has exactly ENGINE_ROW_CAP rows, whether the engine cap explains that.
+    a table has exactly SQL_DEFAULT_LIMIT rows, whether the engine cap explains that.
     """
     sets = [
         read_result_set(client, index, path, limit=limit, page_size=page_size, decimal=decimal)
@@ -157,7 +157,7 @@ def read_result_sets(
         if (
             result.kind == "table"
             and not result.truncated
-            and result.rows_fetched == ENGINE_ROW_CAP
+            and result.rows_fetched == SQL_DEFAULT_LIMIT
         ):
             reason = cap_reason() if cap_reason else None
             if reason:
@@ -213,7 +213,7 @@ def read_result_set(
         data=data,
         rows_fetched=kept,
         truncated=truncated,
-        truncation=f"fetch limit {limit:,} (limit=)" if truncated else None,
+        truncation=f"fetch limit of {limit:,} rows" if truncated else None,
     )
 
 

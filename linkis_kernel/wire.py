@@ -57,6 +57,12 @@ LOG_DEFAULT_SIZE = 100
 LOG_NEGATIVE_SIZE = 10000
 
 DEFAULT_CREATOR = "IDE"
+
+# Run types whose language is SQL (CodeAndRunTypeUtils): `${var}` quoting and the SQL limit apply.
+SQL_RUN_TYPES = frozenset({"sql", "hql", "jdbc", "hive", "psql", "fql", "tsql", "nebula", "ngql"})
+# The entrance's SQL-limit interceptor caps row-returning SQL from this creator at this many rows.
+SQL_LIMIT_CREATOR = "IDE"
+SQL_DEFAULT_LIMIT = 5000
 ENTRANCE_APPLICATION = "linkis-cg-entrance"
 EXEC_ID_PREFIX = "exec_id"
 

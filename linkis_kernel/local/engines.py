@@ -23,19 +23,26 @@ from typing import Any, Protocol
 
 import duckdb
 
-from ..wire import DEFAULT_ENGINE_VERSIONS, RESULT_TABLE, RESULT_TEXT
+from ..wire import (
+    DEFAULT_ENGINE_VERSIONS,
+    RESULT_TABLE,
+    RESULT_TEXT,
+    SQL_DEFAULT_LIMIT,
+    SQL_LIMIT_CREATOR,
+)
 from .dolphin import Column, ResultWriter
 from .errors import ServiceError
 from .logfile import INFO, WARN
 
 SQL, PYTHON, SHELL = "sql", "python", "shell"
-SQL_RUN_TYPES = ("sql", "hql", "jdbc", "psql", "tsql", "duckdb", "hive", "fql", "isql")
+# Run types the local DuckDB engine takes: the SQL family plus its own name.
+SQL_FAMILY = ("sql", "hql", "jdbc", "psql", "tsql", "duckdb", "hive", "fql", "isql")
 PYTHON_RUN_TYPES = ("py", "python")
 SHELL_RUN_TYPES = ("shell", "sh")
 # Engine type -> {run type -> kind of job}.
 ENGINE_RUN_TYPES: dict[str, dict[str, str]] = {
-    **{e: dict.fromkeys(SQL_RUN_TYPES, SQL) for e in ("hive", "jdbc", "presto", "trino", "duckdb")},
-    "spark": {**dict.fromkeys(SQL_RUN_TYPES, SQL), **dict.fromkeys(PYTHON_RUN_TYPES, PYTHON)},
+    **{e: dict.fromkeys(SQL_FAMILY, SQL) for e in ("hive", "jdbc", "presto", "trino", "duckdb")},
+    "spark": {**dict.fromkeys(SQL_FAMILY, SQL), **dict.fromkeys(PYTHON_RUN_TYPES, PYTHON)},
     "python": dict.fromkeys(PYTHON_RUN_TYPES, PYTHON),
     "shell": dict.fromkeys(SHELL_RUN_TYPES, SHELL),
 }
@@ -48,7 +55,6 @@ ERR_ENGINE = 21307
 ERR_RESTART = 21308
 ERR_VARIABLE = 20050
 
-IDE_ROW_LIMIT = 5000
 _FETCH_ROWS = 2048
 _KILL_GRACE_SECONDS = 2.0
 _ERROR_TAIL_LINES = 30
@@ -272,7 +278,7 @@ def _run_statement(job: RunContext, cursor: Any, index: int, statement: Any) -> 
 def _write_table(job: RunContext, cursor: Any, index: int) -> None:
     columns = [_column_of(d) for d in cursor.description]
     formatters = [cell_formatter(d[1]) for d in cursor.description]
-    limit = IDE_ROW_LIMIT if job.creator == "IDE" else None
+    limit = SQL_DEFAULT_LIMIT if job.creator == SQL_LIMIT_CREATOR else None
     with job.new_result(RESULT_TABLE, columns) as writer:
         truncated = False
         while batch := cursor.fetchmany(_FETCH_ROWS):
@@ -291,8 +297,9 @@ def _write_table(job: RunContext, cursor: Any, index: int) -> None:
     if truncated:
         job.write_log(
             WARN,
-            f"The result of statement {index + 1} was limited to {IDE_ROW_LIMIT} rows, as Linkis "
-            f"limits SQL results for creator IDE; submit with another creator to get every row.",
+            f"The result of statement {index + 1} was limited to {SQL_DEFAULT_LIMIT} rows, as "
+            f"Linkis limits SQL results for creator {SQL_LIMIT_CREATOR}; submit with another "
+            "creator to get every row.",
         )
     job.write_log(INFO, f"Result set {writer.path.name} written ({rows} rows).")
 

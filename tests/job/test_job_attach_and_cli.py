@@ -104,7 +104,7 @@ def test_run_prints_the_table_and_writes_csv(linkis_server, tmp_path: Path) -> N
     lines = done.stdout.splitlines()
     assert lines[0].split() == ["n", "tag"] and lines[1].split() == ["0", "v1"]
     assert len(lines) == 52 and lines[-1] == (
-        "showing 50 of 55 rows fetched; truncated by fetch limit 55 (limit=); display limit 50"
+        "showing 50 of 55 rows fetched; truncated by fetch limit of 55 rows; display limit 50"
     )
     assert re.search(r"^Submitted Linkis job \d+ \(exec_id", done.stderr, re.M)
     assert "Succeed" in done.stderr and "Traceback" not in done.stderr

@@ -129,7 +129,7 @@ def test_paging_crosses_page_boundaries_and_stops_at_the_limit(client: LinkisCli
     client.pages = 0
     (limited,) = job.results(limit=10)
     assert limited.data["n"].tolist() == list(range(10)) and limited.rows_fetched == 10
-    assert limited.truncated and limited.truncation == "fetch limit 10 (limit=)"
+    assert limited.truncated and limited.truncation == "fetch limit of 10 rows"
     assert client.pages == 1
     (exact,) = job.results(limit=100)
     assert len(exact.data) == 100 and not exact.truncated

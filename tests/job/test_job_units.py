@@ -19,7 +19,6 @@ from linkis_kernel.job import (
     queue_position,
 )
 from linkis_kernel.results import (
-    ENGINE_ROW_CAP,
     ResultSet,
     convert_column,
     engine_cap_reason,
@@ -176,14 +175,13 @@ def test_engine_cap_applies_to_ide_sql_or_when_the_log_says_so() -> None:
 def test_result_set_reprs_show_the_footer() -> None:
     frame = table_frame([Column("a", "int", None)], [["1"], ["2"]])
     table = ResultSet(
-        0, "/r/_0.dolphin", "2", "table", None, frame, 2, True, "fetch limit 2 (limit=)"
+        0, "/r/_0.dolphin", "2", "table", None, frame, 2, True, "fetch limit of 2 rows"
     )
-    footer = "Result 1 (table): 2 rows fetched; truncated by fetch limit 2 (limit=)"
+    footer = "Result 1 (table): 2 rows fetched; truncated by fetch limit of 2 rows"
     assert table.footer() == footer and repr(table).endswith("\n" + footer)
-    assert "truncated by fetch limit 2" in table._repr_html_()
+    assert "truncated by fetch limit of 2 rows" in table._repr_html_()
     text = ResultSet(1, "/r/_1.dolphin", "1", "text", None, "a <b>", 1)
     assert repr(text).startswith("a <b>\n") and "&lt;b&gt;" in text._repr_html_()
-    assert ENGINE_ROW_CAP == 5000
 
 
 def test_importing_the_job_module_loads_no_pandas_ipython_or_widgets() -> None:
