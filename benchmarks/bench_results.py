@@ -58,6 +58,11 @@ def _peak_kb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def fetch_ours(task_id: int, page_size: int) -> dict[str, Any]:
     """Time `job.results()` of an ended job; the client is built and attached beforehand."""
     import pandas  # noqa: F401 (imported before the RSS baseline, as a user's session has it)
@@ -66,12 +71,13 @@ def fetch_ours(task_id: int, page_size: int) -> dict[str, Any]:
 
     client = LinkisClient.from_env()
     job = client.job(task_id)
-    before = _peak_kb()
+    before, cpu = _peak_kb(), _cpu_seconds()
     started = time.perf_counter()
     frame = job.results(page_size=page_size)[-1].data
     seconds = time.perf_counter() - started
     return {
         "seconds": seconds,
+        "cpu": _cpu_seconds() - cpu,
         "peak_kb": _peak_kb() - before,
         "rows": len(frame),
         "frame_kb": int(frame.memory_usage(deep=True).sum()) / 1024,
@@ -89,7 +95,7 @@ def fetch_baseline(path: str, page_size: int) -> dict[str, Any]:
     session.headers[wire.TOKEN_USER_HEADER] = os.environ["LINKIS_USER"]
     session.headers[wire.TOKEN_CODE_HEADER] = os.environ["LINKIS_TOKEN"]
     url = f"{os.environ['LINKIS_URL']}{wire.API_PREFIX}/filesystem/openFile"
-    before = _peak_kb()
+    before, cpu = _peak_kb(), _cpu_seconds()
     started = time.perf_counter()
     rows, page = 0, 1
     while True:
@@ -100,7 +106,12 @@ def fetch_baseline(path: str, page_size: int) -> dict[str, Any]:
             break
         page += 1
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "peak_kb": _peak_kb() - before, "rows": rows}
+    return {
+        "seconds": seconds,
+        "cpu": _cpu_seconds() - cpu,
+        "peak_kb": _peak_kb() - before,
+        "rows": rows,
+    }
 
 
 # ---- driver side ----------------------------------------------------------------------------
@@ -123,7 +134,7 @@ def measure_frames(server: Server, sizes: list[tuple[int, int]]) -> tuple[Sectio
     env = server.env()
     rows_out: list[list[Any]] = []
     largest = ("", 0)
-    for rows, reps in sizes:
+    for number, (rows, reps) in enumerate(sizes, start=1):
         task_id, path, job_s = prepare_result(server, rows)
         largest = (path, rows)
         ours_args = ["ours", str(task_id), "--page-size", str(PAGE_SIZE)]
@@ -151,15 +162,22 @@ def measure_frames(server: Server, sizes: list[tuple[int, int]]) -> tuple[Sectio
                 secs(base_s),
                 f"**{ratio:.2f}x**",
                 f"{rows / ours_s / 1000:,.0f}k",
+                secs(median([r["cpu"] for r in ours])),
+                secs(median([r["cpu"] for r in base])),
                 mb(peak),
                 mb(median([r["peak_kb"] for r in base])),
                 mb(frame_kb),
                 f"**{mem_ratio:.2f}x**",
             ]
         )
+        if number < len(sizes):
+            continue  # the targets are for the largest result; smaller ones show the growth
         label = f"{rows:,} rows"
         section.target(
-            f"time vs baseline, {label}", f"{ratio:.2f}x", f"<= {RATIO_TARGET}x", ratio <= 1.3
+            f"time vs baseline, {label}",
+            f"{ratio:.2f}x",
+            f"<= {RATIO_TARGET}x",
+            ratio <= RATIO_TARGET,
         )
         section.target(
             f"peak RSS vs frame, {label}",
@@ -177,6 +195,8 @@ def measure_frames(server: Server, sizes: list[tuple[int, int]]) -> tuple[Sectio
             "baseline median",
             "ours/baseline",
             "rows/s (ours)",
+            "client CPU (ours)",
+            "client CPU (baseline)",
             "ours peak RSS",
             "baseline peak RSS",
             "frame memory_usage(deep)",
@@ -187,7 +207,8 @@ def measure_frames(server: Server, sizes: list[tuple[int, int]]) -> tuple[Sectio
     section.note(
         f"Page size {PAGE_SIZE}; each measurement in a fresh interpreter, ours and baseline "
         f"alternating. Peak RSS = ru_maxrss after minus before the fetch (pandas already "
-        f"imported on both sides). Column dtypes of the frame: {dtypes}."
+        f"imported on both sides); client CPU = user + sys of the fetching process, all threads. "
+        f"Targets are checked on the largest result. Column dtypes of the frame: {dtypes}."
     )
     return section, largest[0], largest[1]
 
@@ -225,7 +246,9 @@ def measure_paging(server: Server, path: str, rows: int, reps: int) -> Section:
         ],
     )
     section.note("Plain requests, one keep-alive session; time = request + JSON decode.")
-    section.target("last page vs first page", f"{ratio:.2f}x", f"<= {PAGING_TARGET}x", ratio <= 2)
+    section.target(
+        "last page vs first page", f"{ratio:.2f}x", f"<= {PAGING_TARGET}x", ratio <= PAGING_TARGET
+    )
     session.close()
     return section
 

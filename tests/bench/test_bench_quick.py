@@ -16,7 +16,7 @@ SECTIONS = {
         r"\| 100,000 \| \d+ \| [\d.]+ s \| [\d.]+ s \| [\d.]+ s \| \*\*[\d.]+x\*\*"
     ),
     "2. Server paging": r"\| 100,000 \| 5000 \| \d+ \| [\d.]+ ms \| [\d.]+ ms \| \*\*[\d.]+x\*\*",
-    "3. Polling": r"\| 2 s \| \d+ \| [\d.]+ s \| -?[\d.]+ s \| \*\*-?[\d.]+%\*\*",
+    "3. Polling": r"\| 2 s \| plain \| \d+ \| [\d.]+ s \| -?[\d.]+ s \| \*\*-?[\d.]+%\*\*",
     "4. Kernel start": r"\| python3 \| \d+ \| [\d.]+ ms \| [\d.]+ ms \|",
     "5. `%%linkis select 1`": r"\| 5 \| [\d.]+ ms \| [\d.]+ ms \| \*\*-?[\d.]+ ms\*\*",
     "6. Server load": r"\| throughput \| \*\*[\d.]+ jobs/s\*\* \|",
