@@ -268,6 +268,10 @@ class ApiHandler(tornado.web.RequestHandler):
             value = json.loads(bytes(self._body))
         except UnicodeDecodeError:
             raise ApiError("The request body is not UTF-8 text; send a JSON object.") from None
+        except RecursionError:
+            raise ApiError(
+                "The request body nests arrays or objects too deeply; send a flatter JSON object."
+            ) from None
         except json.JSONDecodeError as err:
             raise ApiError(
                 f"The request body is not valid JSON ({err.msg} at line {err.lineno} "
