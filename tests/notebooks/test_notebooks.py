@@ -12,16 +12,20 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 import pytest
+import requests
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
 RUN_NOTEBOOK = REPO / "tools" / "run_notebook.py"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+RUN_TIMEOUT = 180
 EMBEDDED_NOTE = re.compile(r"No LINKIS_URL set: using the embedded local Linkis at (http://\S+) ")
 
 
@@ -39,9 +43,13 @@ class Run:
         return match.group(1)
 
 
-def run_notebook(path: Path, tmp_path: Path, env: dict[str, str] | None = None) -> Run:
-    saved = tmp_path / "executed.ipynb"
-    workdir = tmp_path / "work"
+Runs = dict[str, Future[Run]]
+
+
+def run_notebook(path: Path, directory: Path, env: dict[str, str] | None = None) -> Run:
+    """`tools/run_notebook.py` on `path`, saving the executed notebook under `directory`."""
+    saved = directory / "executed.ipynb"
+    workdir = directory / "work"
     workdir.mkdir()
     environment = {**os.environ, **(env or {})}
     # The tool must ignore a gateway configured in the caller's environment.
@@ -51,12 +59,56 @@ def run_notebook(path: Path, tmp_path: Path, env: dict[str, str] | None = None) 
         [*command, "--workdir", str(workdir)],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=RUN_TIMEOUT,
         env=environment,
         cwd=REPO,
     )
     nb = nbformat.read(saved, as_version=4) if saved.exists() else None
     return Run(done.returncode, done.stdout, done.stderr, nb, workdir)
+
+
+def notebook_file(directory: Path, name: str, kernel: str, sources: list[str]) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": kernel, "display_name": kernel, "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    path = directory / name
+    nbformat.write(nb, path)
+    return path
+
+
+def install_kernelspecs(prefix: Path) -> dict[str, str]:
+    """The Linkis kernelspecs under `prefix`; the environment that makes Jupyter find them."""
+    install = subprocess.run(
+        [sys.executable, "-m", "linkis_kernel", "install", "--prefix", str(prefix)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert install.returncode == 0, install.stderr
+    return {"JUPYTER_PATH": str(prefix / "share" / "jupyter")}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
+    """Every notebook run of this module, started at once: they mostly wait on kernels."""
+    base = tmp_path_factory.mktemp("notebooks")
+    failing = ["%load_ext linkis_kernel", "%%linkis\nselect * from demo.no_such_table"]
+    planned = {
+        "quickstart": (NOTEBOOKS / "quickstart.ipynb", None),
+        "python-and-shell": (NOTEBOOKS / "python-and-shell.ipynb", None),
+        "kernel-sql": (NOTEBOOKS / "kernel-sql.ipynb", install_kernelspecs(base / "prefix")),
+        "failing": (
+            notebook_file(base, "failing.ipynb", "python3", [*failing, "print('never runs')"]),
+            None,
+        ),
+        "missing": (notebook_file(base, "missing.ipynb", "no_such_kernel", ["select 1"]), None),
+    }
+    with ThreadPoolExecutor(max_workers=len(planned)) as pool:
+        futures = {}
+        for name, (path, env) in planned.items():
+            (base / name).mkdir()
+            futures[name] = pool.submit(run_notebook, path, base / name, env)
+        yield futures
 
 
 def outputs_by_source(nb: nbformat.NotebookNode, fragment: str) -> list[dict]:
@@ -74,14 +126,12 @@ def plain_texts(outputs: list[dict]) -> list[str]:
 
 def assert_server_stopped(run: Run) -> None:
     """Nothing answers at the embedded server's URL any more."""
-    import requests
-
     with pytest.raises(requests.ConnectionError):
         requests.get(run.server_url(), timeout=2)
 
 
-def test_quickstart_runs_and_shows_cards_tables_cancel_and_download(tmp_path: Path) -> None:
-    run = run_notebook(NOTEBOOKS / "quickstart.ipynb", tmp_path)
+def test_quickstart_runs_and_shows_cards_tables_cancel_and_download(runs: Runs) -> None:
+    run = runs["quickstart"].result()
     assert run.returncode == 0, run.stdout + run.stderr
     out = run.stdout
     assert out.count("No LINKIS_URL set: using the embedded local Linkis") == 1
@@ -123,8 +173,8 @@ def test_quickstart_runs_and_shows_cards_tables_cancel_and_download(tmp_path: Pa
     assert_server_stopped(run)
 
 
-def test_python_and_shell_notebook_runs_both_engines(tmp_path: Path) -> None:
-    run = run_notebook(NOTEBOOKS / "python-and-shell.ipynb", tmp_path)
+def test_python_and_shell_notebook_runs_both_engines(runs: Runs) -> None:
+    run = runs["python-and-shell"].result()
     assert run.returncode == 0, run.stdout + run.stderr
     out = run.stdout
     assert re.search(r"Out │ Linkis python-python2 \(python\) · task 1 · Succeed", out)
@@ -138,17 +188,8 @@ def test_python_and_shell_notebook_runs_both_engines(tmp_path: Path) -> None:
     assert_server_stopped(run)
 
 
-def test_kernel_sql_notebook_runs_on_the_linkis_sql_kernel(tmp_path: Path) -> None:
-    prefix = tmp_path / "prefix"
-    install = subprocess.run(
-        [sys.executable, "-m", "linkis_kernel", "install", "--prefix", str(prefix)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert install.returncode == 0, install.stderr
-    env = {"JUPYTER_PATH": str(prefix / "share" / "jupyter")}
-    run = run_notebook(NOTEBOOKS / "kernel-sql.ipynb", tmp_path, env)
+def test_kernel_sql_notebook_runs_on_the_linkis_sql_kernel(runs: Runs) -> None:
+    run = runs["kernel-sql"].result()
     assert run.returncode == 0, run.stdout + run.stderr
     out = run.stdout
     assert out.count("No LINKIS_URL set: using the embedded local Linkis") == 1
@@ -161,21 +202,8 @@ def test_kernel_sql_notebook_runs_on_the_linkis_sql_kernel(tmp_path: Path) -> No
     assert_server_stopped(run)
 
 
-def test_a_failing_cell_stops_the_run_short_and_still_stops_the_server(tmp_path: Path) -> None:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nb.cells = [
-        nbformat.v4.new_code_cell("%load_ext linkis_kernel"),
-        nbformat.v4.new_code_cell("%%linkis\nselect * from demo.no_such_table"),
-        nbformat.v4.new_code_cell("print('never runs')"),
-    ]
-    path = tmp_path / "failing.ipynb"
-    nbformat.write(nb, path)
-    run = run_notebook(path, tmp_path)
+def test_a_failing_cell_stops_the_run_short_and_still_stops_the_server(runs: Runs) -> None:
+    run = runs["failing"].result()
     assert run.returncode == 1
     assert "a cell failed: see its output above." in run.stderr
     out = run.stdout
@@ -186,13 +214,8 @@ def test_a_failing_cell_stops_the_run_short_and_still_stops_the_server(tmp_path:
     assert_server_stopped(run)
 
 
-def test_a_notebook_on_a_missing_kernel_says_how_to_install_it(tmp_path: Path) -> None:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "no_such_kernel", "display_name": "X", "language": "sql"}
-    nb.cells = [nbformat.v4.new_code_cell("select 1")]
-    path = tmp_path / "missing.ipynb"
-    nbformat.write(nb, path)
-    run = run_notebook(path, tmp_path)
+def test_a_notebook_on_a_missing_kernel_says_how_to_install_it(runs: Runs) -> None:
+    run = runs["missing"].result()
     assert run.returncode == 1
     assert "kernel 'no_such_kernel' is not installed" in run.stderr
     assert "linkis-kernel install --sys-prefix" in run.stderr
