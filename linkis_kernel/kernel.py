@@ -114,6 +114,7 @@ class LinkisKernel(IPythonKernel):
         self.language_info = LANGUAGE_INFO[self.language]
         self.magics = linkis_magics(self.shell)
         self._apply_kernelspec_defaults()
+        self._silent = False
         self.metadata_cache = MetadataCache(self.magics.connection)
         self.completer = SqlCompleter(self.metadata_cache)
         self.shell.input_transformers_cleanup.insert(0, self.route_cell)
@@ -151,9 +152,10 @@ class LinkisKernel(IPythonKernel):
 
     def route_cell(self, lines: list[str]) -> list[str]:
         """IPython input transformer: a plain cell becomes a call that runs it on Linkis;
-        `%%local` cells lose that line; magic, empty and papermill parameters cells stay."""
+        `%%local` cells lose that line; magic, empty, silent and papermill parameters cells
+        stay as they are (Python)."""
         index, text = first_line(lines)
-        if not text or is_parameters_cell(lines):
+        if self._silent or not text or is_parameters_cell(lines):
             return lines
         if text == LOCAL_MAGIC:
             return [self._refresh_call(line) for line in lines[index + 1 :]]
@@ -182,6 +184,25 @@ class LinkisKernel(IPythonKernel):
         print("Forgot the cached Linkis metadata; completion asks Linkis again.")
 
     # -- protocol handlers -----------------------------------------------------------------
+
+    async def do_execute(
+        self,
+        code: str,
+        silent: bool,
+        store_history: bool = True,
+        user_expressions: dict | None = None,
+        allow_stdin: bool = False,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        # Silent requests come from front-end extensions (variable inspectors and the like),
+        # which send Python: they run locally, never on Linkis.
+        self._silent = silent
+        try:
+            return await super().do_execute(
+                code, silent, store_history, user_expressions, allow_stdin, **kwargs
+            )
+        finally:
+            self._silent = False
 
     async def do_complete(self, code: str, cursor_pos: int | None) -> dict[str, Any]:
         cursor_pos = len(code) if cursor_pos is None else cursor_pos

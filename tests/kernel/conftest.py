@@ -44,7 +44,7 @@ def kernel_environment(
         "LINKIS_URL": linkis_server.url,
         "LINKIS_USER": linkis_server.user,
         "LINKIS_TOKEN": linkis_server.token,
-        "IPYTHONDIR": "",
+        "IPYTHONDIR": str(tmp_path_factory.mktemp("ipython")),
     }
     saved = {name: os.environ.get(name) for name in settings}
     os.environ.update(settings)

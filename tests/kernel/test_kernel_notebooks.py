@@ -3,6 +3,7 @@ kills, against the session's embedded server."""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -167,8 +168,9 @@ def reply_to(kc: Any, msg_id: str, timeout: float) -> dict:
 
 
 @pytest.fixture(scope="module")
-def sql_kernel() -> Any:
-    """One Linkis SQL kernel shared by this module's tests."""
+def sql_kernel(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One Linkis SQL kernel shared by this module's tests, with its own IPython history."""
+    os.environ["IPYTHONDIR"] = str(tmp_path_factory.mktemp("ipython"))
     km, kc = start_new_kernel(kernel_name="linkis_sql")
     try:
         yield km, kc
@@ -261,3 +263,16 @@ def test_a_failed_job_fails_the_cell_with_one_short_error(sql_kernel: Any) -> No
     assert len(errors) == 1
     assert errors[0]["ename"] == "LinkisJobError"
     assert "no_such_table" in "\n".join(errors[0]["traceback"])
+
+
+def test_silent_requests_run_locally(sql_kernel: Any) -> None:
+    _, kc = sql_kernel
+    reply = kc.execute_interactive("silent_value = 6 * 7", silent=True, timeout=30)
+    assert reply["content"]["status"] == "ok"
+    lines: list[str] = []
+    kc.execute_interactive(
+        "%%local\nprint(silent_value)",
+        timeout=30,
+        output_hook=lambda msg: lines.append(msg["content"].get("text", "")),
+    )
+    assert "".join(lines) == "42\n"
