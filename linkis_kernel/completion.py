@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     from .client import ColumnInfo, LinkisRestClient, TableInfo
@@ -26,6 +26,8 @@ SQL_KEYWORDS = (
     "TIMESTAMP", "TINYINT", "TRUE", "TRUNCATE", "UNBOUNDED", "UNION", "UPDATE", "USE", "USING",
     "VALUES", "VARCHAR", "VIEW", "WHEN", "WHERE", "WINDOW", "WITH",
 )  # fmt: skip
+
+T = TypeVar("T")
 
 _TOKEN_BEFORE = re.compile(r"[\w.]*$")
 _WORD_AFTER = re.compile(r"\w*")
@@ -95,11 +97,17 @@ def sql_is_complete(code: str) -> dict[str, str]:
 class MetadataCache:
     """Database, table and column names from Linkis, each list fetched once until `clear()`.
 
-    `connect` returns the client (it may connect on first use). Failed lookups are not cached.
+    `connect` returns the client (it may connect on first use). A lookup that fails counts as
+    empty, is not cached, and goes to `on_error` (so completion still offers keywords).
     """
 
-    def __init__(self, connect: Callable[[], LinkisRestClient]):
+    def __init__(
+        self,
+        connect: Callable[[], LinkisRestClient],
+        on_error: Callable[[Exception], None] | None = None,
+    ):
         self._connect = connect
+        self._on_error = on_error
         self._databases: list[str] | None = None
         self._tables: dict[str, list[TableInfo]] = {}
         self._columns: dict[tuple[str, str], list[ColumnInfo]] = {}
@@ -112,19 +120,33 @@ class MetadataCache:
 
     def databases(self) -> list[str]:
         if self._databases is None:
-            self._databases = self._connect().databases()
-        return self._databases
+            self._databases = self._fetch(lambda client: client.databases())
+        return self._databases or []
 
     def tables(self, database: str) -> list[TableInfo]:
         if database not in self._tables:
-            self._tables[database] = self._connect().tables(database)
+            found = self._fetch(lambda client: client.tables(database))
+            if found is None:
+                return []
+            self._tables[database] = found
         return self._tables[database]
 
     def columns(self, database: str, table: str) -> list[ColumnInfo]:
         key = (database, table)
         if key not in self._columns:
-            self._columns[key] = self._connect().columns(database, table)
+            found = self._fetch(lambda client: client.columns(database, table))
+            if found is None:
+                return []
+            self._columns[key] = found
         return self._columns[key]
+
+    def _fetch(self, lookup: Callable[[LinkisRestClient], list[T]]) -> list[T] | None:
+        try:
+            return lookup(self._connect())
+        except Exception as exc:  # any failure to connect or look up: no names, no crash
+            if self._on_error is not None:
+                self._on_error(exc)
+            return None
 
     def database_named(self, name: str) -> str | None:
         """The database called `name` (any case), or None."""

@@ -115,7 +115,7 @@ class LinkisKernel(IPythonKernel):
         self.magics = linkis_magics(self.shell)
         self._apply_kernelspec_defaults()
         self._silent = False
-        self.metadata_cache = MetadataCache(self.magics.connection)
+        self.metadata_cache = MetadataCache(self.magics.connection, self._log_metadata_error)
         self.completer = SqlCompleter(self.metadata_cache)
         self.shell.input_transformers_cleanup.insert(0, self.route_cell)
 
@@ -147,6 +147,9 @@ class LinkisKernel(IPythonKernel):
                 self.magics.run_type = run_type if change["new"] == engine else None
 
         self.magics.observe(follow_engine, names="engine")
+
+    def _log_metadata_error(self, error: Exception) -> None:
+        self.log.warning("Linkis metadata for completion: %s: %s", type(error).__name__, error)
 
     # -- routing ---------------------------------------------------------------------------
 

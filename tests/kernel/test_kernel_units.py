@@ -15,6 +15,7 @@ from jupyter_client.kernelspec import KernelSpecManager
 from papermill.translators import PythonTranslator
 from serverproc import REPO_ROOT, ServerProcess
 
+from linkis_kernel.client import LinkisError
 from linkis_kernel.completion import MetadataCache, SqlCompleter, scan_sql, sql_is_complete
 from linkis_kernel.job import LinkisClient
 from linkis_kernel.kernel import is_magic_cell, is_parameters_cell
@@ -128,6 +129,18 @@ def test_metadata_is_cached_until_cleared(completer: SqlCompleter) -> None:
     cache.clear()
     again = cache.tables("demo")
     assert again is not first and again == first
+
+
+def test_keywords_are_offered_when_linkis_refuses_the_metadata(
+    linkis_server: ServerProcess,
+) -> None:
+    client = LinkisClient(linkis_server.url, user=linkis_server.user, token="wrong-token")
+    errors: list[Exception] = []
+    completer = SqlCompleter(MetadataCache(lambda: client, errors.append))
+    assert matches(completer, "sel") == {"select"}
+    assert matches(completer, "select * from demo.cu") == set()
+    assert errors and all(isinstance(error, LinkisError) for error in errors)
+    assert "wrong-token" not in " ".join(str(error) for error in errors)
 
 
 def test_inspecting_a_table_lists_its_columns_and_types(completer: SqlCompleter) -> None:
