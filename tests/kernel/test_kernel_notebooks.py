@@ -209,7 +209,7 @@ def start_background_job(kc: Any, client: LinkisClient) -> int:
     return task_id
 
 
-def test_restart_and_shutdown_kill_jobs_started_by_the_kernel(
+def test_restart_and_shutdown_kill_jobs_started_by_the_kernel_unless_configured_not_to(
     linkis_server: ServerProcess, tmp_path: Path
 ) -> None:
     client = linkis_client(linkis_server)
@@ -226,6 +226,12 @@ def test_restart_and_shutdown_kill_jobs_started_by_the_kernel(
             kc.wait_for_ready(timeout=30)
             state = wait_for_state(client, before_restart, TERMINAL_STATES, KILL_SECONDS)
             assert state == CANCELLED
+            kc.execute_interactive("%config LinkisMagics.kill_on_shutdown = False", timeout=10)
+            kept = start_background_job(kc, client)
+            km.restart_kernel()
+            kc.wait_for_ready(timeout=30)
+            assert client.jobhistory_get(kept).status == "Running"
+            client.job(kept).kill()
             before_shutdown = start_background_job(kc, client)
         finally:
             kc.stop_channels()
@@ -233,6 +239,8 @@ def test_restart_and_shutdown_kill_jobs_started_by_the_kernel(
     assert wait_for_state(client, before_shutdown, TERMINAL_STATES, KILL_SECONDS) == CANCELLED
     log_text = log_path.read_text()
     assert f"Kernel restart: Killed Linkis job {before_restart}" in log_text
+    assert "Leaving 1 Linkis job(s) running (LinkisMagics.kill_on_shutdown is off)" in log_text
+    assert f"Killed Linkis job {kept}" not in log_text
     assert f"Kernel shutdown: Killed Linkis job {before_shutdown}" in log_text
 
 
