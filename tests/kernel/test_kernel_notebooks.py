@@ -18,7 +18,7 @@ from serverproc import ServerProcess
 
 from linkis_kernel.job import LinkisClient
 from linkis_kernel.kernel import LANGUAGE_INFO
-from linkis_kernel.wire import CANCELLED, TERMINAL_STATES
+from linkis_kernel.wire import CANCELLED, DEFAULT_ENGINE_VERSIONS, TERMINAL_STATES
 
 # Long enough (minutes) that only a kill ends it; the kill interrupts DuckDB at once.
 LONG_SQL = (
@@ -99,7 +99,7 @@ def test_pyspark_notebook_runs_python_on_linkis() -> None:
     (cell,) = nb.cells
     assert "hello from pyspark" in texts(cell)
     assert "hello from pyspark" not in stdout(cell)  # a Linkis result, not a local print
-    assert "spark" in texts(cell, types=("display_data",))
+    assert f"spark-{DEFAULT_ENGINE_VERSIONS['spark']} (py)" in texts(cell, types=("display_data",))
 
 
 def test_shell_notebook_runs_shell_on_linkis() -> None:
@@ -107,6 +107,9 @@ def test_shell_notebook_runs_shell_on_linkis() -> None:
     (cell,) = nb.cells
     assert "hello from 42" in texts(cell)
     assert "hello from 42" not in stdout(cell)
+    assert f"shell-{DEFAULT_ENGINE_VERSIONS['shell']} (shell)" in texts(
+        cell, types=("display_data",)
+    )
 
 
 def test_papermill_parameters_reach_sql_variables(tmp_path: Path) -> None:
