@@ -65,7 +65,7 @@ def print_notebook(nb: nbformat.NotebookNode, upto: int | None = None) -> None:
     for index, cell in enumerate(nb.cells):
         if upto is not None and index > upto:
             print(f"({len(nb.cells) - index} more cell(s) not run)")
-            break
+            return
         if cell.cell_type == "markdown":
             print(textwrap.indent(cell.source.strip(), "  # "))
             print()
@@ -81,12 +81,16 @@ def print_notebook(nb: nbformat.NotebookNode, upto: int | None = None) -> None:
         print()
 
 
-def failed_cell(nb: nbformat.NotebookNode) -> int | None:
-    """The index of the first code cell with an error output."""
+def last_cell_run(nb: nbformat.NotebookNode) -> int:
+    """The index of the first cell with an error output, else of the last cell that started
+    (-1 when none did)."""
+    started = -1
     for index, cell in enumerate(nb.cells):
         if any(out["output_type"] == "error" for out in cell.get("outputs", [])):
             return index
-    return None
+        if cell.get("execution_count") is not None:
+            started = index
+    return started
 
 
 def stop_embedded_server(data_dir: Path) -> None:
@@ -157,7 +161,7 @@ def run(notebook: Path, workdir: Path | None, save: Path | None) -> int:
             problem = "interrupted"
         finally:
             stop_embedded_server(data_dir)
-    print_notebook(nb, upto=failed_cell(nb) if problem else None)
+    print_notebook(nb, upto=last_cell_run(nb) if problem else None)
     if save:
         nbformat.write(nb, save)
     if problem:
