@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from benchlib import Section, Server, alternate, median, ms, percentile
+from benchlib import Section, Server, alternate, median, ms, percentile, record_requests
 
 LINKIS_KERNEL = "linkis_sql"
 PYTHON_KERNEL = "python3"
@@ -155,6 +155,7 @@ def measure_magic(server: Server, reps: int) -> Section:
         raise RuntimeError("job history does not hold the measured `select 1` jobs")
     costs = [(t.cost_time_ms or 0) / 1000 for t in tasks]
     overheads = [wall - cost for wall, cost in zip(walls, costs, strict=True)]
+    api_wall, api_cost, api_requests = measure_api_path(server, reps)
     section.table(
         ["runs", "wall median", "server costTime median", "overhead median", "overhead p90"],
         [
@@ -172,7 +173,31 @@ def measure_magic(server: Server, reps: int) -> Section:
         f"imports) took {ms(first)} and is not among the runs. Wall time = execute request to "
         "reply and idle (all outputs delivered)."
     )
+    section.note(
+        f"For comparison, the same job through the Python API in this process "
+        f"(`client.submit(...).wait()` then `job.results()`): wall median {ms(api_wall)}, "
+        f"costTime median {ms(api_cost)}, overhead {ms(api_wall - api_cost)}, "
+        f"{api_requests:g} HTTP requests per run (median)."
+    )
     section.target(
         "overhead beyond costTime (reported)", ms(median(overheads)), "as low as possible", None
     )
     return section
+
+
+def measure_api_path(server: Server, reps: int) -> tuple[float, float, float]:
+    """(wall, costTime, requests) medians of `select 1` through the Python API, in process."""
+    client = server.client()
+    adapter = record_requests(client)
+    walls, costs, counts = [], [], []
+    for _ in range(reps):
+        sent = len(adapter.records)
+        started = time.perf_counter()
+        job = client.submit("select 1", engine="spark")
+        job.wait(timeout=KERNEL_TIMEOUT)
+        job.results()
+        walls.append(time.perf_counter() - started)
+        counts.append(len(adapter.records) - sent)
+        costs.append((client.jobhistory_get(job.task_id).cost_time_ms or 0) / 1000)
+    client.close()
+    return median(walls), median(costs), median(counts)

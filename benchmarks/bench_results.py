@@ -128,10 +128,17 @@ def prepare_result(server: Server, rows: int) -> tuple[int, str, float]:
     return job.task_id, paths[-1], seconds
 
 
+def fetch_in_worker(server: Server, args: list[str]) -> dict[str, Any]:
+    """One fetch in a fresh interpreter, with the server's CPU seconds spent meanwhile."""
+    before = server.cpu_seconds()
+    outcome = run_worker("bench_results.py", args, server.env())
+    outcome["server_cpu"] = server.cpu_seconds() - before
+    return outcome
+
+
 def measure_frames(server: Server, sizes: list[tuple[int, int]]) -> tuple[Section, str, int]:
     """Section 1; also returns the largest result's path and row count for section 2."""
     section = Section("dataframe", "1. Results to DataFrame (`job.results()` vs plain requests)")
-    env = server.env()
     rows_out: list[list[Any]] = []
     largest = ("", 0)
     for number, (rows, reps) in enumerate(sizes, start=1):
@@ -142,8 +149,8 @@ def measure_frames(server: Server, sizes: list[tuple[int, int]]) -> tuple[Sectio
         ours, base = alternate(
             reps,
             [
-                lambda a=ours_args: run_worker("bench_results.py", a, env),
-                lambda a=base_args: run_worker("bench_results.py", a, env),
+                lambda a=ours_args: fetch_in_worker(server, a),
+                lambda a=base_args: fetch_in_worker(server, a),
             ],
         )
         if any(r["rows"] != rows for r in ours + base):
@@ -164,6 +171,7 @@ def measure_frames(server: Server, sizes: list[tuple[int, int]]) -> tuple[Sectio
                 f"{rows / ours_s / 1000:,.0f}k",
                 secs(median([r["cpu"] for r in ours])),
                 secs(median([r["cpu"] for r in base])),
+                secs(median([r["server_cpu"] for r in ours + base])),
                 mb(peak),
                 mb(median([r["peak_kb"] for r in base])),
                 mb(frame_kb),
@@ -197,6 +205,7 @@ def measure_frames(server: Server, sizes: list[tuple[int, int]]) -> tuple[Sectio
             "rows/s (ours)",
             "client CPU (ours)",
             "client CPU (baseline)",
+            "server CPU per fetch",
             "ours peak RSS",
             "baseline peak RSS",
             "frame memory_usage(deep)",
@@ -207,7 +216,9 @@ def measure_frames(server: Server, sizes: list[tuple[int, int]]) -> tuple[Sectio
     section.note(
         f"Page size {PAGE_SIZE}; each measurement in a fresh interpreter, ours and baseline "
         f"alternating. Peak RSS = ru_maxrss after minus before the fetch (pandas already "
-        f"imported on both sides); client CPU = user + sys of the fetching process, all threads. "
+        f"imported on both sides); client CPU = user + sys of the fetching process, all "
+        f"threads; server CPU = the server process's user + sys during a fetch (median of both "
+        f"sides). "
         f"Targets are checked on the largest result. Column dtypes of the frame: {dtypes}."
     )
     return section, largest[0], largest[1]

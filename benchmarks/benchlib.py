@@ -72,6 +72,11 @@ class Server:
         """The server process's resident set (VmRSS) in kB."""
         return proc_rss_kb(self.pid)
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU seconds the server process has used so far."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
