@@ -106,6 +106,8 @@ def measure_kernel_start(server: Server, reps: int) -> Section:
                 [lambda: time_start(LINKIS_KERNEL, env), lambda: time_start(PYTHON_KERNEL, env)],
             )
     ratio = median(ours) / median(stock)
+    kernel_import, pandas_loaded = import_cost("linkis_kernel.kernel")
+    ipykernel_import, _ = import_cost("ipykernel.ipkernel")
     section.table(
         ["kernel", "starts", "median", "min"],
         [
@@ -113,11 +115,34 @@ def measure_kernel_start(server: Server, reps: int) -> Section:
             [PYTHON_KERNEL, reps, ms(median(stock)), ms(min(stock))],
         ],
     )
-    section.note(f"Ratio of medians: **{ratio:.2f}x**. Start = start_new_kernel() to its return.")
+    section.note(
+        f"Ratio of medians: **{ratio:.2f}x**. Start = start_new_kernel() to its return. "
+        f"Import time in a fresh interpreter (`-X importtime`): `linkis_kernel.kernel` "
+        f"{ms(kernel_import)}, `ipykernel.ipkernel` {ms(ipykernel_import)}; pandas "
+        f"{'is' if pandas_loaded else 'is not'} loaded by importing the kernel module."
+    )
     section.target(
         "linkis_sql start vs python3", f"{ratio:.2f}x", f"<= {START_TARGET}x", ratio <= 1.2
     )
     return section
+
+
+def import_cost(module: str) -> tuple[float, bool]:
+    """Seconds `import module` takes in a fresh interpreter, and whether it loads pandas."""
+    code = f"import {module}, sys; print('pandas' in sys.modules)"
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tempfile.gettempdir(),
+    )
+    cumulative = [
+        int(line.split("|")[1])
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:") and line.rstrip().endswith(f"| {module}")
+    ]
+    return cumulative[-1] / 1e6, done.stdout.strip() == "True"
 
 
 def execute(client: Any, code: str) -> float:
