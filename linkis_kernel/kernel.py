@@ -29,7 +29,6 @@ RUN_TYPE_ENV = "LINKIS_KERNEL_RUN_TYPE"
 LANGUAGE_ENV = "LINKIS_KERNEL_LANGUAGE"
 DEFAULT_LANGUAGE = "sql"
 LOCAL_MAGIC = "%%local"
-REFRESH_COMMAND = "%linkis refresh"
 PARAMETERS_COMMENT = "# Parameters"
 
 _PYTHON_VERSION = sys.version.split()[0]
@@ -117,6 +116,7 @@ class LinkisKernel(IPythonKernel):
         self._silent = False
         self.metadata_cache = MetadataCache(self.magics.connection, self._log_metadata_error)
         self.completer = SqlCompleter(self.metadata_cache)
+        self.magics.refresh_hooks.append(self.metadata_cache.clear)
         self.shell.input_transformers_cleanup.insert(0, self.route_cell)
 
     @property
@@ -161,30 +161,18 @@ class LinkisKernel(IPythonKernel):
         if self._silent or not text or is_parameters_cell(lines):
             return lines
         if text == LOCAL_MAGIC:
-            return [self._refresh_call(line) for line in lines[index + 1 :]]
+            return lines[index + 1 :]
         if text.startswith("%"):
-            return [self._refresh_call(line) for line in lines]
+            return lines
         code = "".join(lines)
         return [f"get_ipython().kernel.run_on_linkis({code!r})\n"]
 
     # IPython's check_complete then skips this transformer (it rewrites, it does not parse).
     route_cell.has_side_effects = True  # type: ignore[attr-defined]
 
-    @staticmethod
-    def _refresh_call(line: str) -> str:
-        if line.strip() != REFRESH_COMMAND:
-            return line
-        indent = line[: len(line) - len(line.lstrip())]
-        return f"{indent}get_ipython().kernel.refresh_metadata()\n"
-
     def run_on_linkis(self, code: str) -> Any:
         """Run one plain cell on Linkis with the current settings; its value is the result."""
         return self.magics.run_cell(CellOptions(), code)
-
-    def refresh_metadata(self) -> None:
-        """`%linkis refresh`: forget the cached database, table and column names."""
-        self.metadata_cache.clear()
-        print("Forgot the cached Linkis metadata; completion asks Linkis again.")
 
     # -- protocol handlers -----------------------------------------------------------------
 

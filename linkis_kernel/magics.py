@@ -117,6 +117,8 @@ class LinkisMagics(Magics, Configurable):
     def __init__(self, shell: Any = None, **kwargs: Any):
         super().__init__(shell=shell, **kwargs)
         self.jobs: list[Job] = []
+        # Called by `%linkis refresh`: whoever caches Linkis metadata (the kernel's completer).
+        self.refresh_hooks: list[Callable[[], None]] = []
         self._client: LinkisClient | None = None
         self._password: str | None = None
         self._lock = threading.Lock()
@@ -351,6 +353,7 @@ class LinkisMagics(Magics, Configurable):
             "log": self._log_command,
             "result": self._result_command,
             "download": self._download_command,
+            "refresh": self._refresh_command,
         }
         if args.command == "help":
             print(line_help())
@@ -431,6 +434,11 @@ class LinkisMagics(Magics, Configurable):
         print(f"Saved the result of Linkis job {args.id} to {path}.")
 
     # -- shutdown --------------------------------------------------------------------------
+
+    def _refresh_command(self, args: Any) -> None:
+        for hook in self.refresh_hooks:
+            hook()
+        print("Forgot the cached Linkis metadata; completion asks Linkis again.")
 
     def running_jobs(self) -> list[Job]:
         """Jobs this shell started that were not seen to end."""

@@ -151,6 +151,7 @@ def build_line_parser() -> MagicArgumentParser:
     download.add_argument("id", help="task id or exec id")
     download.add_argument("path", help="file to write")
     download.add_argument("--format", choices=("csv", "xlsx"), default="csv")
+    commands.add_parser("refresh", help="forget cached database, table and column names")
     commands.add_parser("help", help="this help")
     return parser
 

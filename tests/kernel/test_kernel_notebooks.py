@@ -287,3 +287,19 @@ def test_silent_requests_run_locally(sql_kernel: Any) -> None:
         output_hook=lambda msg: lines.append(msg["content"].get("text", "")),
     )
     assert "".join(lines) == "42\n"
+
+
+def test_linkis_refresh_clears_the_completion_cache() -> None:
+    cache = "get_ipython().kernel.metadata_cache"
+    nb = execute(
+        notebook(
+            "linkis_sql",
+            f"%%local\n{cache}.tables('demo')\nprint(sorted({cache}._tables))",
+            "%linkis refresh",
+            f"%%local\nprint(sorted({cache}._tables))",
+        )
+    )
+    filled, refresh, emptied = nb.cells
+    assert stdout(filled) == "['demo']\n"
+    assert "Forgot the cached Linkis metadata" in stdout(refresh)
+    assert stdout(emptied) == "[]\n"
