@@ -187,6 +187,7 @@ class App:
     page: Any
     lab: Lab
     requests_seen: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
 
     def open(self, path: str) -> Any:
         """Open a notebook, wait for its kernel to be idle; returns the notebook panel."""
@@ -256,6 +257,11 @@ def app(lab: Lab) -> Iterator[App]:
         page = context.new_page()
         state = App(page, lab)
         page.on("request", lambda request: state.requests_seen.append(request.url))
+        page.on("pageerror", lambda error: state.console_errors.append(str(error)))
+        page.on(
+            "console",
+            lambda message: message.type == "error" and state.console_errors.append(message.text),
+        )
         page.goto(f"{lab.url}/lab?reset&token={lab.token}")
         page.wait_for_function("() => window.jupyterapp?.started !== undefined")
         page.evaluate("() => window.jupyterapp.started")

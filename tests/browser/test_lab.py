@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from tests.browser.conftest import LINKIS_SQL_KERNELSPEC, PYTHON_KERNELSPEC, App
@@ -38,18 +39,30 @@ def residues(n: int, modulus: int, k: int) -> int:
 EXPECTED_PAIRS = [(k, residues(SIDE, 7, k) * residues(SIDE, 11, k)) for k in range(7)]
 
 
-def current_state(cell: Any) -> str | None:
-    """The highlighted step of the panel's state line (Inited/Scheduled/Running/...)."""
-    step = cell.locator(".linkis-panel .linkis-state b[style]")
-    return step.first.inner_text() if step.count() else None
+# Read in one go in the page: the panel may be replaced by the card between two reads.
+SAMPLE_JS = """cell => {
+    const step = cell.querySelector('.linkis-panel .linkis-state b[style]');
+    const bar = cell.querySelector('.linkis-panel .linkis-bar .progress-bar');
+    return {
+        state: step ? step.innerText : null,
+        width: bar ? parseFloat(bar.style.width || '0') : null,
+        card: cell.querySelector('.linkis-card') !== null,
+    };
+}"""
 
 
-def bar_width(cell: Any) -> float | None:
-    bar = cell.locator(".linkis-panel .linkis-bar .progress-bar")
-    if not bar.count():
-        return None
-    width = bar.first.evaluate("element => element.style.width")
-    return float(width.rstrip("%")) if width else 0.0
+@dataclass
+class Sample:
+    """What the cell shows at one moment: the panel's highlighted state step and bar width
+    (None without a panel), and whether the job card is there."""
+
+    state: str | None
+    width: float | None
+    card: bool
+
+
+def sample(cell: Any) -> Sample:
+    return Sample(**cell.evaluate(SAMPLE_JS))
 
 
 def card_text(cell: Any, state: str, timeout: float = RUN_TIMEOUT) -> str:
@@ -66,8 +79,10 @@ def table_rows(cell: Any) -> list[list[str]]:
     ]
 
 
-def assert_local_only(app: App) -> None:
+def assert_local_only_and_no_errors(app: App) -> None:
+    """No request left 127.0.0.1 and the page logged no error."""
     assert app.outside_requests() == []
+    assert app.console_errors == []
 
 
 def test_magic_shows_a_live_panel_then_the_card_and_the_table(app: App) -> None:
@@ -84,10 +99,13 @@ def test_magic_shows_a_live_panel_then_the_card_and_the_table(app: App) -> None:
     widths: list[float] = []
     shot_taken = False
     deadline = time.monotonic() + RUN_TIMEOUT
-    while time.monotonic() < deadline and not cell.locator(".linkis-card").count():
-        states.append(current_state(cell))
-        width = bar_width(cell)
-        if width is not None and states[-1] == "Running" and (not widths or width != widths[-1]):
+    while time.monotonic() < deadline:
+        now = sample(cell)
+        if now.card:
+            break
+        states.append(now.state)
+        width = now.width
+        if width is not None and now.state == "Running" and (not widths or width != widths[-1]):
             widths.append(width)
             if not shot_taken and width >= 25:
                 app.screenshot(cell, "magic-1-panel-running")
@@ -105,7 +123,7 @@ def test_magic_shows_a_live_panel_then_the_card_and_the_table(app: App) -> None:
     assert table_rows(cell) == [[str(k), str(pairs)] for k, pairs in EXPECTED_PAIRS]
     app.screenshot(cell, "magic-2-result")
     app.screenshot(app.page, "magic-2-lab-result")
-    assert_local_only(app)
+    assert_local_only_and_no_errors(app)
 
 
 def test_toolbar_interrupt_kills_the_job(app: App, linkis_server: Any) -> None:
@@ -117,7 +135,7 @@ def test_toolbar_interrupt_kills_the_job(app: App, linkis_server: Any) -> None:
     app.wait_idle(panel)
     cell = app.run_cell(panel, 1)
     deadline = time.monotonic() + RUN_TIMEOUT
-    while current_state(cell) != "Running":
+    while sample(cell).state != "Running":
         assert time.monotonic() < deadline, "the job never showed Running"
         time.sleep(SAMPLE_INTERVAL)
     app.screenshot(cell, "interrupt-1-running")
@@ -132,7 +150,7 @@ def test_toolbar_interrupt_kills_the_job(app: App, linkis_server: Any) -> None:
     task = answer.json()["data"]["task"]
     assert task["status"] == "Cancelled"
     assert exec_id.endswith(task["execId"]), (exec_id, task)
-    assert_local_only(app)
+    assert_local_only_and_no_errors(app)
 
 
 def test_linkis_sql_kernel_completes_table_names_and_runs_sql(app: App) -> None:
@@ -171,4 +189,4 @@ def test_linkis_sql_kernel_completes_table_names_and_runs_sql(app: App) -> None:
         ["3", "Customer 0003"],
     ]
     app.screenshot(cell, "kernel-2-result")
-    assert_local_only(app)
+    assert_local_only_and_no_errors(app)
