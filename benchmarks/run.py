@@ -49,10 +49,10 @@ def plan(quick: bool) -> dict[str, object]:
     """Sizes and repetitions of a full or quick run."""
     if quick:
         return {
-            "frames": [(10_000, 3), (100_000, 3)],
+            "frames": [(10_000, 3), (100_000, 2)],
             "paging_reads": 10,
-            "polling": [(0.2, 3), (2.0, 1)],
-            "kernel_starts": 3,
+            "polling": [(0.2, 2), (2.0, 1)],
+            "kernel_starts": 2,
             "magic_runs": 5,
             "load": (5, 50),
         }
