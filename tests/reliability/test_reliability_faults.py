@@ -6,8 +6,10 @@ dropped and reset connections, truncated bodies and delays.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -22,7 +24,7 @@ from linkis_kernel.client import (
     LinkisSubmitUncertainError,
     LinkisTransportError,
 )
-from linkis_kernel.wire import FAILED, RUNNING, SUCCEED
+from linkis_kernel.wire import CANCELLED, FAILED, RUNNING, SUCCEED
 
 # About two seconds of DuckDB work (a cross join) with a small, exact answer.
 SLOW_SQL = (
@@ -30,8 +32,10 @@ SLOW_SQL = (
     "from range(10000) a, range(10000) b group by k order by k"
 )
 SHELL_LINES = 30
+# A form feed inside a log line must not split it: line numbers would shift and lines vanish.
 NUMBERED_SHELL = (
-    f"for i in $(seq 1 {SHELL_LINES}); do echo line-$i; echo log-line-$i >&2; sleep 0.03; done"
+    f"for i in $(seq 1 {SHELL_LINES}); do echo line-$i; printf 'log-line-%d\\f.\\n' $i >&2; "
+    "sleep 0.03; done"
 )
 POLL_PATHS = r"/(status|log|progress|progressWithResource)$"
 RESULT_ROWS = 1000
@@ -45,6 +49,13 @@ def client_for(url: str, server: ServerProcess, **options) -> LinkisClient:
 def fast_polling(job: Job) -> Job:
     job.poll_min, job.poll_max, job.poll_active_max = 0.05, 0.3, 0.2
     return job
+
+
+def follow(job: Job) -> list[str]:
+    """Wait for `job` with fast polling; returns the log lines its snapshots streamed."""
+    snapshots: list[Snapshot] = []
+    fast_polling(job).wait(timeout=60, on_update=snapshots.append)
+    return [line for snapshot in snapshots for line in snapshot.new_log["all"]]
 
 
 def persisted_log(job: Job) -> list[str]:
@@ -71,17 +82,17 @@ def test_polling_faults_change_neither_state_log_nor_result(
     linkis_server: ServerProcess, reference: dict[str, Job], kind: str
 ) -> None:
     with FaultProxy(linkis_server.url, seed=len(kind)) as proxy:
-        client = client_for(proxy.url, linkis_server)
         jobs = {
-            "sql": client.submit(SLOW_SQL, engine="spark", creator="nb"),
-            "shell": client.submit(NUMBERED_SHELL, engine="shell", creator="nb"),
+            "sql": client_for(proxy.url, linkis_server).submit(
+                SLOW_SQL, engine="spark", creator="nb"
+            ),
+            "shell": client_for(proxy.url, linkis_server).submit(
+                NUMBERED_SHELL, engine="shell", creator="nb"
+            ),
         }
         proxy.inject(kind, POLL_PATHS, count=None, share=0.3, delay_s=0.2)
-        streamed: dict[str, list[str]] = {}
-        for name, job in jobs.items():
-            snapshots: list[Snapshot] = []
-            fast_polling(job).wait(timeout=60, on_update=snapshots.append)
-            streamed[name] = [line for s in snapshots for line in s.new_log["all"]]
+        with ThreadPoolExecutor(len(jobs)) as pool:  # both are polled while they run
+            streamed = dict(zip(jobs, pool.map(follow, jobs.values()), strict=True))
         hits = [r for r in proxy.requests if r.fault == kind]
         proxy.clear()
         assert len(hits) >= 3, f"only {len(hits)} {kind} faults were injected"
@@ -90,7 +101,7 @@ def test_polling_faults_change_neither_state_log_nor_result(
             assert job.log_lines == persisted_log(job), f"{name}: log differs from openLog"
             assert streamed[name] == job.log_lines, f"{name}: streamed lines differ"
         shell_log = [line for line in jobs["shell"].log_lines if "log-line-" in line]
-        numbers = [int(line.rsplit("log-line-", 1)[1]) for line in shell_log]
+        numbers = [int(re.search(r"log-line-(\d+)", line)[1]) for line in shell_log]
         assert numbers == list(range(1, SHELL_LINES + 1))
         pd.testing.assert_frame_equal(jobs["sql"].result(), reference["sql"].result())
         assert jobs["shell"].results()[0].data == reference["shell"].results()[0].data
@@ -198,7 +209,16 @@ def test_session_expiry_mid_job_logs_in_again_once(tmp_path: Path) -> None:
     assert "not-the-password" not in text and server.password not in text
 
 
-def test_a_server_crash_mid_job_ends_the_wait_with_the_restart_reason(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("how", "state", "reason"),
+    [
+        ("crash", FAILED, "restarted while this job ran"),
+        ("stop", CANCELLED, "stopped before the job could finish"),
+    ],
+)
+def test_a_server_restart_mid_job_ends_the_wait_with_the_reason(
+    tmp_path: Path, how: str, state: str, reason: str
+) -> None:
     data_dir = tmp_path / "data"
     first = start_server(data_dir)
     proxy = FaultProxy(first.url).start()
@@ -212,7 +232,8 @@ def test_a_server_crash_mid_job_ends_the_wait_with_the_restart_reason(tmp_path: 
         waiter = threading.Thread(target=lambda: outcome.append(_wait_catching(job)))
         waiter.start()
         _wait_for_state(job, RUNNING)
-        first.process.kill()  # a crash: no shutdown handler runs
+        if how == "crash":
+            first.process.kill()  # no shutdown handler runs
         first.stop()
         with start_server(data_dir) as second:
             proxy.target_port = int(second.url.rsplit(":", 1)[1])
@@ -220,7 +241,7 @@ def test_a_server_crash_mid_job_ends_the_wait_with_the_restart_reason(tmp_path: 
             assert not waiter.is_alive(), "Job.wait() hung after the restart"
             error = outcome[0]
             assert isinstance(error, LinkisJobError), error
-            assert job.state == FAILED and "restarted while this job ran" in str(error)
+            assert job.state == state and reason in str(error)
             again = client.job(finished.task_id)
             pd.testing.assert_frame_equal(again.result(), rows)
             assert again.log() == finished.log_lines
