@@ -33,7 +33,7 @@ from .display import (
     result_header,
     result_view,
 )
-from .display.card import CARD_LOG_LINES, summarize_results
+from .display.card import CARD_LOG_LINES, JobInterrupted, summarize_results
 from .options import (
     CellOptions,
     cell_magic_arguments,
@@ -209,8 +209,9 @@ class LinkisMagics(Magics, Configurable):
             if view is not None:
                 view.start()
             self._follow_in_background(job, view)
-            if options.output:
+            if options.output:  # bound: no repr of the just-submitted job under the panel
                 self.shell.user_ns[options.output] = job
+                return None
             return job
         value = self.follow(job, options)
         if options.output:
@@ -249,8 +250,9 @@ class LinkisMagics(Magics, Configurable):
                 job.wait(on_update=view.update if view else None, kill_on_interrupt=kill)
                 results = job.results(limit=self._fetch_limit(options.limit))
         except KeyboardInterrupt as interrupt:
-            self._end_view(view, job, note=self._interrupt_note(job, interrupt, kill))
-            raise
+            note = self._interrupt_note(job, interrupt, kill)
+            self._end_view(view, job, note=note)
+            raise JobInterrupted(note) from None
         except (LinkisJobError, LinkisCellError):
             self._end_view(view, job)
             raise
@@ -279,7 +281,9 @@ class LinkisMagics(Magics, Configurable):
                 job.wait(on_update=view.update if view else None, raise_on_failure=False)
                 if job.state in FAILED_STATES:  # no error output here: the card says why
                     failure = job.failure()
-                    note = f"errCode {failure.err_code}: {failure.err_desc}"
+                    note = failure.err_desc or failure.state
+                    if failure.err_code is not None:
+                        note = f"errCode {failure.err_code}: {note}"
                     log_tail = tuple(failure.error_lines[-CARD_LOG_LINES:])
             except LinkisError as exc:
                 note = f"Stopped following: {exc}"

@@ -84,7 +84,7 @@ class JobCard:
     def detail_lines(self) -> list[str]:
         lines = [f"exec id {self.exec_id}"]
         lines.extend(_summary_line(summary, len(self.results)) for summary in self.results)
-        if self.fetch_limit is not None and self.results:
+        if self.fetch_limit is not None and any(r.kind == "table" for r in self.results):
             lines.append(f"fetch limit {self.fetch_limit:,} rows per result")
         if self.note:
             lines.append(self.note)
@@ -285,6 +285,13 @@ def result_view(result: ResultSet, limits: Limits, header: str | None = None) ->
         text = data.decode("ascii") if isinstance(data, bytes) else str(data)
         return PictureView("".join(text.split()), header)
     return text_view(result, limits, header)
+
+
+class JobInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run, shown as one line on what happened to the job (no traceback)."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"Interrupted. {self}"]
 
 
 class LinkisCellError(Exception):

@@ -179,8 +179,9 @@ class ProgressPanel:
         self.renders += 1
         self.state.value = (
             f"<b>Linkis</b> {html.escape(self.engine)} · {state_steps_html(snapshot.state)} · "
-            f"{format_duration(snapshot.elapsed)} · task <code>{snapshot.task_id}</code> · "
-            f"exec id <code>{html.escape(snapshot.exec_id)}</code>"
+            f"{format_duration(snapshot.elapsed)} · task <code>{snapshot.task_id}</code>"
+            '<div style="font-size:85%;line-height:1.3;color:#666;word-break:break-all">'
+            f"exec id <code>{html.escape(snapshot.exec_id)}</code></div>"
         )
         self._render_bar(snapshot)
         waiting = snapshot.queue_position is not None and snapshot.state != RUNNING

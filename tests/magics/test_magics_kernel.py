@@ -97,12 +97,15 @@ def test_interrupt_kills_the_job_and_aborts_the_cell(kernel: Any, linkis_server:
     reply = client.get_shell_msg(timeout=20)
     assert reply["parent_header"]["msg_id"] == msg_id
     assert reply["content"]["status"] == "error"
-    assert reply["content"]["ename"] == "KeyboardInterrupt"
+    assert reply["content"]["ename"] == "JobInterrupted"
     messages = seen + iopub_until_idle(client, msg_id)
     cards = cards_in(messages)
     assert len(cards) == 1
     task_id = int(re.search(r"task (\d+) ·", cards[0]).group(1))
-    assert f"Killed Linkis job {task_id}: Linkis confirms it Cancelled." in cards[0]
+    report = f"Killed Linkis job {task_id}: Linkis confirms it Cancelled."
+    assert report in cards[0]
+    errors = [m["content"] for m in messages if m["msg_type"] == "error"]
+    assert [e["traceback"] for e in errors] == [[f"Interrupted. {report}"]]
     assert "Cancelled in" in cards[0]
     assert history_state(linkis_server, task_id, "Cancelled") == "Cancelled"
     assert time.monotonic() - started < 8
@@ -116,7 +119,7 @@ def test_interrupting_attach_leaves_a_foreign_job_running(kernel: Any, linkis_se
     panel_shown(client)
     manager.interrupt_kernel()
     reply = client.get_shell_msg(timeout=20)
-    assert reply["content"]["ename"] == "KeyboardInterrupt"
+    assert reply["content"]["ename"] == "JobInterrupted"
     cards = cards_in(iopub_until_idle(client, msg_id))
     assert len(cards) == 1
     assert f"the job keeps running: `%linkis attach {job.task_id}`" in cards[-1]
