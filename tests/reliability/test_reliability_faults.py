@@ -198,7 +198,17 @@ def test_session_expiry_mid_job_logs_in_again_once(tmp_path: Path) -> None:
         time.sleep(1.5)  # no request for longer than the session timeout
         job.wait(timeout=30)
         assert job.state == SUCCEED and job.results()[0].data == "survived"
-        assert len(proxy.paths(r"/user/login$")) == 2, proxy.paths()
+        # Each refusal (401) is followed by one login (after its publicKey) and the retried call.
+        calls = [(r.path.rsplit("/", 1)[-1], r.status) for r in proxy.requests]
+        refusals = [i for i, (_, status) in enumerate(calls) if status == 401]
+        logins = [i for i, (name, _) in enumerate(calls) if name == "login"]
+        assert refusals and len(logins) == 1 + len(refusals), calls
+        for refused, login in zip(refusals, logins[1:], strict=True):
+            assert calls[refused + 1 : login + 2] == [
+                ("publicKey", 200),
+                ("login", 200),
+                (calls[refused][0], 200),
+            ], calls
         wrong = LinkisClient(proxy.url, user=server.user, password="not-the-password")
         started = time.monotonic()
         with pytest.raises(LinkisAuthError) as caught:
