@@ -178,3 +178,13 @@ def test_throttling_is_per_user_and_hides_which_users_exist(login_server: Server
     assert known[-1].startswith("Too many failed logins")
     log = Path(server.data_dir, "server.log").read_text()
     assert "wrong" not in log and server.password not in log
+
+
+def test_oversized_headers_close_the_connection_and_the_server_keeps_answering(
+    linkis_server: ServerProcess,
+) -> None:
+    with pytest.raises(requests.ConnectionError):  # tornado's 64 KiB header limit: no answer
+        linkis_server.client.get(
+            linkis_server.api("jobhistory/list"), params={"creator": "x" * 100_000}, timeout=10
+        )
+    assert linkis_server.client.get(linkis_server.api("jobhistory/list"), timeout=10).ok
