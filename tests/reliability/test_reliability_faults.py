@@ -26,7 +26,7 @@ from linkis_kernel.client import (
 )
 from linkis_kernel.wire import CANCELLED, FAILED, RUNNING, SUCCEED
 
-# About two seconds of DuckDB work (a cross join) with a small, exact answer.
+# About a second of DuckDB work (a cross join) with a small, exact answer.
 SLOW_SQL = (
     "select a.range % 7 as k, count(*) as n, sum(b.range) as s "
     "from range(10000) a, range(10000) b group by k order by k"
