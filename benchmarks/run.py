@@ -22,13 +22,15 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from bench_kernel import measure_kernel_start, measure_magic
 from bench_load import measure_load
 from bench_polling import measure_polling
-from bench_results import measure_frames, measure_paging
+from bench_results import measure_frames, measure_paging, prepare_result
 from benchlib import BENCH_DIR, REPO_ROOT, Section, Server, start_server
 
 SECTION_KEYS = ("dataframe", "paging", "polling", "kernel_start", "magic", "load")
@@ -45,52 +47,57 @@ PACKAGES = (
 )
 
 
-def plan(quick: bool) -> dict[str, object]:
-    """Sizes and repetitions of a full or quick run."""
-    if quick:
-        return {
-            "frames": [(10_000, 3), (100_000, 2)],
-            "paging_reads": 10,
-            "polling": [(0.2, 2), (2.0, 1)],
-            "kernel_starts": 2,
-            "magic_runs": 5,
-            "load": (5, 50),
-        }
-    return {
-        "frames": [(10_000, 7), (100_000, 5), (1_000_000, 3)],
-        "paging_reads": 40,
-        "polling": [(0.2, 7), (2.0, 5), (20.0, 2)],
-        "kernel_starts": 5,
-        "magic_runs": 20,
-        "load": (20, 500),
-    }
+@dataclass(frozen=True)
+class Plan:
+    """Sizes and repetitions of one run."""
+
+    frames: list[tuple[int, int]]  # (rows, repetitions)
+    paging_reads: int
+    polling: list[tuple[float, int]]  # (job seconds, repetitions)
+    kernel_starts: int
+    magic_runs: int
+    load: tuple[int, int]  # (clients, jobs)
 
 
-def run_sections(server: Server, quick: bool, only: set[str]) -> list[Section]:
-    settings = plan(quick)
-    largest: dict[str, object] = {}
+FULL = Plan(
+    frames=[(10_000, 7), (100_000, 5), (1_000_000, 3)],
+    paging_reads=40,
+    polling=[(0.2, 7), (2.0, 5), (20.0, 2)],
+    kernel_starts=5,
+    magic_runs=20,
+    load=(20, 500),
+)
+QUICK = Plan(
+    frames=[(10_000, 3), (100_000, 2)],
+    paging_reads=10,
+    polling=[(0.2, 2), (2.0, 1)],
+    kernel_starts=2,
+    magic_runs=5,
+    load=(5, 50),
+)
+
+
+def run_sections(server: Server, plan: Plan, only: set[str]) -> list[Section]:
+    """Run the chosen benchmarks in order; a failing one becomes a FAILED section."""
+    largest: dict[str, Any] = {}
 
     def frames() -> Section:
-        section, path, rows = measure_frames(server, settings["frames"])  # type: ignore[arg-type]
-        largest.update(path=path, rows=rows)
+        section, largest["path"], largest["rows"] = measure_frames(server, plan.frames)
         return section
 
     def paging() -> Section:
-        if not largest:
-            frame_rows = settings["frames"][-1][0]  # type: ignore[index]
-            from bench_results import prepare_result
-
-            _, largest["path"], _ = prepare_result(server, frame_rows)
-            largest["rows"] = frame_rows
-        return measure_paging(server, largest["path"], largest["rows"], settings["paging_reads"])  # type: ignore[arg-type]
+        if not largest:  # run alone: make the result the DataFrame benchmark would have made
+            largest["rows"] = plan.frames[-1][0]
+            _, largest["path"], _ = prepare_result(server, largest["rows"])
+        return measure_paging(server, largest["path"], largest["rows"], plan.paging_reads)
 
     steps: dict[str, Callable[[], Section]] = {
         "dataframe": frames,
         "paging": paging,
-        "polling": lambda: measure_polling(server, settings["polling"]),  # type: ignore[arg-type]
-        "kernel_start": lambda: measure_kernel_start(server, settings["kernel_starts"]),  # type: ignore[arg-type]
-        "magic": lambda: measure_magic(server, settings["magic_runs"]),  # type: ignore[arg-type]
-        "load": lambda: measure_load(*settings["load"]),  # type: ignore[misc]
+        "polling": lambda: measure_polling(server, plan.polling),
+        "kernel_start": lambda: measure_kernel_start(server, plan.kernel_starts),
+        "magic": lambda: measure_magic(server, plan.magic_runs),
+        "load": lambda: measure_load(*plan.load),
     }
     sections = []
     for key in SECTION_KEYS:
@@ -196,7 +203,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="linkis-bench-") as tmp:
         server = start_server(Path(tmp) / "server", workers=SERVER_WORKERS)
         try:
-            sections = run_sections(server, args.quick, only)
+            sections = run_sections(server, QUICK if args.quick else FULL, only)
         finally:
             server.stop()
     report = render(sections, command, args.quick, started, (load_start, load_average()))
