@@ -127,12 +127,19 @@ def machine() -> list[str]:
         except metadata.PackageNotFoundError:
             versions.append(f"{name} (not installed)")
     return [
-        f"- CPU: {os.cpu_count()} cores ({platform.machine()}), {platform.processor() or 'n/a'}",
+        f"- CPU: {os.cpu_count()} cores, {cpu_model()} ({platform.machine()})",
         f"- RAM: {ram_kb / 1024 / 1024:.1f} GiB",
         f"- OS: {platform.platform()}",
         f"- Python: {platform.python_version()} ({platform.python_implementation()})",
         f"- Packages: {', '.join(versions)}",
     ]
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown model"
 
 
 def git_commit() -> str:
