@@ -60,7 +60,7 @@ class Plan:
 
 
 FULL = Plan(
-    frames=[(10_000, 7), (100_000, 5), (1_000_000, 3)],
+    frames=[(10_000, 7), (100_000, 5), (1_000_000, 5)],
     paging_reads=40,
     polling=[(0.2, 7), (2.0, 5), (20.0, 2)],
     kernel_starts=5,
