@@ -200,15 +200,16 @@ def test_session_expiry_mid_job_logs_in_again_once(tmp_path: Path) -> None:
         assert job.state == SUCCEED and job.results()[0].data == "survived"
         # Each refusal (401) is followed by one login (after its publicKey) and the retried call.
         calls = [(r.path.rsplit("/", 1)[-1], r.status) for r in proxy.requests]
+        trace = " ".join(f"{name}:{status}" for name, status in calls)  # whole, in a failure
         refusals = [i for i, (_, status) in enumerate(calls) if status == 401]
         logins = [i for i, (name, _) in enumerate(calls) if name == "login"]
-        assert refusals and len(logins) == 1 + len(refusals), calls
+        assert refusals and len(logins) == 1 + len(refusals), trace
         for refused, login in zip(refusals, logins[1:], strict=True):
             assert calls[refused + 1 : login + 2] == [
                 ("publicKey", 200),
                 ("login", 200),
                 (calls[refused][0], 200),
-            ], calls
+            ], trace
         wrong = LinkisClient(proxy.url, user=server.user, password="not-the-password")
         started = time.monotonic()
         with pytest.raises(LinkisAuthError) as caught:
