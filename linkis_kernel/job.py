@@ -167,6 +167,7 @@ class Job:
     """
 
     poll_min = 0.1  # first interval, and after every state change
+    poll_min_unwatched = 0.02  # the same for waits nobody watches: one request a round
     poll_max = 2.0  # cap while nothing changes
     poll_active_max = 0.5  # cap while only progress or the log moves
     poll_backoff = 1.5
@@ -206,6 +207,8 @@ class Job:
         self._held = True  # the entrance still answers for this job
         self._queue_position: int | None = None
         self._raw_progress = 0.0
+        self._progress_moved = True
+        self._progress_skipped = False
         self._stages: tuple[StageProgress, ...] = ()
         self._resources: ResourceUsage | None = None
         self._info: TaskInfo | None = None
@@ -244,15 +247,27 @@ class Job:
 
     # -- polling ---------------------------------------------------------------------------
 
-    def refresh(self) -> Snapshot:
-        """One poll round (at most three requests while the job runs); returns its snapshot."""
+    def refresh(self, *, watched: bool = True) -> Snapshot:
+        """One poll round; returns its snapshot.
+
+        Watched (someone shows the progress): status, progress and new log lines, at most three
+        requests, progress only every other round while it stands still. Unwatched: the status
+        alone, and the whole remaining log once the job has ended.
+        """
         if self.last_snapshot is not None and self.last_snapshot.final:
             return replace(self.last_snapshot, new_log=_empty_log(), elapsed=self._elapsed())
         state = self._read_state()
-        if self._held and state not in TERMINAL_STATES:
+        running = state not in TERMINAL_STATES
+        if watched and running and self._held and self._progress_due(state):
             self._read_progress()
-        new_log = self._read_new_log(state)
+        new_log = self._read_new_log(state) if watched or not running else _empty_log()
         return self._record(state, new_log)
+
+    def _progress_due(self, state: str) -> bool:
+        """Read progress every round while it moves or the state changes, else every other."""
+        due = self._progress_moved or state != self.state or self._progress_skipped
+        self._progress_skipped = not due
+        return due
 
     def wait(
         self,
@@ -269,13 +284,15 @@ class Job:
         Cancelled or Timeout raises LinkisJobError unless `raise_on_failure` is False.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        interval = self.poll_min
+        watched = on_update is not None
+        fastest = self.poll_min if watched else min(self.poll_min, self.poll_min_unwatched)
+        interval = fastest
         unreachable_since: float | None = None
         try:
             while True:
                 previous = self.last_snapshot
                 try:
-                    snapshot = self.refresh()
+                    snapshot = self.refresh(watched=watched)
                     unreachable_since = None
                 except LinkisTransportError as err:
                     unreachable_since = unreachable_since or time.monotonic()
@@ -285,7 +302,7 @@ class Job:
                     on_update(snapshot)
                 if self.done:
                     break
-                interval = self._next_interval(interval, previous, snapshot)
+                interval = self._next_interval(interval, previous, snapshot, fastest)
                 if deadline is not None:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
@@ -339,8 +356,10 @@ class Job:
             raise
         except LinkisError:
             return  # the job left the entrance between the two calls; status will say so
+        stages = tuple(reply.stages)
+        self._progress_moved = reply.progress != self._raw_progress or stages != self._stages
         self._raw_progress = reply.progress
-        self._stages = tuple(reply.stages)
+        self._stages = stages
         self._resources = reply.resources
 
     def _read_new_log(self, state: str) -> dict[str, list[str]]:
@@ -441,16 +460,16 @@ class Job:
         )
 
     def _next_interval(
-        self, interval: float, previous: Snapshot | None, snapshot: Snapshot | None
+        self, interval: float, previous: Snapshot | None, snapshot: Snapshot | None, fastest: float
     ) -> float:
-        """Fast after a state change; backing off to `poll_active_max` while progress or the log
-        move, and to `poll_max` while nothing does."""
+        """`fastest` after a state change; backing off to `poll_active_max` while progress or the
+        log move, and to `poll_max` while nothing does."""
         if snapshot is None:
             return min(interval * self.poll_backoff, self.poll_max)
         if previous is None or previous.state != snapshot.state:
-            return self.poll_min
+            return fastest
         if _moved(previous, snapshot):
-            return max(self.poll_min, min(interval * self.poll_backoff, self.poll_active_max))
+            return max(fastest, min(interval * self.poll_backoff, self.poll_active_max))
         return min(interval * self.poll_backoff, self.poll_max)
 
     # -- kill ------------------------------------------------------------------------------

@@ -255,3 +255,16 @@ def test_download_saves_one_result_set(client: LinkisClient, tmp_path) -> None:
     assert [[cell.value for cell in row] for row in sheet.iter_rows()][:2] == [["a"], [1]]
     with pytest.raises(LinkisError, match="index 5 is out of range"):
         job.download(tmp_path / "none.csv", index=5)
+
+
+def test_an_unwatched_wait_reads_only_the_status_then_the_whole_log(linkis_server) -> None:
+    with FaultProxy(linkis_server.url) as proxy:
+        counted = LinkisClient(proxy.url, user=linkis_server.user, token=linkis_server.token)
+        job = counted.submit("sleep 2; echo ok", engine="shell", creator="nb")
+        job.wait(timeout=30)
+        kinds = [path.rsplit("/", 1)[-1] for path in proxy.paths()]
+    assert job.state == SUCCEED
+    assert "progressWithResource" not in kinds
+    assert kinds.count("log") == 1 and kinds.index("log") > kinds.index("status")
+    assert len(kinds) < 20, kinds
+    assert job.log_lines == job.log(), "the one final read returns the whole log"

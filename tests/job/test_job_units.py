@@ -221,11 +221,21 @@ def test_polling_backs_off_unless_the_job_moves_and_resets_on_a_state_change() -
 
     job = Job(None, "exec_id-x", 1)  # type: ignore[arg-type]  (pacing needs no client)
     running = Snapshot("exec_id-x", 1, "Running", 0.5)
-    assert job._next_interval(1.0, running, replace(running, warning="still Running")) == 1.5
-    assert job._next_interval(1.9, running, running) == job.poll_max
-    assert job._next_interval(1.9, running, None) == job.poll_max  # the server did not answer
-    assert job._next_interval(1.9, running, replace(running, progress=0.6)) == 0.5
-    assert job._next_interval(0.1, running, replace(running, progress=0.6)) == pytest.approx(0.15)
+    assert (
+        job._next_interval(1.0, running, replace(running, warning="still Running"), job.poll_min)
+        == 1.5
+    )
+    assert job._next_interval(1.9, running, running, job.poll_min) == job.poll_max
+    assert (
+        job._next_interval(1.9, running, None, job.poll_min) == job.poll_max
+    )  # the server did not answer
+    assert job._next_interval(1.9, running, replace(running, progress=0.6), job.poll_min) == 0.5
+    assert job._next_interval(
+        0.1, running, replace(running, progress=0.6), job.poll_min
+    ) == pytest.approx(0.15)
     logged = replace(running, new_log={"error": [], "warn": [], "info": ["x"], "all": ["x"]})
-    assert job._next_interval(1.9, running, logged) == job.poll_active_max
-    assert job._next_interval(1.9, running, replace(running, state="Succeed")) == job.poll_min
+    assert job._next_interval(1.9, running, logged, job.poll_min) == job.poll_active_max
+    assert (
+        job._next_interval(1.9, running, replace(running, state="Succeed"), job.poll_min)
+        == job.poll_min
+    )
