@@ -9,14 +9,13 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from ..wire import CANCELLED, FAILED, SUCCEED, TIMEOUT
 
 if TYPE_CHECKING:
     from ..results import ResultSet
+    from .frame import ResultFrame
 
 STATE_COLOURS = {SUCCEED: "#2e7d32", FAILED: "#c62828", CANCELLED: "#ef6c00", TIMEOUT: "#ef6c00"}
 TEXT_DISPLAY_LINES = 1000  # a text result shows this many lines; job.results() has them all
@@ -185,37 +184,10 @@ def table_footer(shown: int, result: ResultSet, limits: Limits) -> str:
     return f"{head}; {limit_note(result, limits)}"
 
 
-class ResultFrame(pd.DataFrame):
-    """A table result: a DataFrame with every fetched row, shown as at most `display_limit`
-    rows with a header and a footer naming the limits. Derived frames are plain DataFrames."""
-
-    _metadata: ClassVar[list[str]] = ["linkis_header", "linkis_footer", "linkis_display_limit"]
-
-    @property
-    def _constructor(self) -> type[pd.DataFrame]:
-        return pd.DataFrame
-
-    def _shown(self) -> pd.DataFrame:
-        frame = pd.DataFrame(self)
-        limit = getattr(self, "linkis_display_limit", None)
-        return frame if limit is None else frame.head(limit)
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        shown = self._shown()
-        header = getattr(self, "linkis_header", None)
-        footer = getattr(self, "linkis_footer", "")
-        table = shown.to_html(max_rows=len(shown) + 1, notebook=True, border=0)
-        html_header = f"<div><b>{html.escape(header)}</b></div>" if header else ""
-        html_footer = f'<div style="font-size:85%;color:#555">{html.escape(footer)}</div>'
-        text_header = f"{header}\n" if header else ""
-        return {
-            "text/html": f'<div class="linkis-result">{html_header}{table}{html_footer}</div>',
-            "text/plain": f"{text_header}{shown.to_string(max_rows=len(shown) + 1)}\n{footer}",
-        }
-
-
 def table_view(result: ResultSet, limits: Limits, header: str | None = None) -> ResultFrame:
     """The DataFrame of one table result, carrying its header, footer and display limit."""
+    from .frame import ResultFrame  # pandas loads with the first table, not with the kernel
+
     frame = ResultFrame(result.data)
     shown = len(frame) if limits.display_limit is None else min(len(frame), limits.display_limit)
     frame.linkis_header = header

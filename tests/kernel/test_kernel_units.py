@@ -211,3 +211,10 @@ def test_install_of_an_unknown_kernelspec_names_the_choices(tmp_path: Path) -> N
     assert "no kernelspec named linkis_scala" in done.stderr
     assert "linkis_sql" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "share").exists()
+
+
+def test_starting_the_kernel_does_not_load_pandas() -> None:
+    """pandas (a third of a second) loads with the first table, not with the kernel."""
+    code = "import sys, linkis_kernel.kernel; print('pandas' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
