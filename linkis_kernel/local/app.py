@@ -115,6 +115,10 @@ class ApiHandler(tornado.web.RequestHandler):
         if length.isdigit() and int(length) > MAX_BODY_BYTES:
             self._refuse_large_body()
 
+    def compute_etag(self) -> None:
+        # API answers are never revalidated; hashing every (page-sized) body costs CPU for nothing.
+        return None
+
     def data_received(self, chunk: bytes) -> None:
         if len(self._body) + len(chunk) > MAX_BODY_BYTES:
             self._body_too_large = True
