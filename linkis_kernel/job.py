@@ -175,6 +175,7 @@ class Job:
     unreachable_warn_after = 30.0  # warn when polls keep failing for this long ...
     unreachable_give_up_after = 300.0  # ... and give up (the job is left running) after this
     kill_confirm_wait = 5.0  # how long Ctrl-C waits for Linkis to confirm Cancelled
+    history_catch_up = 10.0  # how long job history may trail the entrance's final state
 
     def __init__(
         self,
@@ -325,7 +326,7 @@ class Job:
 
     def failure(self) -> LinkisJobError:
         """The LinkisJobError for this (ended) job: errCode/errDesc and the last ERROR lines."""
-        info = self.info()
+        info = self._settled_info()
         return LinkisJobError(
             task_id=self.task_id,
             exec_id=self.exec_id,
@@ -550,9 +551,19 @@ class Job:
         }
         return LogChunk(**merged, from_line=from_line, raw={})
 
+    def _settled_info(self) -> TaskInfo:
+        """The history row. Job history may trail the entrance for a moment after a job ends:
+        once the entrance has said so, wait up to `history_catch_up` seconds for it to agree."""
+        info = self.info()
+        deadline = time.monotonic() + self.history_catch_up
+        while info.status not in TERMINAL_STATES and self.done and time.monotonic() < deadline:
+            time.sleep(0.05)
+            info = self.info()
+        return info
+
     def _ended_info(self) -> TaskInfo:
         """The history row, after making sure the job has ended (results need that)."""
-        info = self.info()
+        info = self._settled_info()
         if info.status not in TERMINAL_STATES:
             raise LinkisError(
                 f"Linkis job {self.task_id} is still {info.status}: wait for it with "

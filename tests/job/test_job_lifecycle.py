@@ -268,3 +268,11 @@ def test_an_unwatched_wait_reads_only_the_status_then_the_whole_log(linkis_serve
     assert kinds.count("log") == 1 and kinds.index("log") > kinds.index("status")
     assert len(kinds) < 20, kinds
     assert job.log_lines == job.log(), "the one final read returns the whole log"
+
+
+def test_results_wait_for_job_history_to_catch_up_with_the_entrance(linkis_server) -> None:
+    client = LinkisClient(linkis_server.url, user=linkis_server.user, token=linkis_server.token)
+    job = client.submit("sleep 1; echo late", engine="shell", creator="nb")
+    job.state = SUCCEED  # what the entrance says a moment before job history records the end
+    assert job.results()[0].data == "late"
+    assert job.info().status == SUCCEED
