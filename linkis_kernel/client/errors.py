@@ -155,7 +155,7 @@ class LinkisJobError(LinkisError):
         if self.err_code or self.err_desc:
             text += f": errCode {self.err_code}, {(self.err_desc or 'no description').rstrip('.')}"
         if self.error_lines:
-            text += f". Last error: {self.error_lines[-1].strip()}"
+            text += f". Last error: {self.error_lines[-1].strip().rstrip('.')}"
         return f"{text}. {self._see_more()}"
 
     def _render_traceback_(self) -> list[str]:
