@@ -22,7 +22,7 @@ from IPython.display import display
 from traitlets import Bool, Dict, Enum, Float, Integer, Unicode, observe
 from traitlets.config import Configurable
 
-from .client import LinkisError, LinkisJobError
+from .client import EMBEDDED_NOTE, LinkisError, LinkisJobError
 from .display import (
     PROGRESS_MODES,
     JobCard,
@@ -159,8 +159,8 @@ class LinkisMagics(Magics, Configurable):
             overrides["token"] = os.environ[self.token_env]
         with short_errors():
             client = LinkisClient.from_env(**overrides)
-        if not url:
-            print(f"No LINKIS_URL set: using the embedded local Linkis at {client.url} (DuckDB).")
+        if client.embedded:
+            print(EMBEDDED_NOTE.format(url=client.url))
         return client
 
     # -- the magic -------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from .client import LinkisError
+from .client import EMBEDDED_NOTE, LinkisError
 from .display.text import status_line
 from .job import Job, LinkisClient, Snapshot
 from .wire import CANCELLED, DEFAULT_CREATOR, SUCCEED
@@ -46,6 +46,8 @@ def run_main(args: argparse.Namespace) -> int:
         return _fail(f"Could not submit the job: {exc}", EXIT_USAGE)
     except KeyboardInterrupt:
         return _fail("Interrupted before the job was submitted.", EXIT_CANCELLED)
+    if client.embedded:
+        print(EMBEDDED_NOTE.format(url=client.url), file=err)
     print(f"Submitted Linkis job {job.task_id} ({job.exec_id}).", file=err, flush=True)
     return _follow(job, args, err)
 

@@ -33,9 +33,10 @@ from .models import (
     TaskInfo,
     TaskPage,
 )
-from .rest import LinkisRestClient
+from .rest import EMBEDDED_NOTE, LinkisRestClient
 
 __all__ = [
+    "EMBEDDED_NOTE",
     "Column",
     "ColumnInfo",
     "DirTree",

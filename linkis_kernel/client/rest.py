@@ -52,6 +52,7 @@ from .models import (
 )
 
 logger = logging.getLogger("linkis_kernel.client")
+EMBEDDED_NOTE = "No LINKIS_URL set: using the embedded local Linkis at {url} (DuckDB)."
 
 T = TypeVar("T")
 
@@ -121,6 +122,7 @@ class LinkisRestClient:
                 hint="Pass user= (or set LINKIS_USER).",
             )
         self.url = _base_url(url)
+        self.embedded = False  # from_env() started or reused the embedded server
         self.user = user
         self.auth_kind = "token" if token else "password" if password else "none"
         self.timeout = timeout
@@ -160,14 +162,17 @@ class LinkisRestClient:
             if own in explicit and other not in explicit:
                 settings.pop(other, None)  # an explicit credential beats the environment's
         settings.update(explicit)
-        if not settings.get("url"):
+        embedded = not settings.get("url")
+        if embedded:
             from ..local.launcher import ensure_server
 
             local = ensure_server()
             settings.update(url=local["url"], user=local["user"], token=local["token"])
             settings.pop("password", None)
-            logger.info("No LINKIS_URL set: using the embedded local Linkis at %s", local["url"])
-        return cls(**settings)
+            logger.info(EMBEDDED_NOTE.format(url=local["url"]))
+        client = cls(**settings)
+        client.embedded = embedded
+        return client
 
     def __repr__(self) -> str:
         return f"LinkisRestClient(url={self.url!r}, user={self.user!r}, auth={self.auth_kind!r})"

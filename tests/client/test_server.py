@@ -368,6 +368,7 @@ def test_from_env_uses_url_and_token(
     monkeypatch.delenv("LINKIS_PASSWORD", raising=False)
     with LinkisRestClient.from_env(retries=1) as client:
         assert client.auth_kind == "token" and client.retries == 1
+        assert not client.embedded
         assert "demo" in client.databases()
 
 
@@ -380,7 +381,7 @@ def test_from_env_without_url_starts_the_embedded_server(
     connection = tmp_path / "linkis-kernel" / "connection.json"
     try:
         with LinkisRestClient.from_env() as client:
-            assert client.auth_kind == "token"
+            assert client.auth_kind == "token" and client.embedded
             assert client.url == json.loads(connection.read_text())["url"]
             assert "demo" in client.databases()
     finally:

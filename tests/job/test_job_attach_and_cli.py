@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
@@ -109,6 +110,21 @@ def test_run_prints_the_table_and_writes_csv(linkis_server, tmp_path: Path) -> N
     assert re.search(r"^Submitted Linkis job \d+ \(exec_id", done.stderr, re.M)
     assert "Succeed" in done.stderr and "Traceback" not in done.stderr
     assert out.read_text().splitlines() == ["n,tag", *(f"{i},v1" for i in range(55))]
+
+
+def test_run_without_a_url_says_it_uses_the_embedded_server(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LINKIS_")}
+    env["JUPYTER_DATA_DIR"] = str(tmp_path)
+    connection = tmp_path / "linkis-kernel" / "connection.json"
+    try:
+        done = run_cli(env, "-e", "spark", "--code", "select 42 as answer")
+        assert done.returncode == 0, done.stderr
+        url = json.loads(connection.read_text())["url"]
+        note = f"No LINKIS_URL set: using the embedded local Linkis at {url} (DuckDB)."
+        assert done.stderr.splitlines()[0] == note
+        assert done.stdout.split()[:2] == ["answer", "42"]
+    finally:
+        os.kill(json.loads(connection.read_text())["pid"], signal.SIGTERM)
 
 
 def test_run_exit_codes_for_failures_and_usage_errors(linkis_server, tmp_path: Path) -> None:
