@@ -168,6 +168,7 @@ class Job:
 
     poll_min = 0.1  # first interval, and after every state change
     poll_min_unwatched = 0.02  # the same for waits nobody watches: one request a round
+    poll_lag_ratio = 0.2  # unwatched: poll at least every 20% of the time waited so far
     poll_max = 2.0  # cap while nothing changes
     poll_active_max = 0.5  # cap while only progress or the log moves
     poll_backoff = 1.5
@@ -208,8 +209,7 @@ class Job:
         self._held = True  # the entrance still answers for this job
         self._queue_position: int | None = None
         self._raw_progress = 0.0
-        self._progress_moved = True
-        self._progress_skipped = False
+        self._quiet_rounds = 0  # rounds in a row in which nothing moved
         self._stages: tuple[StageProgress, ...] = ()
         self._resources: ResourceUsage | None = None
         self._info: TaskInfo | None = None
@@ -251,24 +251,26 @@ class Job:
     def refresh(self, *, watched: bool = True) -> Snapshot:
         """One poll round; returns its snapshot.
 
-        Watched (someone shows the progress): status, progress and new log lines, at most three
-        requests, progress only every other round while it stands still. Unwatched: the status
-        alone, and the whole remaining log once the job has ended.
+        Watched (someone shows the progress): the status, then progress and new log lines; both
+        while anything moves, in turns while nothing does. Unwatched: the status alone, and the
+        whole remaining log once the job has ended.
         """
         if self.last_snapshot is not None and self.last_snapshot.final:
             return replace(self.last_snapshot, new_log=_empty_log(), elapsed=self._elapsed())
         state = self._read_state()
         running = state not in TERMINAL_STATES
-        if watched and running and self._held and self._progress_due(state):
-            self._read_progress()
-        new_log = self._read_new_log(state) if watched or not running else _empty_log()
+        moved = state != self.state
+        read_progress = read_log = watched or not running
+        if watched and running and not moved and self._quiet_rounds:
+            # Nothing moved last round: read the progress and the log in turns.
+            read_progress = self._quiet_rounds % 2 == 1
+            read_log = not read_progress
+        if read_progress and running and self._held:
+            moved = self._read_progress() or moved
+        new_log = self._read_new_log(state) if read_log else _empty_log()
+        moved = moved or bool(new_log["all"])
+        self._quiet_rounds = 0 if moved else self._quiet_rounds + 1
         return self._record(state, new_log)
-
-    def _progress_due(self, state: str) -> bool:
-        """Read progress every round while it moves or the state changes, else every other."""
-        due = self._progress_moved or state != self.state or self._progress_skipped
-        self._progress_skipped = not due
-        return due
 
     def wait(
         self,
@@ -304,6 +306,8 @@ class Job:
                 if self.done:
                     break
                 interval = self._next_interval(interval, previous, snapshot, fastest)
+                if not watched:  # keeps the lag a small share of the job's duration
+                    interval = min(interval, max(fastest, self.poll_lag_ratio * self._elapsed()))
                 if deadline is not None:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
@@ -350,18 +354,20 @@ class Job:
                 self._held = False
         return self.client.status(self.exec_id, task_id=self.task_id).state
 
-    def _read_progress(self) -> None:
+    def _read_progress(self) -> bool:
+        """Read progress, stages and resources; True when progress or a stage moved."""
         try:
             reply = self.client.progress_with_resource(self.exec_id)
         except (LinkisTransportError, LinkisAuthError):
             raise
         except LinkisError:
-            return  # the job left the entrance between the two calls; status will say so
+            return False  # the job left the entrance between the two calls; status will say so
         stages = tuple(reply.stages)
-        self._progress_moved = reply.progress != self._raw_progress or stages != self._stages
+        moved = reply.progress != self._raw_progress or stages != self._stages
         self._raw_progress = reply.progress
         self._stages = stages
         self._resources = reply.resources
+        return moved
 
     def _read_new_log(self, state: str) -> dict[str, list[str]]:
         """Lines not seen yet: incrementally from the entrance, else from the persisted log.

@@ -49,9 +49,10 @@ KIND_BY_TYPE = {
 _LIMIT_APPLIED = re.compile(r"\blimit", re.IGNORECASE)
 _LIMIT_NOT_APPLIED = "not be limited"
 
-# Raw rows are converted in chunks of about this many rows, so the page lists of the whole
-# result never live at once next to the typed columns.
-_CHUNK_ROWS = 65536
+# Raw rows are converted in chunks of about this many rows (one default page), so the page lists
+# of the whole result never live at once next to the typed columns, and each page's conversion
+# overlaps the fetch of the next one.
+_CHUNK_ROWS = 5000
 
 _INT_DTYPES = {
     "tinyint": "Int8",

@@ -266,7 +266,7 @@ def test_an_unwatched_wait_reads_only_the_status_then_the_whole_log(linkis_serve
     assert job.state == SUCCEED
     assert "progressWithResource" not in kinds
     assert kinds.count("log") == 1 and kinds.index("log") > kinds.index("status")
-    assert len(kinds) < 20, kinds
+    assert len(kinds) < 30, kinds  # ~20 rounds: the lag stays a small share of the 2 s
     assert job.log_lines == job.log(), "the one final read returns the whole log"
 
 
