@@ -1,6 +1,6 @@
 """Every example body of the REST contract, served by a stub gateway, through the real client.
 
-The stub answers each path with a file from /work/shared/linkis-api/examples and the HTTP code
+The stub answers each path with a file from shared/linkis-api/examples and the HTTP code
 CONTRACT.md §17 gives it; each row of EXAMPLES says which client call reads it and which model
 or exception must come out.
 """
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from contract import examples_dir, load_example
 
 import linkis_kernel
 from linkis_kernel import wire
@@ -43,7 +44,6 @@ from linkis_kernel.client import (
     TaskPage,
 )
 
-EXAMPLES_DIR = Path("/work/shared/linkis-api/examples")
 EXEC_ID = "exec_id018016linkis-cg-entrancelinkis-host:9104IDE_hadoop_spark_0"
 REQUEST_EXAMPLES = {
     "login-request.json",
@@ -54,7 +54,7 @@ REQUEST_EXAMPLES = {
 
 
 def example(name: str) -> dict:
-    return json.loads((EXAMPLES_DIR / name).read_text())
+    return load_example(name)
 
 
 @dataclass
@@ -306,7 +306,7 @@ EXAMPLES: list[tuple[str, int, str, Call, type, Check | None]] = [
 
 def test_every_example_file_is_in_the_table() -> None:
     covered = {row[0] for row in EXAMPLES} | REQUEST_EXAMPLES
-    assert covered == {p.name for p in EXAMPLES_DIR.glob("*.json")}
+    assert covered == {p.name for p in examples_dir().glob("*.json")}
 
 
 @pytest.mark.parametrize(

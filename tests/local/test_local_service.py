@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from contract import load_example
 from localsvc import OTHER, USER, sql_body, wait_final
 
 from linkis_kernel.local.errors import ServiceError
 from linkis_kernel.local.service import LocalLinkis
 from linkis_kernel.wire import CANCELLED, STATUS_ERROR, STATUS_NO_PERMISSION, SUCCEED
 
-EXAMPLES = Path("/work/shared/linkis-api/examples")
 DEMO_COUNTS = (
     "select count(*), sum(hash(name, email, signup_date, lifetime_value)) from demo.customers;"
     "select count(*), count(discount) from demo.order_items;"
@@ -24,7 +23,7 @@ FOREIGN_EXEC = "exec_id018016linkis-cg-entrancelinkis-host:9104IDE_hadoop_spark_
 
 
 def example(name: str) -> Any:
-    return json.loads((EXAMPLES / name).read_text())["data"]
+    return load_example(name)["data"]
 
 
 def _kind(value: Any) -> str:
@@ -162,7 +161,7 @@ def test_submit_errors(linkis: LocalLinkis, body: dict, code: int, needle: str) 
 
 
 def test_execute_takes_the_old_body(linkis: LocalLinkis) -> None:
-    body = json.loads((EXAMPLES / "execute-request.json").read_text())
+    body = load_example("execute-request.json")
     body["executionCode"] = "select 42 as answer"
     answer = linkis.execute(USER, body)
     assert "IDE_alice_hive_" in answer["execID"]
@@ -347,6 +346,6 @@ def test_user_names_that_are_not_folder_names_are_refused(linkis: LocalLinkis) -
     for user in ("..", "../evil", "a/b", ""):
         error = error_of(linkis.submit, user, sql_body("select 1"))
         assert "cannot own jobs" in error.message
-    body = json.loads((EXAMPLES / "execute-request.json").read_text())
+    body = load_example("execute-request.json")
     body["requestApplicationName"] = ".."
     assert error_of(linkis.execute, USER, body).code == 20009

@@ -11,8 +11,6 @@ them with the reason and the example whose request stands in for them.
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,33 +19,14 @@ from typing import Any
 
 import pytest
 import requests
+from contract import examples_dir, load_example
 from serverproc import GUEST, ServerProcess, start_server
 
 from linkis_kernel import wire
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES_ENV = "LINKIS_API_EXAMPLES"
 FOREIGN_EXEC = "exec_id018016linkis-cg-entrancelinkis-host:9104IDE_hadoop_spark_0"
 TABLE_SQL = "select 1 as id, 'alice' as name, 10.50 as amount union all select 2, null, 0.00"
-
-
-def examples_dir() -> Path:
-    """The example bodies: $LINKIS_API_EXAMPLES, else ../shared/linkis-api/examples."""
-    configured = os.environ.get(EXAMPLES_ENV)
-    folder = (
-        Path(configured) if configured else REPO_ROOT / ".." / "shared" / "linkis-api" / "examples"
-    )
-    if not folder.is_dir():
-        pytest.fail(
-            f"Linkis example bodies not found at {folder.resolve()}: check out shared/ next to "
-            f"the repository or set {EXAMPLES_ENV} to the examples folder.",
-            pytrace=False,
-        )
-    return folder
-
-
-def load_example(name: str) -> dict[str, Any]:
-    return json.loads((examples_dir() / name).read_text())
 
 
 @dataclass(frozen=True)
