@@ -14,7 +14,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,7 +23,6 @@ from serverproc import GUEST, ServerProcess, start_server
 
 from linkis_kernel import wire
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 FOREIGN_EXEC = "exec_id018016linkis-cg-entrancelinkis-host:9104IDE_hadoop_spark_0"
 TABLE_SQL = "select 1 as id, 'alice' as name, 10.50 as amount union all select 2, null, 0.00"
 
