@@ -21,13 +21,8 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 @pytest.fixture
-def kernel(
-    linkis_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[KernelManager, Any]]:
-    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
-    monkeypatch.setenv("LINKIS_URL", linkis_server.url)
-    monkeypatch.setenv("LINKIS_USER", linkis_server.user)
-    monkeypatch.setenv("LINKIS_TOKEN", linkis_server.token)
+def kernel(linkis_env: Any) -> Iterator[tuple[KernelManager, Any]]:
+    """A python3 kernel with the extension loaded, connected by token to the server."""
     manager = KernelManager(kernel_name="python3")
     manager.start_kernel()
     client = manager.client()

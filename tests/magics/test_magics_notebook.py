@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
-import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
@@ -29,18 +28,6 @@ class RecordingClient(NotebookClient):
 
     def of_cell(self, index: int, msg_type: str) -> list[dict[str, Any]]:
         return [content for i, kind, content in self.messages if i == index and kind == msg_type]
-
-
-@pytest.fixture
-def kernel_env(linkis_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The kernel's environment: a fresh IPYTHONDIR, token auth to the shared server."""
-    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
-    monkeypatch.setenv("LINKIS_URL", linkis_server.url)
-    monkeypatch.setenv("LINKIS_USER", linkis_server.user)
-    monkeypatch.setenv("LINKIS_TOKEN", linkis_server.token)
-    for name in ("LINKIS_PASSWORD", "LINKIS_ENGINE", "LINKIS_CREATOR"):
-        monkeypatch.delenv(name, raising=False)
-    return linkis_server
 
 
 def run_notebook(*sources: str, cwd: Path) -> tuple[Any, RecordingClient, Exception | None]:
@@ -70,7 +57,7 @@ def data_of(output: dict[str, Any], mime: str = "text/html") -> str:
     return output.get("data", {}).get(mime, "")
 
 
-def test_cells_run_on_linkis_end_to_end(kernel_env: Any, tmp_path: Path) -> None:
+def test_cells_run_on_linkis_end_to_end(linkis_env: Any, tmp_path: Path) -> None:
     download = tmp_path / "customers.csv"
     nb, client, error = run_notebook(
         "%load_ext linkis_kernel",
@@ -166,4 +153,4 @@ def test_cells_run_on_linkis_end_to_end(kernel_env: Any, tmp_path: Path) -> None
     saved = nbformat.writes(nb)
     assert "FloatProgressModel" not in saved
     everything = saved + json.dumps([content for _, _, content in client.messages])
-    assert kernel_env.token not in everything and kernel_env.password not in everything
+    assert linkis_env.token not in everything and linkis_env.password not in everything

@@ -16,16 +16,8 @@ from linkis_kernel.magics import LinkisMagics, linkis_magics
 
 
 @pytest.fixture
-def shell(
-    linkis_server: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[InteractiveShell]:
+def shell(linkis_env: Any) -> Iterator[InteractiveShell]:
     """A plain IPython shell with the extension loaded, connected by token to the server."""
-    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
-    monkeypatch.setenv("LINKIS_URL", linkis_server.url)
-    monkeypatch.setenv("LINKIS_USER", linkis_server.user)
-    monkeypatch.setenv("LINKIS_TOKEN", linkis_server.token)
-    for name in ("LINKIS_PASSWORD", "LINKIS_ENGINE", "LINKIS_CREATOR"):
-        monkeypatch.delenv(name, raising=False)
     ip = InteractiveShell.instance()
     ip.run_line_magic("load_ext", "linkis_kernel")
     try:
