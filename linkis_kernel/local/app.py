@@ -50,7 +50,7 @@ MSG_PAUSE = "success to pause job (成功pause了job)"
 # The gateway answers an unknown numeric id with HTTP 200 (CONTRACT §3, §5).
 _GATEWAY_PARSER_ERROR = re.compile(r"taskId \S+ is not exists\.")
 _SERVICE_KIND = {
-    "entrance": "linkis-cg-entrance",
+    "entrance": wire.ENTRANCE_APPLICATION,
     "service": "linkis-ps-publicservice",
     "user": "linkis-mg-gateway",
 }

@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from ..wire import STATUS_NOT_LOGGED_IN
+from ..wire import STATUS_NOT_LOGGED_IN, TOKEN_CODE_HEADER, TOKEN_USER_HEADER
 from .errors import ServiceError
 
 DEFAULT_SESSION_TIMEOUT = 3600.0  # seconds; Linkis ships `wds.linkis.session.timeout=1h`
@@ -209,7 +209,7 @@ class AuthStore:
     def token_user(self, token_user: str | None, token_code: str | None) -> User:
         """The user a `Token-User`/`Token-Code` pair authenticates; a 401 error otherwise."""
         if not token_user or not token_code:
-            missing = "Token-User" if not token_user else "Token-Code"
+            missing = TOKEN_USER_HEADER if not token_user else TOKEN_CODE_HEADER
             raise self._token_error(token_user, f"the {missing} header is missing")
         user = self.user(token_user)
         if user is None or not user.token_matches(token_code):

@@ -21,9 +21,12 @@ import duckdb
 from ..wire import (
     CANCELLED,
     DEFAULT_CREATOR,
+    ENTRANCE_APPLICATION,
     FAILED,
     INITED,
     MSG_JOB_ENDED_PREFIX,
+    NULL_MARKER,
+    OPEN_FILE_DEFAULT_PAGE_SIZE,
     OPEN_FILE_MAX_PAGE_SIZE,
     RESULT_TABLE,
     RUNNING,
@@ -292,7 +295,8 @@ class LocalLinkis:
         log.write(
             INFO,
             f"Your job is accepted,  jobID is {short_id} and jobReqId is {task_id} in "
-            f"ServiceInstance(linkis-cg-entrance, {self.instance}). Please wait it to be scheduled",
+            f"ServiceInstance({ENTRANCE_APPLICATION}, {self.instance}). "
+            "Please wait it to be scheduled",
         )
         self.history.update(task_id, status=SCHEDULED)
         self._scheduler.submit(job)
@@ -642,7 +646,12 @@ class LocalLinkis:
         return file
 
     def open_file(
-        self, user: str, path: str, page: int = 1, page_size: int = 5000, null_value: str = ""
+        self,
+        user: str,
+        path: str,
+        page: int = 1,
+        page_size: int = OPEN_FILE_DEFAULT_PAGE_SIZE,
+        null_value: str = "",
     ) -> dict:
         """filesystem/openFile (CONTRACT §7.2): one page of a result set."""
         if page_size > OPEN_FILE_MAX_PAGE_SIZE:
@@ -661,7 +670,7 @@ class LocalLinkis:
             type_code, columns, rows = read_page(file, page, page_size)
         except (DolphinFormatError, OSError) as exc:
             raise ServiceError(f"The result set {path} cannot be read: {exc}") from None
-        null = {"": "NULL", "BLANK": "", "LINKIS_NULL": None}.get(null_value, null_value)
+        null = {"": "NULL", "BLANK": "", NULL_MARKER: None}.get(null_value, null_value)
         content = [[null if c is None else c for c in r] for r in rows]
         data: dict = {}
         if type_code == RESULT_TABLE:
