@@ -19,7 +19,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ from urllib.parse import urlsplit
 import nbformat
 import pytest
 import requests
+from jupyterenv import free_port, install_linkis_kernelspecs, private_jupyter_env
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "browser"
@@ -58,12 +58,6 @@ LINKIS_SQL_KERNELSPEC = {"name": "linkis_sql", "display_name": "Linkis SQL", "la
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @dataclass
 class Lab:
     """A running JupyterLab server."""
@@ -88,19 +82,6 @@ class Lab:
         return "\n".join(text.splitlines()[-lines:])
 
 
-def install_linkis_kernelspecs(prefix: Path) -> str | None:
-    """`linkis-kernel install --prefix`; the error text when that is not possible."""
-    done = subprocess.run(
-        [sys.executable, "-m", "linkis_kernel", "install", "--prefix", str(prefix)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    if done.returncode != 0:
-        return f"linkis-kernel install failed ({done.returncode}): {done.stderr.strip()[-800:]}"
-    return None
-
-
 def quiet_notifications(config_dir: Path) -> None:
     """No "news" or "update" toast over the screenshots."""
     settings = config_dir / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
@@ -111,15 +92,8 @@ def quiet_notifications(config_dir: Path) -> None:
 
 
 def lab_environment(base: Path, linkis_server: Any, prefix: Path, token: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("LINKIS_")}
-    for name in ("config", "runtime", "data", "ipython"):
-        (base / name).mkdir()
+    env = private_jupyter_env(base, prefix)
     env.update(
-        JUPYTER_CONFIG_DIR=str(base / "config"),
-        JUPYTER_RUNTIME_DIR=str(base / "runtime"),
-        JUPYTER_DATA_DIR=str(base / "data"),
-        IPYTHONDIR=str(base / "ipython"),
-        JUPYTER_PATH=str(prefix / "share" / "jupyter"),
         JUPYTER_TOKEN=token,
         LINKIS_URL=linkis_server.url,
         LINKIS_USER=linkis_server.user,

@@ -4,10 +4,8 @@ token, everything stopped on Ctrl-C."""
 from __future__ import annotations
 
 import json
-import os
 import queue
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -15,17 +13,12 @@ import time
 from pathlib import Path
 
 import requests
+from jupyterenv import free_port, private_jupyter_env
 
 from linkis_kernel.wire import API_PREFIX
 
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 60.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def read_lines(stream: object, lines: queue.Queue[str]) -> None:
@@ -47,17 +40,8 @@ def wait_for_line(lines: queue.Queue[str], prefix: str, seen: list[str]) -> str:
 
 
 def test_lab_starts_server_and_jupyterlab_then_stops_both_on_ctrl_c(tmp_path: Path) -> None:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("LINKIS_")}
-    for name in ("data", "runtime", "config", "ipython"):
-        (tmp_path / name).mkdir()
-    env.update(
-        JUPYTER_DATA_DIR=str(tmp_path / "data"),
-        JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
-        JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
-        IPYTHONDIR=str(tmp_path / "ipython"),
-        JUPYTER_PATH=str(tmp_path / "prefix" / "share" / "jupyter"),
-        PYTHONUNBUFFERED="1",
-    )
+    env = private_jupyter_env(tmp_path, tmp_path / "prefix")
+    env["PYTHONUNBUFFERED"] = "1"
     port = free_port()
     command = [sys.executable, str(REPO / "tools" / "lab.py"), "--port", str(port)]
     command += ["--prefix", str(tmp_path / "prefix")]

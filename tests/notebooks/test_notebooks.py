@@ -20,6 +20,7 @@ from pathlib import Path
 import nbformat
 import pytest
 import requests
+from jupyterenv import install_linkis_kernelspecs
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
@@ -78,13 +79,8 @@ def notebook_file(directory: Path, name: str, kernel: str, sources: list[str]) -
 
 def install_kernelspecs(prefix: Path) -> dict[str, str]:
     """The Linkis kernelspecs under `prefix`; the environment that makes Jupyter find them."""
-    install = subprocess.run(
-        [sys.executable, "-m", "linkis_kernel", "install", "--prefix", str(prefix)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert install.returncode == 0, install.stderr
+    error = install_linkis_kernelspecs(prefix)
+    assert error is None, error
     return {"JUPYTER_PATH": str(prefix / "share" / "jupyter")}
 
 
