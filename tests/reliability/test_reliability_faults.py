@@ -110,8 +110,10 @@ def test_polling_faults_change_neither_state_log_nor_result(
 class FaultAfterFirstPage(LinkisClient):
     """Arms `proxy` with a fault when the second `openFile` page is requested (mid-read)."""
 
-    def __init__(self, *args, proxy: FaultProxy, kind: str, count: int | None, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self, proxy: FaultProxy, server: ServerProcess, kind: str, count: int | None, **options
+    ):
+        super().__init__(proxy.url, user=server.user, token=server.token, **options)
         self.proxy, self.kind, self.count = proxy, kind, count
 
     def open_file(self, path: str, *, page: int = 1, **kwargs):  # type: ignore[override]
@@ -135,14 +137,7 @@ def test_a_failed_page_is_fetched_again_and_the_result_is_complete(
 ) -> None:
     task_id, expected = paged_task
     with FaultProxy(linkis_server.url) as proxy:
-        client = FaultAfterFirstPage(
-            proxy.url,
-            user=linkis_server.user,
-            token=linkis_server.token,
-            proxy=proxy,
-            kind=kind,
-            count=2,
-        )
+        client = FaultAfterFirstPage(proxy, linkis_server, kind, count=2)
         frame = client.job(task_id).result(page_size=PAGE_SIZE)
         pages = proxy.paths(r"/openFile$")
         faults = [r for r in proxy.requests if r.fault]
@@ -157,15 +152,7 @@ def test_a_page_that_keeps_failing_raises_instead_of_returning_a_short_result(
 ) -> None:
     task_id, _ = paged_task
     with FaultProxy(linkis_server.url) as proxy:
-        client = FaultAfterFirstPage(
-            proxy.url,
-            user=linkis_server.user,
-            token=linkis_server.token,
-            retries=1,
-            proxy=proxy,
-            kind=kind,
-            count=None,
-        )
+        client = FaultAfterFirstPage(proxy, linkis_server, kind, count=None, retries=1)
         job = client.job(task_id)
         with pytest.raises(LinkisTransportError) as caught:
             job.results(page_size=PAGE_SIZE)
