@@ -54,13 +54,13 @@ class TestLinkisSqlKernel(LocalSamples, jupyter_kernel_test.KernelTests):
         "select 1;",
         "select count(*) from demo.orders where status = 'shipped'",
         "select 'it''s' -- a comment (",
-        "%lsmagic",
+        *LocalSamples.complete_code_samples,
     ]
     incomplete_code_samples: ClassVar[list[str]] = [
         "select 'abc",
         "select count(*",
         "select 1 /* note",
-        "%%local\nfor i in range(3):",
+        *LocalSamples.incomplete_code_samples,
     ]
     invalid_code_samples: ClassVar[list[str]] = ["select 1)"]
     completion_samples: ClassVar[list[dict[str, Any]]] = [
@@ -71,29 +71,44 @@ class TestLinkisSqlKernel(LocalSamples, jupyter_kernel_test.KernelTests):
         {"text": "select demo.customers.cou", "matches": {"country"}},
         {"text": "select customers.na", "matches": {"name"}},
         {"text": "select 'demo.cu", "matches": set()},
-        {"text": "%%local\nzi", "matches": {"zip"}},
+        *LocalSamples.completion_samples,
     ]
 
 
 class TestLinkisPySparkKernel(LocalSamples, jupyter_kernel_test.KernelTests):
     kernel_name = "linkis_pyspark"
     file_extension = ".py"
-    complete_code_samples: ClassVar[list[str]] = ["print(1)", "x = 1", "%lsmagic"]
-    incomplete_code_samples: ClassVar[list[str]] = ["for i in range(3):", "print(1,"]
+    complete_code_samples: ClassVar[list[str]] = [
+        "print(1)",
+        "x = 1",
+        *LocalSamples.complete_code_samples,
+    ]
+    incomplete_code_samples: ClassVar[list[str]] = [
+        "for i in range(3):",
+        "print(1,",
+        *LocalSamples.incomplete_code_samples,
+    ]
     invalid_code_samples: ClassVar[list[str]] = ["x = = 1"]
     completion_samples: ClassVar[list[dict[str, Any]]] = [
         {"text": "pri", "matches": set()},
-        {"text": "%%local\nzi", "matches": {"zip"}},
+        *LocalSamples.completion_samples,
     ]
 
 
 class TestLinkisShellKernel(LocalSamples, jupyter_kernel_test.KernelTests):
     kernel_name = "linkis_shell"
     file_extension = ".sh"
-    complete_code_samples: ClassVar[list[str]] = ["echo hi", "echo 'a (b'", "%lsmagic"]
-    incomplete_code_samples: ClassVar[list[str]] = ["echo a \\", "%%local\nfor i in range(3):"]
+    complete_code_samples: ClassVar[list[str]] = [
+        "echo hi",
+        "echo 'a (b'",
+        *LocalSamples.complete_code_samples,
+    ]
+    incomplete_code_samples: ClassVar[list[str]] = [
+        "echo a \\",
+        *LocalSamples.incomplete_code_samples,
+    ]
     invalid_code_samples: ClassVar[list[str]] = []
     completion_samples: ClassVar[list[dict[str, Any]]] = [
         {"text": "ec", "matches": set()},
-        {"text": "%%local\nzi", "matches": {"zip"}},
+        *LocalSamples.completion_samples,
     ]
