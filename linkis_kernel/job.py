@@ -23,15 +23,20 @@ from .client import (
     LinkisRestClient,
     LinkisTimeoutError,
     LinkisTransportError,
+    LogChunk,
+    ResourceUsage,
+    StageProgress,
+    TaskInfo,
 )
-from .client.models import LogChunk, ResourceUsage, StageProgress, TaskInfo
 from .wire import (
+    CANCELLED,
     DEFAULT_CREATOR,
     DEFAULT_ENGINE_VERSIONS,
     FAILED_STATES,
     INITED,
     LOG_LEVELS,
     LOG_NEGATIVE_SIZE,
+    OPEN_FILE_DEFAULT_PAGE_SIZE,
     QUEUE_POSITION_PATTERN,
     SCHEDULED,
     TERMINAL_STATES,
@@ -504,7 +509,7 @@ class Job:
                 state = self._read_state()
             except LinkisTransportError:
                 continue
-        if state == "Cancelled":
+        if state == CANCELLED:
             self.state = state
             return f"Killed {ref}: Linkis confirms it Cancelled."
         if state in TERMINAL_STATES:
@@ -586,7 +591,11 @@ class Job:
         return tree.result_paths() if tree is not None else []
 
     def results(
-        self, *, limit: int | None = None, page_size: int = 5000, decimal: str = "decimal"
+        self,
+        *,
+        limit: int | None = None,
+        page_size: int = OPEN_FILE_DEFAULT_PAGE_SIZE,
+        decimal: str = "decimal",
     ) -> list[ResultSet]:
         """Every result set, in order; tables as typed DataFrames.
 
@@ -620,7 +629,11 @@ class Job:
         return sets
 
     def result(
-        self, *, limit: int | None = None, page_size: int = 5000, decimal: str = "decimal"
+        self,
+        *,
+        limit: int | None = None,
+        page_size: int = OPEN_FILE_DEFAULT_PAGE_SIZE,
+        decimal: str = "decimal",
     ) -> pd.DataFrame:
         """The last table result as a DataFrame."""
         sets = self.results(limit=limit, page_size=page_size, decimal=decimal)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from .wire import (
     NULL_MARKER,
+    OPEN_FILE_DEFAULT_PAGE_SIZE,
     RESULT_HTML,
     RESULT_IO,
     RESULT_PICTURE,
@@ -52,7 +53,7 @@ _LIMIT_NOT_APPLIED = "not be limited"
 # Raw rows are converted in chunks of about this many rows (one default page), so the page lists
 # of the whole result never live at once next to the typed columns, and each page's conversion
 # overlaps the fetch of the next one.
-_CHUNK_ROWS = 5000
+_CHUNK_ROWS = OPEN_FILE_DEFAULT_PAGE_SIZE
 
 _INT_DTYPES = {
     "tinyint": "Int8",
@@ -141,7 +142,7 @@ def read_result_sets(
     paths: Sequence[str],
     *,
     limit: int | None = None,
-    page_size: int = 5000,
+    page_size: int = OPEN_FILE_DEFAULT_PAGE_SIZE,
     decimal: str = "decimal",
     cap_reason: Callable[[], str | None] | None = None,
 ) -> list[ResultSet]:
@@ -172,7 +173,7 @@ def read_result_set(
     path: str,
     *,
     limit: int | None = None,
-    page_size: int = 5000,
+    page_size: int = OPEN_FILE_DEFAULT_PAGE_SIZE,
     decimal: str = "decimal",
 ) -> ResultSet:
     """Read one result file with `openFile` pages until a short page or the fetch limit.

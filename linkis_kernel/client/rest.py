@@ -312,7 +312,11 @@ class LinkisRestClient:
         return status
 
     def log(
-        self, exec_id: str, from_line: int = 0, size: int = 100, task_id: int | None = None
+        self,
+        exec_id: str,
+        from_line: int = 0,
+        size: int = wire.LOG_DEFAULT_SIZE,
+        task_id: int | None = None,
     ) -> LogChunk:
         """GET `entrance/{id}/log` from line `from_line` (1-based; 0 = start), `size` lines."""
         params = {"fromLine": from_line, "size": size, **_task_param(task_id)}
