@@ -112,13 +112,12 @@ class LocalLinkis:
     def __init__(self, data_dir: Path, *, workers: int = 2, instance: str = "127.0.0.1:9001"):
         self.layout = Layout(Path(data_dir).absolute())
         self.instance = instance
-        self.workers = workers
         self.server_user = getpass.getuser()
         self._lock = threading.Lock()
         self._by_task: dict[int, Job] = {}
         self._by_short: dict[str, Job] = {}
-        self._issued: dict[str, int] = {}  # group -> highest index ever issued (incl. history)
-        self._process_groups: set[str] = set()  # groups this process issued ids in
+        # group -> highest index ever issued (incl. history); holds only groups this process used
+        self._issued: dict[str, int] = {}
         self._history: History | None = None
         self._duck: duckdb.DuckDBPyConnection | None = None
         self._scheduler = Scheduler(workers, self._run)
@@ -232,7 +231,6 @@ class LocalLinkis:
             if group not in self._issued:
                 self._issued[group] = self.history.max_index(group)
             self._issued[group] += 1
-            self._process_groups.add(group)
             return self._issued[group]
 
     def _accept(
@@ -431,8 +429,8 @@ class LocalLinkis:
 
     def _lookup_error(self, short_id: ShortId | None, empty: str, failed: str) -> ServiceError:
         with self._lock:
-            known = short_id is not None and short_id.group in self._process_groups
-            empty_slot = known and short_id.index > self._issued.get(short_id.group, -1)
+            known = short_id is not None and short_id.group in self._issued
+            empty_slot = known and short_id.index > self._issued[short_id.group]
         return ServiceError(empty if empty_slot else failed)
 
     # ---- entrance --------------------------------------------------------------------------
