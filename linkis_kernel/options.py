@@ -19,11 +19,23 @@ from IPython.core.magic_arguments import MagicArgumentParser, argument, magic_ar
 
 from .display import PROGRESS_MODES
 from .job import default_run_type
-from .wire import SQL_RUN_TYPES
+from .wire import (
+    CANCELLED,
+    FAILED,
+    INITED,
+    RUNNING,
+    SCHEDULED,
+    SQL_RUN_TYPES,
+    SUCCEED,
+    TIMEOUT,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-JOB_STATUS_CHOICES = ("running", "failed", "succeed", "cancelled", "timeout", "scheduled", "inited")
+# `%linkis jobs --status` takes the job states in lower case.
+JOB_STATUS_CHOICES = tuple(
+    state.lower() for state in (RUNNING, FAILED, SUCCEED, CANCELLED, TIMEOUT, SCHEDULED, INITED)
+)
 # `${name}` and `${name + 1}` reference `name`; `{name}` is never touched.
 VARIABLE_REFERENCE = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_]*)")
 
