@@ -34,7 +34,6 @@ BAR_STYLES = {SUCCEED: "success", FAILED: "danger", CANCELLED: "warning", TIMEOU
 RGB_COLOURS = {"green": "#2e7d32", "yellow": "#f9a825", "red": "#c62828"}
 # Tab order: the level names come from the log endpoint; "all" is shown first.
 TAB_LEVELS = ("all", "error", "warn", "info")
-TAB_TITLES = ("All", "Error", "Warn", "Info")
 LOG_TAIL_LINES = 50
 MIN_UPDATE_INTERVAL = 0.25
 
@@ -130,7 +129,8 @@ class ProgressPanel:
         self.warning = w.HTML()
         self.log_views = {level: w.HTML(log_html(deque())) for level in TAB_LEVELS}
         self.log_tabs = w.Tab(
-            children=[self.log_views[level] for level in TAB_LEVELS], titles=TAB_TITLES
+            children=[self.log_views[level] for level in TAB_LEVELS],
+            titles=tuple(level.title() for level in TAB_LEVELS),
         )
         self.log_box = w.Accordion(
             children=[self.log_tabs], titles=(f"log (last {tail} lines)",), selected_index=None
