@@ -12,6 +12,7 @@ from linkis_kernel.display import RunDisplay, choose_progress_mode
 from linkis_kernel.display.panel import ProgressPanel
 from linkis_kernel.display.text import TextProgress
 from linkis_kernel.job import Snapshot
+from linkis_kernel.wire import TERMINAL_STATES
 
 
 class Clock:
@@ -35,7 +36,7 @@ def snap(state: str = "Running", progress: float = 0.0, **fields) -> Snapshot:
         queue_position=None,
         new_log={},
         elapsed=1.5,
-        final=state in ("Succeed", "Failed", "Cancelled", "Timeout"),
+        final=state in TERMINAL_STATES,
         warning=None,
     )
     values.update(fields)
