@@ -381,25 +381,32 @@ class Job:
         """
         final = state in TERMINAL_STATES
         new = _empty_log()
-        while self._held:
+        if self._held:
+            self._from_line = self._read_entrance_log(self._from_line, new, to_end=final)
+        if final and not self._held:
+            self._add_persisted_tail(new)
+        return new
+
+    def _read_entrance_log(
+        self, from_line: int, into: dict[str, list[str]], *, to_end: bool
+    ) -> int:
+        """Append the entrance's lines from `from_line` on to `into`: one page, or every page
+        when `to_end`. Returns the next line to read; clears `_held` once the entrance lets the
+        job go (the lines read until then stay in `into`)."""
+        while True:
             try:
-                chunk = self.client.log(
-                    self.exec_id, from_line=self._from_line, size=LOG_NEGATIVE_SIZE
-                )
+                chunk = self.client.log(self.exec_id, from_line=from_line, size=LOG_NEGATIVE_SIZE)
             except (LinkisTransportError, LinkisAuthError):
                 raise
             except LinkisError:
                 self._held = False
-                break
-            consumed = chunk.from_line - self._from_line
-            self._from_line = max(self._from_line, chunk.from_line)
+                return from_line
             for level in LOG_LEVELS:
-                new[level].extend(getattr(chunk, level))
-            if not final or consumed < LOG_NEGATIVE_SIZE:
-                return new
-        if final:
-            self._add_persisted_tail(new)
-        return new
+                into[level].extend(getattr(chunk, level))
+            consumed = chunk.from_line - from_line
+            from_line = max(from_line, chunk.from_line)
+            if not to_end or consumed < LOG_NEGATIVE_SIZE:
+                return from_line
 
     def _add_persisted_tail(self, new: dict[str, list[str]]) -> None:
         """Append the persisted log's lines past those already seen (entrance lines + `new`)."""
@@ -543,24 +550,9 @@ class Job:
 
     def _full_entrance_log(self) -> LogChunk | None:
         """Every line from the entrance, or None once it no longer holds the job."""
-        parts: list[LogChunk] = []
-        from_line = 1
-        while True:
-            try:
-                chunk = self.client.log(self.exec_id, from_line=from_line, size=LOG_NEGATIVE_SIZE)
-            except (LinkisTransportError, LinkisAuthError):
-                raise
-            except LinkisError:
-                self._held = False
-                return None
-            parts.append(chunk)
-            if chunk.from_line - from_line < LOG_NEGATIVE_SIZE:
-                break
-            from_line = chunk.from_line
-        merged = {
-            level: [line for part in parts for line in getattr(part, level)] for level in LOG_LEVELS
-        }
-        return LogChunk(**merged, from_line=from_line, raw={})
+        lines = _empty_log()
+        next_line = self._read_entrance_log(1, lines, to_end=True)
+        return LogChunk(**lines, from_line=next_line, raw={}) if self._held else None
 
     def _settled_info(self) -> TaskInfo:
         """The history row. Job history may trail the entrance for a moment after a job ends:
