@@ -11,7 +11,6 @@ them with the reason and the example whose request stands in for them.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +19,7 @@ import pytest
 import requests
 from contract import examples_dir, load_example
 from serverproc import GUEST, ServerProcess, start_server
+from serverwait import wait_for_state
 
 from linkis_kernel import wire
 
@@ -251,16 +251,6 @@ class World:
         return value
 
 
-def _wait_for_state(server: ServerProcess, exec_id: str, state: str) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        envelope = server.client.get(server.api(f"entrance/{exec_id}/status"), timeout=10).json()
-        if envelope["data"]["status"] == state:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{exec_id} never reached {state}")
-
-
 def _task(server: ServerProcess, task_id: int) -> dict[str, Any]:
     return server.client.get(server.api(f"jobhistory/{task_id}/get"), timeout=10).json()["data"][
         "task"
@@ -289,11 +279,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         for job in (table, text, failed):
             server.wait(job["execID"])
         cancelled = server.submit("sleep 30", engine="shell", run_type="shell")
-        _wait_for_state(server, cancelled["execID"], wire.RUNNING)
+        wait_for_state(server, cancelled["execID"], wire.RUNNING)
         server.client.get(server.api(f"entrance/{cancelled['execID']}/kill"), timeout=10)
         assert server.wait(cancelled["execID"]) == wire.CANCELLED
         running = server.submit("sleep 30", engine="shell", run_type="shell")
-        _wait_for_state(server, running["execID"], wire.RUNNING)
+        wait_for_state(server, running["execID"], wire.RUNNING)
         table_dir, table_result = _first_result(server, table["taskID"])
         _, text_result = _first_result(server, text["taskID"])
         prefix, _, index = table["execID"].rpartition("_")

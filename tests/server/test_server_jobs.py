@@ -11,6 +11,7 @@ import openpyxl
 import pytest
 import requests
 from serverproc import GUEST, ServerProcess, start_server
+from serverwait import wait_for_state
 
 from linkis_kernel import wire
 
@@ -254,19 +255,10 @@ def one_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProce
         yield server
 
 
-def _wait_for_state(server: ServerProcess, exec_id: str, state: str) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if _data(server, f"entrance/{exec_id}/status")["status"] == state:
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"{exec_id} never reached {state}")
-
-
 @pytest.mark.parametrize("method", ["GET", "POST"])
 def test_kill_queued_and_running_jobs(one_worker: ServerProcess, method: str) -> None:
     running = one_worker.submit("sleep 30", engine="shell", run_type="shell")
-    _wait_for_state(one_worker, running["execID"], wire.RUNNING)
+    wait_for_state(one_worker, running["execID"], wire.RUNNING)
     queued = [one_worker.submit(f"select {n} as answer") for n in range(2)]
     try:
         for ahead, job in enumerate(queued):
