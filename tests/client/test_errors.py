@@ -167,11 +167,13 @@ def test_errors_survive_pickling() -> None:
         assert copy.__dict__ == error.__dict__
 
 
-def test_client_package_imports_no_notebook_or_dataframe_libraries() -> None:
+def test_client_package_imports_no_notebook_or_dataframe_libraries_nor_upper_layers() -> None:
     code = (
         "import sys, linkis_kernel.client; "
-        "print(sorted(m for m in ('pandas', 'IPython', 'ipywidgets', 'cryptography') "
-        "if m in sys.modules))"
+        "heavy = ['pandas', 'IPython', 'ipywidgets', 'cryptography']; "
+        "upper = [m for m in sys.modules if m.startswith('linkis_kernel.') "
+        "and m != 'linkis_kernel.wire' and not m.startswith('linkis_kernel.client')]; "
+        "print(sorted(upper + [m for m in heavy if m in sys.modules]))"
     )
     loaded = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
