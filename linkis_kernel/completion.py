@@ -223,9 +223,12 @@ class SqlCompleter:
         elif len(qualifiers) == 2:
             table = self._table(qualifiers[1], code, database=qualifiers[0])
             if table is not None:
-                columns = self.cache.columns(table.database, table.name)
-                completion.add((column.name for column in columns), "column", prefix)
+                self._add_columns(completion, table, prefix)
         return completion
+
+    def _add_columns(self, completion: Completion, table: TableInfo, prefix: str) -> None:
+        columns = self.cache.columns(table.database, table.name)
+        completion.add((column.name for column in columns), "column", prefix)
 
     def _complete_word(self, completion: Completion, code: str, prefix: str) -> None:
         keywords = SQL_KEYWORDS if not prefix.islower() else [k.lower() for k in SQL_KEYWORDS]
@@ -235,8 +238,7 @@ class SqlCompleter:
             tables = self.cache.tables(database)
             completion.add((table.name for table in tables), "table", prefix)
         for table in self._tables_in(code):
-            columns = self.cache.columns(table.database, table.name)
-            completion.add((column.name for column in columns), "column", prefix)
+            self._add_columns(completion, table, prefix)
 
     def _complete_qualified(
         self, completion: Completion, code: str, qualifier: str, prefix: str
@@ -248,8 +250,7 @@ class SqlCompleter:
             return
         table = self._table(qualifier, code)
         if table is not None:
-            columns = self.cache.columns(table.database, table.name)
-            completion.add((column.name for column in columns), "column", prefix)
+            self._add_columns(completion, table, prefix)
 
     def _databases_in(self, code: str) -> list[str]:
         """Databases the code names as `db.something`, in order."""
@@ -260,8 +261,7 @@ class SqlCompleter:
         """Tables the code names as `db.table`, in order."""
         tables = []
         for database, name in _QUALIFIED.findall(code):
-            known = self.cache.database_named(database)
-            table = self.cache.table_in(known, name) if known else None
+            table = self._table(name, code, database=database)
             if table is not None and table not in tables:
                 tables.append(table)
         return tables
