@@ -19,7 +19,6 @@ from typing import Any
 
 KERNEL_MODULE = "linkis_kernel.kernel"
 _PACKAGE_DIR = Path(__file__).resolve().parent
-# Inside an installed wheel the folder is package data; in a source checkout it is top level.
 # In a wheel the folders sit inside the package (kernelspecs/); in a checkout, at the top.
 _SOURCE_DIRS = (_PACKAGE_DIR / "kernelspecs", _PACKAGE_DIR.parent / "kernelspec")
 
