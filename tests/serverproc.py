@@ -11,7 +11,8 @@
 A `ServerProcess` has `url`, `user`, `password`, `token`, `data_dir`, `process`, `log_path`,
 `api(path)` (the full URL of a path under the API prefix), `token_headers()`, `session()` (a
 `requests.Session` logged in with the password), `client` (a `requests.Session` that sends the
-token headers), `submit(code, ...)` and `wait(exec_id)`. The shared server also has a second
+token headers), `linkis_client(url=None, **options)` (a `LinkisClient` with the token),
+`submit(code, ...)` and `wait(exec_id)`. The shared server also has a second
 user, `GUEST` (name, password, token), for isolation tests. A server that does not write its
 `connection.json` within `STARTUP_TIMEOUT` seconds fails the test loudly with its log.
 """
@@ -32,7 +33,7 @@ from typing import Any
 import pytest
 import requests
 
-from linkis_kernel import wire
+from linkis_kernel import LinkisClient, wire
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STARTUP_TIMEOUT = 20.0
@@ -83,6 +84,11 @@ class ServerProcess:
             self._client = requests.Session()
             self._client.headers.update(self.token_headers())
         return self._client
+
+    def linkis_client(self, url: str | None = None, **options: Any) -> LinkisClient:
+        """A `LinkisClient` with the server's user and token, at `url` (default: the server's,
+        or a proxy in front of it); `options` go to `LinkisClient`."""
+        return LinkisClient(url or self.url, user=self.user, token=self.token, **options)
 
     def submit(
         self,

@@ -42,10 +42,6 @@ RESULT_ROWS = 1000
 PAGE_SIZE = 100
 
 
-def client_for(url: str, server: ServerProcess, **options) -> LinkisClient:
-    return LinkisClient(url, user=server.user, token=server.token, **options)
-
-
 def fast_polling(job: Job) -> Job:
     job.poll_min, job.poll_max, job.poll_active_max = 0.05, 0.3, 0.2
     return job
@@ -67,7 +63,7 @@ def persisted_log(job: Job) -> list[str]:
 @pytest.fixture(scope="module")
 def reference(linkis_server: ServerProcess) -> dict[str, Job]:
     """Fault-free runs of both jobs, for comparison."""
-    client = client_for(linkis_server.url, linkis_server)
+    client = linkis_server.linkis_client()
     jobs = {
         "sql": client.submit(SLOW_SQL, engine="spark", creator="nb"),
         "shell": client.submit(NUMBERED_SHELL, engine="shell", creator="nb"),
@@ -83,10 +79,10 @@ def test_polling_faults_change_neither_state_log_nor_result(
 ) -> None:
     with FaultProxy(linkis_server.url, seed=len(kind)) as proxy:
         jobs = {
-            "sql": client_for(proxy.url, linkis_server).submit(
+            "sql": linkis_server.linkis_client(proxy.url).submit(
                 SLOW_SQL, engine="spark", creator="nb"
             ),
-            "shell": client_for(proxy.url, linkis_server).submit(
+            "shell": linkis_server.linkis_client(proxy.url).submit(
                 NUMBERED_SHELL, engine="shell", creator="nb"
             ),
         }
@@ -125,7 +121,7 @@ class FaultAfterFirstPage(LinkisClient):
 @pytest.fixture(scope="module")
 def paged_task(linkis_server: ServerProcess) -> tuple[int, pd.DataFrame]:
     """A finished job with a 1,000-row table (ten pages of 100) and its fault-free frame."""
-    client = client_for(linkis_server.url, linkis_server)
+    client = linkis_server.linkis_client()
     code = f"select range as i, 'row ' || range as label from range({RESULT_ROWS})"
     job = client.submit(code, engine="spark", creator="nb").wait(timeout=30)
     return job.task_id, job.result(page_size=PAGE_SIZE)
@@ -164,10 +160,10 @@ def test_a_page_that_keeps_failing_raises_instead_of_returning_a_short_result(
 def test_a_submit_whose_answer_is_lost_is_never_resent(
     linkis_server: ServerProcess, kind: str, created: int
 ) -> None:
-    direct = client_for(linkis_server.url, linkis_server)
+    direct = linkis_server.linkis_client()
     before = direct.jobhistory_list(page_size=1).total
     with FaultProxy(linkis_server.url) as proxy:
-        client = client_for(proxy.url, linkis_server)
+        client = linkis_server.linkis_client(proxy.url)
         proxy.inject(kind, r"/entrance/submit$", count=None)
         with pytest.raises(LinkisSubmitUncertainError) as caught:
             client.submit(f"select '{kind}' as fault", engine="spark", creator="nb")
@@ -221,7 +217,7 @@ def test_a_server_restart_mid_job_ends_the_wait_with_the_reason(
     first = start_server(data_dir)
     proxy = FaultProxy(first.url).start()
     try:
-        client = client_for(proxy.url, first)
+        client = first.linkis_client(proxy.url)
         finished = client.submit("select range as i from range(5)", creator="nb").wait(timeout=30)
         rows = finished.result()
         job = fast_polling(client.submit("sleep 6; echo never", engine="shell", creator="nb"))
@@ -264,7 +260,7 @@ def _wait_for_state(job: Job, state: str, timeout: float = 10.0) -> None:
 def test_a_stale_job_is_warned_about_with_its_ids_and_left_running(
     linkis_server: ServerProcess,
 ) -> None:
-    client = client_for(linkis_server.url, linkis_server)
+    client = linkis_server.linkis_client()
     job = fast_polling(client.submit("sleep 1.5; echo still-here", engine="shell", creator="nb"))
     job.stale_after = 0.4
     snapshots: list[Snapshot] = []

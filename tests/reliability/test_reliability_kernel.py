@@ -12,7 +12,6 @@ from typing import Any
 from jupyter_client.manager import KernelManager, start_new_kernel
 from serverproc import ServerProcess
 
-from linkis_kernel import LinkisClient
 from linkis_kernel.wire import TERMINAL_STATES
 
 EXECUTE_TIMEOUT = 60
@@ -69,7 +68,7 @@ def test_a_new_kernel_attaches_to_the_job_of_a_killed_one(
         status, outputs = run(client, "print(j.task_id)")
         assert status == "ok", text_of(outputs)
         task_id = int(text_of(outputs).strip())
-        direct = LinkisClient(linkis_server.url, user=linkis_server.user, token=linkis_server.token)
+        direct = linkis_server.linkis_client()
         assert direct.jobhistory_get(task_id).status not in TERMINAL_STATES
         os.kill(manager.provisioner.process.pid, signal.SIGKILL)
         manager.provisioner.process.wait(10)

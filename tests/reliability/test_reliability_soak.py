@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 from serverproc import ServerProcess, start_server
 
-from linkis_kernel import LinkisClient
 from linkis_kernel.wire import SUCCEED
 
 SOAK_SECONDS = float(os.environ.get("LINKIS_SOAK_SECONDS", "60"))
@@ -50,7 +49,7 @@ def open_fds(pid: int) -> int:
 
 def run_jobs(server: ServerProcess, worker: int, deadline: float, log: SoakLog) -> None:
     """Submit, wait for and read one short job after another until the deadline."""
-    client = LinkisClient(server.url, user=server.user, token=server.token)
+    client = server.linkis_client()
     round_ = 0
     try:
         while time.monotonic() < deadline:
@@ -113,7 +112,7 @@ def test_twenty_clients_for_a_minute_lose_nothing_and_leak_nothing(
     assert not log.errors, "\n".join(log.errors[:10])
     assert len(log.task_ids) >= THREADS * 2, f"only {len(log.task_ids)} jobs ran"
     assert log.results_read == len(log.task_ids)
-    checker = LinkisClient(soak_server.url, user=soak_server.user, token=soak_server.token)
+    checker = soak_server.linkis_client()
     history = checker.jobhistory_list(page_size=len(log.task_ids) + 10, creator="soak")
     assert sorted(t.task_id for t in history.tasks) == sorted(log.task_ids)
     assert {t.status for t in history.tasks} == {SUCCEED}
