@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import openpyxl
@@ -56,12 +57,27 @@ def tasks_with(client: LinkisRestClient, marker: str) -> list:
     return [t for t in page.tasks if marker in (t.execution_code or "")]
 
 
+def token_client(server: ServerProcess, url: str | None = None, **options) -> LinkisRestClient:
+    """A token client for `server`, reached through `url` (a fault proxy) when given."""
+    return LinkisRestClient(url or server.url, user=server.user, token=server.token, **options)
+
+
+@contextmanager
+def password_client_via_proxy(
+    server: ServerProcess,
+) -> Iterator[tuple[FaultProxy, LinkisRestClient]]:
+    """A password client talking to `server` through a fault proxy that logs every request."""
+    with (
+        FaultProxy(server.url) as proxy,
+        LinkisRestClient(proxy.url, user=server.user, password=server.password) as client,
+    ):
+        yield proxy, client
+
+
 @pytest.fixture(scope="module")
 def client(linkis_server: ServerProcess) -> Iterator[LinkisRestClient]:
-    with LinkisRestClient(
-        linkis_server.url, user=linkis_server.user, token=linkis_server.token
-    ) as token_client:
-        yield token_client
+    with token_client(linkis_server) as client:
+        yield client
 
 
 @pytest.fixture(scope="module")
@@ -186,47 +202,41 @@ def test_token_login_endpoint(client: LinkisRestClient, linkis_server: ServerPro
 def test_expired_session_is_renewed_with_exactly_one_login(
     short_session_server: ServerProcess,
 ) -> None:
-    server = short_session_server
-    with FaultProxy(server.url) as proxy:
-        with LinkisRestClient(proxy.url, user=server.user, password=server.password) as client:
-            assert client.databases()
-            time.sleep(1.5)
-            assert client.databases()
-        assert len(proxy.paths(r"user/login$")) == 2
-        statuses = [r.status for r in proxy.requests if r.path.endswith("datasource/dbs")]
-        assert statuses == [200, 401, 200]
+    with password_client_via_proxy(short_session_server) as (proxy, client):
+        assert client.databases()
+        time.sleep(1.5)
+        assert client.databases()
+    assert len(proxy.paths(r"user/login$")) == 2
+    statuses = [r.status for r in proxy.requests if r.path.endswith("datasource/dbs")]
+    assert statuses == [200, 401, 200]
 
 
 def test_download_on_an_expired_session_logs_in_again(
     short_session_server: ServerProcess, tmp_path: Path
 ) -> None:
-    server = short_session_server
-    with FaultProxy(server.url) as proxy:
-        with LinkisRestClient(proxy.url, user=server.user, password=server.password) as client:
-            job = client.entrance_submit(submit_body(server.user, "select 3 as x"))
-            assert wait_for_end(client, job).state == wire.SUCCEED
-            location = client.jobhistory_get(job.task_id).result_location
-            path = client.dir_file_trees(location).result_paths()[0]
-            time.sleep(1.5)
-            target = client.resultset_to_excel(path, tmp_path / "x.csv")
-        assert target.read_text().splitlines() == ["x", "3"]
-        assert len(proxy.paths(r"user/login$")) == 2
-        statuses = [r.status for r in proxy.requests if r.path.endswith("resultsetToExcel")]
-        assert statuses == [401, 200]
+    with password_client_via_proxy(short_session_server) as (proxy, client):
+        job = client.entrance_submit(submit_body(short_session_server.user, "select 3 as x"))
+        assert wait_for_end(client, job).state == wire.SUCCEED
+        location = client.jobhistory_get(job.task_id).result_location
+        path = client.dir_file_trees(location).result_paths()[0]
+        time.sleep(1.5)
+        target = client.resultset_to_excel(path, tmp_path / "x.csv")
+    assert target.read_text().splitlines() == ["x", "3"]
+    assert len(proxy.paths(r"user/login$")) == 2
+    statuses = [r.status for r in proxy.requests if r.path.endswith("resultsetToExcel")]
+    assert statuses == [401, 200]
 
 
 def test_concurrent_calls_on_an_expired_session_log_in_again_only_once(
     short_session_server: ServerProcess,
 ) -> None:
-    server = short_session_server
-    with FaultProxy(server.url) as proxy:
-        with LinkisRestClient(proxy.url, user=server.user, password=server.password) as client:
-            assert client.databases()
-            time.sleep(1.5)
-            with ThreadPoolExecutor(4) as pool:
-                answers = list(pool.map(lambda _: client.databases(), range(4)))
-        assert all("demo" in answer for answer in answers)
-        assert len(proxy.paths(r"user/login$")) == 2
+    with password_client_via_proxy(short_session_server) as (proxy, client):
+        assert client.databases()
+        time.sleep(1.5)
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(lambda _: client.databases(), range(4)))
+    assert all("demo" in answer for answer in answers)
+    assert len(proxy.paths(r"user/login$")) == 2
 
 
 def test_wrong_password_fails_fast_with_a_clear_message(
@@ -258,7 +268,7 @@ def test_html_502_on_submit_is_a_transport_error_with_excerpt(
 ) -> None:
     with FaultProxy(linkis_server.url) as proxy:
         proxy.inject("html502", r"entrance/submit$")
-        c = LinkisRestClient(proxy.url, user=linkis_server.user, token=linkis_server.token)
+        c = token_client(linkis_server, proxy.url)
         with c, pytest.raises(LinkisTransportError) as caught:
             c.entrance_submit(submit_body(linkis_server.user, "select 1"))
         error = caught.value
@@ -275,7 +285,7 @@ def test_html_502_and_503_on_gets_are_retried_transparently(
         proxy.inject("html503", r"/status$")
         proxy.inject("truncate", r"filesystem/openFile$")
         proxy.inject("drop", r"jobhistory/\d+/get$")
-        with LinkisRestClient(proxy.url, user=linkis_server.user, token=linkis_server.token) as c:
+        with token_client(linkis_server, proxy.url) as c:
             assert c.status(finished.exec_id).state == wire.SUCCEED
             task = c.jobhistory_get(finished.task_id)
             paths = c.dir_file_trees(task.result_location).result_paths()
@@ -294,9 +304,7 @@ def test_slow_answer_beyond_the_read_timeout_is_retried_for_gets(
 ) -> None:
     with FaultProxy(linkis_server.url) as proxy:
         proxy.inject("delay", r"datasource/dbs$", delay_s=1.0)
-        with LinkisRestClient(
-            proxy.url, user=linkis_server.user, token=linkis_server.token, timeout=(2.0, 0.5)
-        ) as client:
+        with token_client(linkis_server, proxy.url, timeout=(2.0, 0.5)) as client:
             assert "demo" in client.databases()
         assert [r.fault for r in proxy.requests] == ["delay", None]
 
@@ -307,7 +315,7 @@ def test_reset_during_submit_is_uncertain_and_never_resubmitted(
     marker = f"reset_{uuid.uuid4().hex[:8]}"
     with FaultProxy(linkis_server.url) as proxy:
         proxy.inject("reset", r"entrance/submit$")
-        c = LinkisRestClient(proxy.url, user=linkis_server.user, token=linkis_server.token)
+        c = token_client(linkis_server, proxy.url)
         with c, pytest.raises(LinkisSubmitUncertainError) as caught:
             c.entrance_submit(submit_body(linkis_server.user, f"select '{marker}' as m"))
         assert len(proxy.paths("entrance/submit$")) == 1
@@ -321,9 +329,7 @@ def test_read_timeout_on_submit_is_uncertain_and_not_resent(
     marker = f"slow_{uuid.uuid4().hex[:8]}"
     with FaultProxy(linkis_server.url) as proxy:
         proxy.inject("delay", r"entrance/submit$", delay_s=1.0)
-        c = LinkisRestClient(
-            proxy.url, user=linkis_server.user, token=linkis_server.token, timeout=(2.0, 0.3)
-        )
+        c = token_client(linkis_server, proxy.url, timeout=(2.0, 0.3))
         with c, pytest.raises(LinkisSubmitUncertainError) as caught:
             c.entrance_submit(submit_body(linkis_server.user, f"select '{marker}' as m"))
         time.sleep(1.0)  # the proxy still delivers the request after the client gave up
@@ -407,7 +413,7 @@ def test_cut_off_download_leaves_no_file(
 ) -> None:
     with FaultProxy(linkis_server.url) as proxy:
         proxy.inject("truncate", r"filesystem/resultsetToExcel$")
-        c = LinkisRestClient(proxy.url, user=linkis_server.user, token=linkis_server.token)
+        c = token_client(linkis_server, proxy.url)
         with c:
             task = c.jobhistory_get(finished.task_id)
             path = c.dir_file_trees(task.result_location).result_paths()[0]
