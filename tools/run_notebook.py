@@ -11,7 +11,6 @@ on the kernel its metadata names (python3 when none) with a temporary working di
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import signal
@@ -25,6 +24,8 @@ import nbformat
 from jupyter_client.kernelspec import NoSuchKernel
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, DeadKernelError
+
+from linkis_kernel.local.launcher import read_connection
 
 RULE = "─" * 78
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -95,11 +96,10 @@ def last_cell_run(nb: nbformat.NotebookNode) -> int:
 
 def stop_embedded_server(data_dir: Path) -> None:
     """Stop the server that `%%linkis` started in `data_dir` and wait until it is gone."""
-    connection = data_dir / "linkis-kernel" / "connection.json"
-    try:
-        pid = int(json.loads(connection.read_text())["pid"])
-    except (OSError, ValueError, KeyError, TypeError):
+    connection = read_connection(data_dir / "linkis-kernel")
+    if connection is None:
         return
+    pid = int(connection["pid"])
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
