@@ -7,6 +7,7 @@ all of them. pandas is imported only when a table is built.
 
 from __future__ import annotations
 
+import functools
 import gc
 import html
 import itertools
@@ -148,20 +149,22 @@ def read_result_sets(
 ) -> list[ResultSet]:
     """Read every result file in `paths` (already in result order).
 
-    `limit` caps the rows fetched per result (None or 0: all); `cap_reason` is asked, only when
-    a table has exactly SQL_DEFAULT_LIMIT rows, whether the engine cap explains that.
+    `limit` caps the rows fetched per result (None or 0: all); `cap_reason` is asked (at most
+    once, and only when a table has exactly SQL_DEFAULT_LIMIT rows) whether the engine cap
+    explains that.
     """
     sets = [
         read_result_set(client, index, path, limit=limit, page_size=page_size, decimal=decimal)
         for index, path in enumerate(paths)
     ]
+    ask_cap_reason = functools.cache(cap_reason) if cap_reason else lambda: None
     for result in sets:
         if (
             result.kind == "table"
             and not result.truncated
             and result.rows_fetched == SQL_DEFAULT_LIMIT
         ):
-            reason = cap_reason() if cap_reason else None
+            reason = ask_cap_reason()
             if reason:
                 result.truncated, result.truncation = True, reason
     return sets
