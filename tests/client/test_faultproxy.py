@@ -7,11 +7,13 @@ import requests
 from faultproxy import FaultProxy
 from serverproc import ServerProcess
 
+from linkis_kernel.wire import API_PREFIX
+
 
 def test_faults_hit_by_pattern_method_count_and_share(linkis_server: ServerProcess) -> None:
     headers = linkis_server.token_headers()
     with FaultProxy(linkis_server.url) as proxy:
-        api = f"{proxy.url}/api/rest_j/v1"
+        api = proxy.url + API_PREFIX
         proxy.inject("html503", r"datasource/dbs$", count=None, share=0.5)
         proxy.inject("html502", r"user/publicKey$", count=2, method="GET")
         dbs = [
