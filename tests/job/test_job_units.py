@@ -184,10 +184,12 @@ def test_result_set_reprs_show_the_footer() -> None:
     assert repr(text).startswith("a <b>\n") and "&lt;b&gt;" in text._repr_html_()
 
 
-def test_importing_the_job_module_loads_no_pandas_ipython_or_widgets() -> None:
+def test_importing_the_job_module_loads_no_pandas_ipython_widgets_nor_upper_layers() -> None:
     code = (
         "import sys, linkis_kernel.job, linkis_kernel.results; "
-        "print(sorted(m for m in ('pandas', 'IPython', 'ipywidgets') if m in sys.modules))"
+        "upper = ('display', 'magics', 'kernel', 'runner', 'local'); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pandas', 'IPython', "
+        "'ipywidgets') or m.split('.')[:2] in [['linkis_kernel', u] for u in upper]))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
