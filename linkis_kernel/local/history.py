@@ -55,7 +55,6 @@ _UPDATABLE = frozenset(
         "status",
         "err_code",
         "err_desc",
-        "metrics_json",
         "is_reuse",
     }
 )
@@ -148,31 +147,27 @@ class History:
             )
             return int(cur.lastrowid or 0)
 
-    def update(self, task_id: int, **values: object) -> None:
-        """Set columns of a task row (and its updated_time)."""
+    def update(
+        self, task_id: int, *, metrics: dict[str, int] | None = None, **values: object
+    ) -> None:
+        """Set columns of a task row (and its updated_time) in one statement.
+
+        `metrics` (epoch-ms submitTime, scheduleTime, ...) are merged into the task's metrics in
+        the same statement, so a reader never sees a final status without its completeTime.
+        """
         unknown = set(values) - _UPDATABLE
         if unknown:
             raise ValueError(f"not updatable: {sorted(unknown)}")
-        names = [*values, "updated_time"]
-        params = [*values.values(), now_ms(), task_id]
-        sql = f"UPDATE tasks SET {', '.join(f'{n} = ?' for n in names)} WHERE task_id = ?"
+        assignments = [f"{name} = ?" for name in values]
+        params: list[object] = list(values.values())
+        if metrics:
+            assignments.append("metrics_json = json_patch(metrics_json, ?)")
+            params.append(json.dumps(metrics))
+        assignments.append("updated_time = ?")
+        params += [now_ms(), task_id]
+        sql = f"UPDATE tasks SET {', '.join(assignments)} WHERE task_id = ?"
         with self._lock:
             self._db.execute(sql, params)
-
-    def add_metrics(self, task_id: int, **times: int) -> None:
-        """Merge epoch-ms timestamps (submitTime, scheduleTime, ...) into the task's metrics."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT metrics_json FROM tasks WHERE task_id = ?", (task_id,)
-            ).fetchone()
-            if row is None:
-                return
-            metrics = json.loads(row["metrics_json"])
-            metrics.update(times)
-            self._db.execute(
-                "UPDATE tasks SET metrics_json = ?, updated_time = ? WHERE task_id = ?",
-                (json.dumps(metrics), now_ms(), task_id),
-            )
 
     def row(self, task_id: int) -> sqlite3.Row | None:
         """The task's row, or None."""

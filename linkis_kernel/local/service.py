@@ -316,9 +316,13 @@ class LocalLinkis:
             desc = f"Variable replacement failed!(变量替换失败！){exc}"
             log.write(ERROR, desc)
             self.history.update(
-                task_id, status=FAILED, progress="1.0", err_code=ERR_VARIABLE, err_desc=desc
+                task_id,
+                status=FAILED,
+                progress="1.0",
+                err_code=ERR_VARIABLE,
+                err_desc=desc,
+                metrics={"completeTime": now_ms()},
             )
-            self.history.add_metrics(task_id, completeTime=now_ms())
             raise ServiceError(desc, code=ERR_VARIABLE) from None
         for warning in result.warnings:
             log.write(WARN, warning)
@@ -341,8 +345,8 @@ class LocalLinkis:
             result_location=schema_path(job.result_dir),
             engine_instance=self.instance,
             is_reuse=job.engine.kind == SQL,
+            metrics={"scheduleTime": started, "runningTime": started},
         )
-        self.history.add_metrics(job.task_id, scheduleTime=started, runningTime=started)
         job.write_log(INFO, "Your job is Running now. Please wait it to complete.")
         state, err_code, err_desc = SUCCEED, 0, ""
         details: list[str] = []
@@ -377,9 +381,13 @@ class LocalLinkis:
         level, line = finish_line(job)
         job.write_log(level, line)
         self.history.update(
-            job.task_id, status=state, progress="1.0", err_code=err_code, err_desc=err_desc
+            job.task_id,
+            status=state,
+            progress="1.0",
+            err_code=err_code,
+            err_desc=err_desc,
+            metrics={"completeTime": now_ms()},
         )
-        self.history.add_metrics(job.task_id, completeTime=now_ms())
         shutil.rmtree(job.scratch_dir, ignore_errors=True)
 
     def _persist_progress(self, job: Job, value: float) -> None:

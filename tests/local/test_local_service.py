@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -230,6 +231,13 @@ def test_filesystem_edge_cases(linkis: LocalLinkis, finished: dict) -> None:
     assert error_of(linkis.open_file, USER, finished["result"], 0, 10).status == STATUS_ERROR
     assert error_of(linkis.open_file, USER, finished["task"]["logPath"]).status == STATUS_ERROR
     assert linkis.result_file(USER, finished["result"]).is_file()
+
+
+def test_history_metrics_record_every_stage(finished: dict) -> None:
+    task = finished["task"]
+    metrics = json.loads(task["metrics"])
+    assert {"submitTime", "scheduleTime", "runningTime", "completeTime"} <= set(metrics)
+    assert task["requestStartTime"] <= task["requestEndTime"]
 
 
 def test_history_list_filters_and_pages(linkis: LocalLinkis, run) -> None:
