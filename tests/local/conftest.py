@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from localsvc import USER, sql_body, wait_final
+from localsvc import USER, sql_body, wait_final, wait_history_final
 
 from linkis_kernel.local.service import LocalLinkis
 
@@ -22,11 +22,13 @@ def linkis(tmp_path: Path) -> Iterator[LocalLinkis]:
 
 @pytest.fixture
 def run() -> Callable[..., dict]:
-    """Submit code as USER and wait until the job is final; returns the submit answer."""
+    """Submit code as USER and wait until the job is final, in job history too; returns the
+    submit answer."""
 
     def _run(service: LocalLinkis, code: str, timeout: float = 20.0, **kw) -> dict:
         submitted = service.submit(USER, sql_body(code, **kw))
         wait_final(service, submitted["execID"], timeout)
+        wait_history_final(service, submitted["taskID"])
         return submitted
 
     return _run

@@ -37,3 +37,12 @@ def wait_state(service: LocalLinkis, exec_id: str, state: str, timeout: float = 
         if time.monotonic() > deadline:
             raise AssertionError(f"{exec_id} never reached {state}")
         time.sleep(0.02)
+
+
+def wait_history_final(service: LocalLinkis, task_id: int, timeout: float = 5.0) -> None:
+    """Poll job history until the task's row is final (it may lag the in-memory state a moment)."""
+    deadline = time.monotonic() + timeout
+    while service.history_get(USER, task_id)["task"]["status"] not in TERMINAL_STATES:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"task {task_id} stayed unfinished in job history")
+        time.sleep(0.01)
