@@ -9,8 +9,6 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
-from IPython.display import display
-
 from .card import JobCard, Limits, LinkisCellError, result_header, result_view, table_view
 
 if TYPE_CHECKING:
@@ -65,6 +63,8 @@ class RunDisplay:
     def start(self) -> None:
         """Show the empty panel (widget mode); text and none show nothing yet."""
         if self.mode == "widget":
+            from IPython.display import display
+
             from .panel import ProgressPanel
 
             self.panel = ProgressPanel(self.engine)
@@ -95,4 +95,6 @@ class RunDisplay:
         if self.text is not None:
             self.text.finish()
             self.text = None
+        from IPython.display import display  # here, so `linkis-kernel run` never loads IPython
+
         display(card)

@@ -195,6 +195,15 @@ def test_importing_the_job_module_loads_no_pandas_ipython_widgets_nor_upper_laye
     assert out.stdout.strip() == "[]"
 
 
+def test_the_run_command_loads_no_ipython_or_widgets() -> None:
+    code = (
+        "import sys, linkis_kernel.runner; "
+        "print(sorted(m for m in ('IPython', 'ipywidgets') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def test_without_a_user_the_user_creator_label_is_left_to_linkis() -> None:
     body = build_submit_body(
         "select 1", engine_label="spark-3.2.1", run_type="sql", user_creator=None
