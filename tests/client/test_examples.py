@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from contract import EXAMPLE_EXEC_ID as EXEC_ID
 from contract import examples_dir, load_example
 
 import linkis_kernel
@@ -44,7 +45,6 @@ from linkis_kernel.client import (
     TaskPage,
 )
 
-EXEC_ID = "exec_id018016linkis-cg-entrancelinkis-host:9104IDE_hadoop_spark_0"
 REQUEST_EXAMPLES = {
     "login-request.json",
     "submit-request.json",

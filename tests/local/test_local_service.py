@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from contract import load_example
+from contract import EXAMPLE_EXEC_ID, load_example, shape_differences
 from localsvc import OTHER, USER, sql_body, wait_final
 
 from linkis_kernel.local.errors import ServiceError
@@ -20,32 +20,10 @@ DEMO_COUNTS = (
     "select count(*), count(discount) from demo.order_items;"
     "select count(*) from demo.orders; select count(*) from demo.products"
 )
-FOREIGN_EXEC = "exec_id018016linkis-cg-entrancelinkis-host:9104IDE_hadoop_spark_0"
 
 
 def example(name: str) -> Any:
     return load_example(name)["data"]
-
-
-def _kind(value: Any) -> str:
-    return "bool" if isinstance(value, bool) else type(value).__name__
-
-
-def same_shape(expected: Any, actual: Any, where: str = "data") -> list[str]:
-    """Differences in keys and JSON types; null on either side fits anything."""
-    if expected is None or actual is None:
-        return []
-    if _kind(expected) != _kind(actual):
-        return [f"{where}: {_kind(expected)} expected, got {_kind(actual)}"]
-    if isinstance(expected, dict):
-        problems = [f"{where}: keys differ {sorted(set(expected) ^ set(actual))}"]
-        problems = problems if set(expected) != set(actual) else []
-        for key in set(expected) & set(actual):
-            problems += same_shape(expected[key], actual[key], f"{where}.{key}")
-        return problems
-    if isinstance(expected, list) and expected and actual:
-        return same_shape(expected[0], actual[0], f"{where}[0]")
-    return []
 
 
 def error_of(call, *args, **kwargs) -> ServiceError:
@@ -87,7 +65,7 @@ def test_shapes_match_the_contract_examples(linkis: LocalLinkis, finished: dict)
         "metadata-tables.json": linkis.tables(USER, "demo"),
         "metadata-columns.json": linkis.columns(USER, "demo", "orders"),
     }
-    problems = {name: same_shape(example(name), data) for name, data in answers.items()}
+    problems = {name: shape_differences(example(name), data) for name, data in answers.items()}
     assert {k: v for k, v in problems.items() if v} == {}
     table = answers["openFile-table.json"]
     assert table["fileContent"] == [["1", "alice", "10.50"], ["2", "NULL", "0.00"]]
@@ -118,22 +96,22 @@ def test_execid_format_and_parsing_errors(linkis: LocalLinkis, finished: dict) -
         "operation failed(操作失败)s！the reason(原因)："
         'NumberFormatException: For input string: "abc"'
     )
-    unknown = error_of(linkis.status, USER, FOREIGN_EXEC, None)
+    unknown = error_of(linkis.status, USER, EXAMPLE_EXEC_ID, None)
     assert unknown.message.startswith("Get job by ID error and cannot obtain")
     empty = error_of(linkis.status, USER, finished["execID"][:-1] + "7", None)
     assert empty.message.startswith("ID The corresponding job is empty")
-    assert linkis.status(USER, FOREIGN_EXEC, 999999) == {
+    assert linkis.status(USER, EXAMPLE_EXEC_ID, 999999) == {
         "status": CANCELLED,
-        "execID": FOREIGN_EXEC,
+        "execID": EXAMPLE_EXEC_ID,
     }
     assert error_of(linkis.status, USER, "999999", None).message == "taskId 999999 is not exists."
-    assert error_of(linkis.progress, USER, FOREIGN_EXEC, None).message.startswith(
+    assert error_of(linkis.progress, USER, EXAMPLE_EXEC_ID, None).message.startswith(
         "The job corresponding to the ID is empty"
     )
-    assert error_of(linkis.kill, USER, FOREIGN_EXEC, None).message.startswith(
+    assert error_of(linkis.kill, USER, EXAMPLE_EXEC_ID, None).message.startswith(
         "Get job by ID error, kill failed."
     )
-    assert error_of(linkis.log, USER, FOREIGN_EXEC, 0, 10).message.startswith(
+    assert error_of(linkis.log, USER, EXAMPLE_EXEC_ID, 0, 10).message.startswith(
         "The job you just executed has ended"
     )
 
@@ -343,7 +321,7 @@ def test_huge_numbers_are_not_found_rather_than_crashing(
     huge = 10**30
     assert error_of(linkis.history_get, USER, huge).message.startswith("The corresponding job")
     assert error_of(linkis.status, USER, str(huge), None).message == f"taskId {huge} is not exists."
-    assert linkis.status(USER, FOREIGN_EXEC, huge)["status"] == CANCELLED
+    assert linkis.status(USER, EXAMPLE_EXEC_ID, huge)["status"] == CANCELLED
     assert linkis.history_list(USER, task_id=huge, start_date=-huge, end_date=huge)["tasks"] == []
     assert linkis.history_list(USER, page_now=huge, page_size=huge)["tasks"] == []
     assert linkis.open_file(USER, finished["result"], huge, 100)["fileContent"] == []

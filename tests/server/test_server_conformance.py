@@ -17,13 +17,12 @@ from typing import Any
 
 import pytest
 import requests
-from contract import examples_dir, load_example
+from contract import EXAMPLE_EXEC_ID, examples_dir, load_example, shape_differences
 from serverproc import GUEST, ServerProcess, start_server
 from serverwait import wait_for_state
 
 from linkis_kernel import wire
 
-FOREIGN_EXEC = "exec_id018016linkis-cg-entrancelinkis-host:9104IDE_hadoop_spark_0"
 TABLE_SQL = "select 1 as id, 'alice' as name, 10.50 as amount union all select 2, null, 0.00"
 
 
@@ -54,7 +53,7 @@ CASES: dict[str, Case] = {
     "error-jobhistory-not-found.json": Case("GET", "jobhistory/999999/get", 400),
     "error-kill-by-taskid-completed.json": Case("GET", "entrance/{old_task}/kill", 400),
     "error-kill-no-permission.json": Case("GET", "entrance/{running_exec}/kill", 400, auth="guest"),
-    "error-kill-unknown-no-taskid.json": Case("GET", f"entrance/{FOREIGN_EXEC}/kill", 400),
+    "error-kill-unknown-no-taskid.json": Case("GET", f"entrance/{EXAMPLE_EXEC_ID}/kill", 400),
     "error-log-by-taskid-completed.json": Case("GET", "entrance/{old_task}/log", 400),
     "error-log-job-not-in-memory.json": Case("GET", "entrance/{old_exec}/log", 400),
     "error-login-expired.json": Case(
@@ -68,7 +67,7 @@ CASES: dict[str, Case] = {
     "error-openFile-pagesize-too-large.json": Case(
         "GET", "filesystem/openFile", 400, params={"path": "{table_result}", "pageSize": "100001"}
     ),
-    "error-progress-unknown-execid.json": Case("GET", f"entrance/{FOREIGN_EXEC}/progress", 400),
+    "error-progress-unknown-execid.json": Case("GET", f"entrance/{EXAMPLE_EXEC_ID}/progress", 400),
     "error-submit-empty-code.json": Case("POST", "entrance/submit", 400, body=_submit_body(" ")),
     "error-submit-missing-engineType.json": Case(
         "POST",
@@ -79,7 +78,7 @@ CASES: dict[str, Case] = {
     "error-token-invalid.json": Case("POST", "entrance/submit", 401, body={}, auth="bad-token"),
     "error-unauthenticated-service-direct.json": Case("GET", "jobhistory/list", 401, auth="none"),
     "error-unauthenticated.json": Case("POST", "entrance/submit", 401, body={}, auth="none"),
-    "error-unknown-execid.json": Case("GET", f"entrance/{FOREIGN_EXEC}/status", 400),
+    "error-unknown-execid.json": Case("GET", f"entrance/{EXAMPLE_EXEC_ID}/status", 400),
     "execute.json": Case("POST", "entrance/execute", 200, body="execute-request.json"),
     "gateway-error-taskid-not-exists.json": Case("GET", "entrance/999999/status", 200),
     "getDirFileTrees-missing-dir.json": Case(
@@ -349,31 +348,6 @@ def _perform(world: World, case: Case) -> requests.Response:
         json=body,
         timeout=10,
     )
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    return type(value).__name__
-
-
-def shape_differences(expected: Any, actual: Any, where: str = "data") -> list[str]:
-    """How `actual` differs in shape from `expected` (keys, JSON types; null fits anything)."""
-    if expected is None or actual is None:
-        return []
-    if _kind(expected) != _kind(actual):
-        return [f"{where}: expected {_kind(expected)}, got {_kind(actual)} ({actual!r:.80})"]
-    if isinstance(expected, dict):
-        problems = [f"{where}: missing key {k!r}" for k in expected if k not in actual]
-        problems += [f"{where}: unexpected key {k!r}" for k in actual if k not in expected]
-        for key in expected.keys() & actual.keys():
-            problems += shape_differences(expected[key], actual[key], f"{where}.{key}")
-        return problems
-    if isinstance(expected, list) and expected and actual:
-        return shape_differences(expected[0], actual[0], f"{where}[0]")
-    return []
 
 
 def _method_kind(method: str | None) -> str:

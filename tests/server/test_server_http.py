@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import requests
+from contract import EXAMPLE_EXEC_ID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from serverproc import ServerProcess
@@ -18,7 +19,6 @@ from serverproc import ServerProcess
 from linkis_kernel import wire
 from linkis_kernel.local.app import ROUTES
 
-FOREIGN_EXEC = "exec_id018016linkis-cg-entrancelinkis-host:9104IDE_hadoop_spark_0"
 SPARK = {"engineType": "spark-3.2.1", "codeType": "sql"}
 
 
@@ -114,7 +114,7 @@ BAD_REQUESTS = {
     ),
     "status-task-id-not-number": Bad(
         "GET",
-        f"entrance/{FOREIGN_EXEC}/status",
+        f"entrance/{EXAMPLE_EXEC_ID}/status",
         400,
         1,
         "Parameter taskID must be an integer, got 'abc'",
@@ -125,7 +125,7 @@ BAD_REQUESTS = {
     ),
     "log-from-line-not-number": Bad(
         "GET",
-        f"entrance/{FOREIGN_EXEC}/log",
+        f"entrance/{EXAMPLE_EXEC_ID}/log",
         400,
         1,
         "Parameter fromLine must be an integer",
@@ -133,7 +133,7 @@ BAD_REQUESTS = {
     ),
     "log-size-not-number": Bad(
         "GET",
-        f"entrance/{FOREIGN_EXEC}/log",
+        f"entrance/{EXAMPLE_EXEC_ID}/log",
         400,
         1,
         "Parameter size must be an integer",
@@ -141,25 +141,25 @@ BAD_REQUESTS = {
     ),
     "log-distinct-level-not-bool": Bad(
         "GET",
-        f"entrance/{FOREIGN_EXEC}/log",
+        f"entrance/{EXAMPLE_EXEC_ID}/log",
         400,
         1,
         "Parameter distinctLevel must be true or false",
         params={"distinctLevel": "maybe"},
     ),
     "progress-unknown-exec-id": Bad(
-        "GET", f"entrance/{FOREIGN_EXEC}/progress", 400, 1, "task progress cannot be obtained"
+        "GET", f"entrance/{EXAMPLE_EXEC_ID}/progress", 400, 1, "task progress cannot be obtained"
     ),
     "progress-with-resource-task-id-not-number": Bad(
         "GET",
-        f"entrance/{FOREIGN_EXEC}/progressWithResource",
+        f"entrance/{EXAMPLE_EXEC_ID}/progressWithResource",
         400,
         1,
         "Parameter taskID must be an integer",
         params={"taskID": "1.5"},
     ),
-    "kill-unknown-exec-id": Bad("GET", f"entrance/{FOREIGN_EXEC}/kill", 400, 1, "kill failed"),
-    "pause-by-post": Bad("POST", f"entrance/{FOREIGN_EXEC}/pause", 400, 1, "use GET", body={}),
+    "kill-unknown-exec-id": Bad("GET", f"entrance/{EXAMPLE_EXEC_ID}/kill", 400, 1, "kill failed"),
+    "pause-by-post": Bad("POST", f"entrance/{EXAMPLE_EXEC_ID}/pause", 400, 1, "use GET", body={}),
     "kill-jobs-not-arrays": Bad(
         "POST",
         "entrance/killJobs",
@@ -170,7 +170,7 @@ BAD_REQUESTS = {
     ),
     "kill-jobs-length-mismatch": Bad(
         "POST",
-        f"entrance/{FOREIGN_EXEC}/killJobs",
+        f"entrance/{EXAMPLE_EXEC_ID}/killJobs",
         400,
         1,
         "must pair up",
