@@ -25,7 +25,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -240,3 +240,15 @@ def _banner(log_path: Path) -> str:
         if line.startswith("Linkis-compatible server at"):
             return line
     return ""
+
+
+def history_state(
+    client: LinkisClient, task_id: int, states: Collection[str], within: float = 5.0
+) -> str:
+    """The task's state in job history, polled until it is one of `states` or time runs out."""
+    deadline = time.monotonic() + within
+    state = client.jobhistory_get(task_id).status
+    while state not in states and time.monotonic() < deadline:
+        time.sleep(0.1)
+        state = client.jobhistory_get(task_id).status
+    return state

@@ -14,7 +14,7 @@ import pytest
 from jupyter_client.manager import KernelManager, start_new_kernel
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
-from serverproc import ServerProcess
+from serverproc import ServerProcess, history_state
 
 from linkis_kernel.job import LinkisClient
 from linkis_kernel.kernel import LANGUAGE_INFO
@@ -141,15 +141,6 @@ def linkis_client(server: ServerProcess) -> LinkisClient:
     return LinkisClient(server.url, user=server.user, token=server.token)
 
 
-def wait_for_state(client: LinkisClient, task_id: int, states: set[str], timeout: float) -> str:
-    deadline = time.monotonic() + timeout
-    state = client.jobhistory_get(task_id).status
-    while state not in states and time.monotonic() < deadline:
-        time.sleep(0.2)
-        state = client.jobhistory_get(task_id).status
-    return state
-
-
 def latest_task_id(client: LinkisClient) -> int:
     tasks = client.jobhistory_list(page_size=1).tasks
     return tasks[0].task_id if tasks else 0
@@ -187,13 +178,13 @@ def test_interrupt_kills_the_running_job(sql_kernel: Any, linkis_server: ServerP
         time.sleep(0.2)
         task_id = latest_task_id(client)
     assert task_id > before, "the cell did not submit a job"
-    assert wait_for_state(client, task_id, {"Running"}, 10) == "Running"
+    assert history_state(client, task_id, {"Running"}, 10) == "Running"
     interrupted = time.monotonic()
     km.interrupt_kernel()
     reply = reply_to(kc, msg_id, timeout=20)
     assert reply["content"]["status"] == "error"
     assert reply["content"]["ename"] == "JobInterrupted"
-    assert wait_for_state(client, task_id, TERMINAL_STATES, KILL_SECONDS) == CANCELLED
+    assert history_state(client, task_id, TERMINAL_STATES, KILL_SECONDS) == CANCELLED
     assert time.monotonic() - interrupted < KILL_SECONDS
 
 
@@ -202,7 +193,7 @@ def start_background_job(kc: Any, client: LinkisClient) -> int:
     reply = kc.execute_interactive("%%linkis --async -e shell --quiet\nsleep 60", timeout=30)
     assert reply["content"]["status"] == "ok"
     task_id = latest_task_id(client)
-    assert wait_for_state(client, task_id, {"Running"}, 10) == "Running"
+    assert history_state(client, task_id, {"Running"}, 10) == "Running"
     return task_id
 
 
@@ -221,7 +212,7 @@ def test_restart_and_shutdown_kill_jobs_started_by_the_kernel_unless_configured_
             before_restart = start_background_job(kc, client)
             km.restart_kernel()
             kc.wait_for_ready(timeout=30)
-            state = wait_for_state(client, before_restart, TERMINAL_STATES, KILL_SECONDS)
+            state = history_state(client, before_restart, TERMINAL_STATES, KILL_SECONDS)
             assert state == CANCELLED
             kc.execute_interactive("%config LinkisMagics.kill_on_shutdown = False", timeout=10)
             kept = start_background_job(kc, client)
@@ -233,7 +224,7 @@ def test_restart_and_shutdown_kill_jobs_started_by_the_kernel_unless_configured_
         finally:
             kc.stop_channels()
             km.shutdown_kernel()
-    assert wait_for_state(client, before_shutdown, TERMINAL_STATES, KILL_SECONDS) == CANCELLED
+    assert history_state(client, before_shutdown, TERMINAL_STATES, KILL_SECONDS) == CANCELLED
     log_text = log_path.read_text()
     assert f"Kernel restart: Killed Linkis job {before_restart}" in log_text
     assert "Leaving 1 Linkis job(s) running (LinkisMagics.kill_on_shutdown is off)" in log_text

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from jupyter_client import KernelManager
+from serverproc import history_state
 
 from linkis_kernel.job import LinkisClient
 
@@ -36,17 +37,6 @@ def kernel(linkis_env: Any) -> Iterator[tuple[KernelManager, Any]]:
         client.stop_channels()
         if manager.is_alive():
             manager.shutdown_kernel(now=True)
-
-
-def history_state(server: Any, task_id: int, wanted: str, within: float = 5.0) -> str:
-    """The job's state in job history, polled until it is `wanted` or time runs out."""
-    client = LinkisClient(server.url, user=server.user, token=server.token)
-    deadline = time.monotonic() + within
-    state = client.jobhistory_get(task_id).status
-    while state != wanted and time.monotonic() < deadline:
-        time.sleep(0.1)
-        state = client.jobhistory_get(task_id).status
-    return state
 
 
 def iopub_until_idle(client: Any, msg_id: str, timeout: float = 30) -> list[dict[str, Any]]:
@@ -102,7 +92,7 @@ def test_interrupt_kills_the_job_and_aborts_the_cell(kernel: Any, linkis_server:
     errors = [m["content"] for m in messages if m["msg_type"] == "error"]
     assert [e["traceback"] for e in errors] == [[f"Interrupted. {report}"]]
     assert "Cancelled in" in cards[0]
-    assert history_state(linkis_server, task_id, "Cancelled") == "Cancelled"
+    assert history_state(linkis_server.linkis_client(), task_id, {"Cancelled"}) == "Cancelled"
     assert time.monotonic() - started < 8
 
 
@@ -130,10 +120,10 @@ def test_kernel_shutdown_kills_running_jobs(kernel: Any, linkis_server: Any) -> 
     )
     result = next(msg for msg in outputs if msg["msg_type"] == "execute_result")
     task_id = int(re.search(r"<Job task (\d+)", result["content"]["data"]["text/plain"]).group(1))
-    assert history_state(linkis_server, task_id, "Running") == "Running"
+    assert history_state(linkis_server.linkis_client(), task_id, {"Running"}) == "Running"
     client.stop_channels()
     manager.shutdown_kernel(now=False)
-    assert history_state(linkis_server, task_id, "Cancelled") == "Cancelled"
+    assert history_state(linkis_server.linkis_client(), task_id, {"Cancelled"}) == "Cancelled"
 
 
 def test_terminal_ipython_prints_the_status_line_card_and_table(
