@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .client import (
+    ATTACH,
     LinkisAuthError,
     LinkisError,
     LinkisJobError,
@@ -24,6 +25,7 @@ from .client import (
     LinkisTimeoutError,
     LinkisTransportError,
     LogChunk,
+    NextStep,
     ResourceUsage,
     StageProgress,
     TaskInfo,
@@ -465,8 +467,8 @@ class Job:
         if down >= self.unreachable_give_up_after:
             raise LinkisTransportError(
                 f"Lost contact with Linkis for {down:.0f} s while waiting for job "
-                f"{self.task_id} ({self.exec_id}); the job may still be running. Attach to it "
-                f"later with `%linkis attach {self.task_id}` or client.job({self.task_id})"
+                f"{self.task_id} ({self.exec_id}); the job may still be running",
+                next_steps=(NextStep(ATTACH, self.task_id, "to attach to it later"),),
             ) from err
         if down < self.unreachable_warn_after:
             return None

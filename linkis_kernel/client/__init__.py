@@ -6,6 +6,12 @@ No IPython, no ipywidgets, no pandas here; the job layer (`linkis_kernel.job`) b
 from __future__ import annotations
 
 from .errors import (
+    ATTACH,
+    JOBS,
+    KILL,
+    LOG,
+    PYTHON_COMMANDS,
+    Commands,
     LinkisAuthError,
     LinkisError,
     LinkisJobError,
@@ -16,6 +22,8 @@ from .errors import (
     LinkisTimeoutError,
     LinkisTransportError,
     LinkisValidationError,
+    NextStep,
+    phrase_steps,
 )
 from .models import (
     Column,
@@ -36,9 +44,15 @@ from .models import (
 from .rest import EMBEDDED_NOTE, LinkisRestClient
 
 __all__ = [
+    "ATTACH",
     "EMBEDDED_NOTE",
+    "JOBS",
+    "KILL",
+    "LOG",
+    "PYTHON_COMMANDS",
     "Column",
     "ColumnInfo",
+    "Commands",
     "DirTree",
     "FilePage",
     "JobStatus",
@@ -55,6 +69,7 @@ __all__ = [
     "LinkisValidationError",
     "LogChunk",
     "LoginInfo",
+    "NextStep",
     "Progress",
     "ResourceUsage",
     "StageProgress",
@@ -62,4 +77,5 @@ __all__ = [
     "TableInfo",
     "TaskInfo",
     "TaskPage",
+    "phrase_steps",
 ]

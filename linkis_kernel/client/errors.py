@@ -2,11 +2,50 @@
 
 Every exception renders as one or two plain sentences: what went wrong and what to do next.
 Messages that came from the server are scrubbed of secrets before they get here.
+
+What to do next about a job is kept as `NextStep`s, in no front end's words: `str(error)` phrases
+them for the Python API, and each front end passes its own `Commands` to `error.describe(...)`
+(`%linkis log 12` in a notebook, `linkis-kernel log 12` in a shell).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+# What a user can do next about a job: see its log, re-attach to it, kill it, list their jobs.
+LOG, ATTACH, KILL, JOBS = "log", "attach", "kill", "jobs"
+
+Commands = Mapping[str, str]
+"""How one front end spells each next step: a template with `{ref}` for the task or exec id."""
+
+PYTHON_COMMANDS: Commands = {
+    LOG: "client.job({ref}).log()",
+    ATTACH: "client.job({ref})",
+    KILL: "client.job({ref}).kill()",
+    JOBS: "client.jobhistory_list()",
+}
+
+
+@dataclass(frozen=True)
+class NextStep:
+    """One thing the user can do next, e.g. NextStep(LOG, 12, "to see the full log")."""
+
+    action: str
+    ref: int | str | None = None
+    why: str = ""
+
+    def phrase(self, commands: Commands) -> str:
+        command = commands[self.action].format(ref=self.ref if self.ref is not None else "")
+        return f"`{command}` {self.why}".rstrip()
+
+
+def phrase_steps(steps: Sequence[NextStep], commands: Commands) -> str:
+    """The next steps as one sentence, e.g. "Run `%linkis log 12` to see the full log."."""
+    if not steps:
+        return ""
+    return "Run " + ", or ".join(step.phrase(commands) for step in steps) + "."
 
 
 class LinkisError(Exception):
@@ -19,6 +58,7 @@ class LinkisError(Exception):
     """
 
     hint = ""
+    next_steps: tuple[NextStep, ...] = ()
 
     def __init__(
         self,
@@ -31,6 +71,7 @@ class LinkisError(Exception):
         error_code: int | None = None,
         stack: str | None = None,
         hint: str | None = None,
+        next_steps: Sequence[NextStep] = (),
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -42,8 +83,14 @@ class LinkisError(Exception):
         self.stack = stack
         if hint is not None:
             self.hint = hint
+        if next_steps:
+            self.next_steps = tuple(next_steps)
 
     def __str__(self) -> str:
+        return self.describe(PYTHON_COMMANDS)
+
+    def describe(self, commands: Commands) -> str:
+        """The error as a sentence or two, its next steps phrased in `commands`."""
         where = f"{self.method} {self.url}: " if self.method and self.url else ""
         details = []
         if self.http_status is not None:
@@ -52,7 +99,7 @@ class LinkisError(Exception):
             details.append(f"Linkis error code {self.error_code}")
         suffix = f" ({', '.join(details)})" if details else ""
         text = f"{where}{self.message.rstrip('.!！ ')}{suffix}."
-        return f"{text} {self.hint}" if self.hint else text
+        return _join(text, self.hint, phrase_steps(self.next_steps, commands))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self)!r})"
@@ -62,7 +109,11 @@ class LinkisError(Exception):
         return _rebuild, (type(self), self.__dict__.copy())
 
 
-def _rebuild(cls: type[LinkisError], state: dict) -> LinkisError:
+def _join(*parts: str) -> str:
+    return " ".join(part for part in parts if part)
+
+
+def _rebuild(cls: type[LinkisError], state: dict[str, Any]) -> LinkisError:
     error = cls.__new__(cls)
     Exception.__init__(error, state.get("message", ""))
     error.__dict__.update(state)
@@ -90,7 +141,8 @@ class LinkisValidationError(LinkisError):
 class LinkisNotFoundError(LinkisError):
     """The job, task or path is unknown to the server (or no longer held by the entrance)."""
 
-    hint = "Check the id or path; finished jobs can be looked up with jobhistory_get(task_id)."
+    hint = "Check the id or path."
+    next_steps = (NextStep(JOBS, why="to list your jobs"),)
 
 
 class LinkisServerError(LinkisError):
@@ -115,10 +167,8 @@ class LinkisTransportError(LinkisError):
 class LinkisSubmitUncertainError(LinkisTransportError):
     """A submit was sent but its answer was lost: the job may or may not exist on the server."""
 
-    hint = (
-        "The job may have been created anyway: look for it with `%linkis jobs` "
-        "(jobhistory/list, client.jobhistory_list()) before submitting again."
-    )
+    hint = "The job may have been created anyway: look for it before submitting again."
+    next_steps = (NextStep(JOBS, why="to list your jobs"),)
 
 
 class LinkisJobError(LinkisError):
@@ -140,34 +190,38 @@ class LinkisJobError(LinkisError):
         self.err_code = err_code
         self.err_desc = err_desc
         self.error_lines = list(error_lines)
-        super().__init__(self._what(), error_code=err_code)
+        ref = task_id if task_id is not None else exec_id
+        super().__init__(
+            self._what(),
+            error_code=err_code,
+            next_steps=(NextStep(LOG, ref, "to see the full log"),),
+        )
 
     def _what(self) -> str:
         job = f"Linkis job {self.task_id}" if self.task_id is not None else "Linkis job"
         return f"{job} ended {self.state}"
 
-    def _see_more(self) -> str:
-        ref = self.task_id if self.task_id is not None else self.exec_id
-        return f"See the full log with `%linkis log {ref}`."
-
-    def __str__(self) -> str:
+    def describe(self, commands: Commands) -> str:
         text = self._what()
         if self.err_code or self.err_desc:
             text += f": errCode {self.err_code}, {(self.err_desc or 'no description').rstrip('.')}"
         if self.error_lines:
             text += f". Last error: {self.error_lines[-1].strip().rstrip('.')}"
-        return f"{text}. {self._see_more()}"
+        return _join(f"{text}.", phrase_steps(self.next_steps, commands))
 
-    def _render_traceback_(self) -> list[str]:
-        """Short IPython rendering: what failed, errCode/errDesc, last ERROR lines, next step."""
+    def traceback_lines(self, commands: Commands) -> list[str]:
+        """Short rendering: what failed, errCode/errDesc, last ERROR lines, next step."""
         lines = [f"LinkisJobError: {self._what()}"]
         if self.exec_id:
             lines.append(f"  exec id: {self.exec_id}")
         if self.err_code or self.err_desc:
             lines.append(f"  errCode {self.err_code}: {self.err_desc or ''}".rstrip())
         lines.extend(f"  {line}" for line in self.error_lines[-5:])
-        lines.append(f"  {self._see_more()}")
+        lines.append(f"  {phrase_steps(self.next_steps, commands)}")
         return lines
+
+    def _render_traceback_(self) -> list[str]:
+        return self.traceback_lines(PYTHON_COMMANDS)
 
 
 class LinkisTimeoutError(LinkisError):
@@ -185,13 +239,15 @@ class LinkisTimeoutError(LinkisError):
         self.exec_id = exec_id
         self.waited_s = waited_s
         self.state = state
-        super().__init__(f"Stopped waiting for Linkis job {task_id} after {waited_s:g} s")
+        ref = task_id if task_id is not None else exec_id
+        super().__init__(
+            f"Stopped waiting for Linkis job {task_id} after {waited_s:g} s",
+            next_steps=(NextStep(ATTACH, ref, "to re-attach"), NextStep(KILL, ref, "to kill it")),
+        )
 
-    def __str__(self) -> str:
+    def describe(self, commands: Commands) -> str:
         state = f" (state {self.state})" if self.state else ""
-        ref = self.task_id if self.task_id is not None else self.exec_id
-        return (
-            f"{self.message}; the job is still running on the server{state}. "
-            f"Re-attach with `%linkis attach {ref}` (or `client.job({ref})`), or kill it with "
-            f"`%linkis kill {ref}`."
+        return _join(
+            f"{self.message}; the job is still running on the server{state}.",
+            phrase_steps(self.next_steps, commands),
         )

@@ -10,6 +10,8 @@ import pytest
 
 from linkis_kernel import client as client_pkg
 from linkis_kernel.client import (
+    LOG,
+    PYTHON_COMMANDS,
     LinkisError,
     LinkisJobError,
     LinkisRestClient,
@@ -38,23 +40,27 @@ def test_job_error_renders_a_short_traceback() -> None:
     assert [line for line in lines if "ERROR line" in line] == [
         f"  2024-12-19 11:52:01.052 ERROR line {i}" for i in range(3, 8)
     ]
-    assert "%linkis log 42" in lines[-1]
+    assert lines[-1] == "  Run `client.job(42).log()` to see the full log."
+    shell = error.traceback_lines({**PYTHON_COMMANDS, LOG: "linkis-kernel log {ref}"})
+    assert shell[-1] == "  Run `linkis-kernel log 42` to see the full log."
     text = str(error)
     assert text.startswith("Linkis job 42 ended Failed: errCode 41002, Table default.t1 not found")
-    assert "ERROR line 7" in text and "%linkis log 42" in text
+    assert "ERROR line 7" in text and "`client.job(42).log()`" in text
     assert isinstance(error, LinkisError) and error.state == "Failed"
 
 
 def test_cancelled_job_error_without_code() -> None:
     error = LinkisJobError(task_id=5, exec_id=None, state="Cancelled")
-    assert str(error) == "Linkis job 5 ended Cancelled. See the full log with `%linkis log 5`."
+    assert str(error) == (
+        "Linkis job 5 ended Cancelled. Run `client.job(5).log()` to see the full log."
+    )
 
 
 def test_timeout_error_says_the_job_still_runs_and_how_to_reattach() -> None:
     error = LinkisTimeoutError(task_id=9, exec_id="e", waited_s=30.0, state="Running")
     text = str(error)
     assert "after 30 s" in text and "still running" in text and "(state Running)" in text
-    assert "%linkis attach 9" in text
+    assert "Run `client.job(9)` to re-attach, or `client.job(9).kill()` to kill it." in text
 
 
 def test_server_error_str_is_one_sentence_with_context() -> None:

@@ -170,7 +170,7 @@ def test_a_failing_query_raises_with_the_linkis_error(client: LinkisClient) -> N
     assert error.err_code and "no_such_table" in (error.err_desc or "")
     assert error.error_lines and any("no_such_table" in line for line in error.error_lines)
     rendered = "\n".join(error._render_traceback_())
-    assert f"errCode {error.err_code}" in rendered and "%linkis log" in rendered
+    assert f"errCode {error.err_code}" in rendered and ".log()` to see" in rendered
     assert job.wait(raise_on_failure=False).state == "Failed"
 
 
@@ -180,7 +180,9 @@ def test_a_wait_timeout_leaves_the_job_running_and_kill_cancels_it(client: Linki
     with pytest.raises(LinkisTimeoutError) as caught:
         job.wait(timeout=0.5)
     assert time.monotonic() - started < 3
-    assert caught.value.task_id == job.task_id and f"attach {job.task_id}" in str(caught.value)
+    assert caught.value.task_id == job.task_id and f"client.job({job.task_id})`" in str(
+        caught.value
+    )
     assert client.status(job.exec_id).state not in TERMINAL_STATES
     with pytest.raises(LinkisError, match=r"still Running: wait for it with job\.wait\(\)"):
         job.result()
@@ -229,7 +231,7 @@ def test_an_unreachable_server_is_warned_about_then_given_up_on(linkis_server) -
             job.wait(timeout=30, on_update=snapshots.append)
         assert any("has not answered" in (s.warning or "") for s in snapshots)
         assert f"job {job.task_id}" in str(caught.value)
-        assert f"attach {job.task_id}" in str(caught.value)
+        assert f"client.job({job.task_id})`" in str(caught.value)
         proxy.clear()
         assert job.kill().startswith(f"Killed Linkis job {job.task_id}")
 
