@@ -1,38 +1,58 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+# One stamp per set of extras: `make demo` installs only what the demo needs, `make test` all.
+DEMO_STAMP := $(VENV)/.installed-demo
+TEST_STAMP := $(VENV)/.installed-test
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check
+say = @printf '\033[1m==> %s\033[0m\n' $(1)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup chromium demo lab test lint format bench bench-quick clean
+.PHONY: setup chromium demo lab test lint typecheck format bench bench-quick clean
 
-setup: $(STAMP)
+setup: $(TEST_STAMP)
 
-$(STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
-	$(PY) -m pip install --quiet -e '.[test]' 2>&1 | grep -v '^WARNING: Location' || true
-	$(PY) -c 'import linkis_kernel, pytest, nbclient, playwright'
-	touch $(STAMP)
+$(VENV)/bin/python:
+	$(call say,"Creating the virtual environment in $(VENV)")
+	@$(PYTHON) -m venv $(VENV)
+	@$(PIP) --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
+
+$(DEMO_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(call say,"Installing linkis-kernel and what the demo needs (about 30 s the first time)")
+	@$(PIP) -e '.[demo]' 2>&1 | grep -v '^WARNING: Location' || true
+	@$(PY) -c 'import linkis_kernel, nbclient'
+	@touch $@
+
+$(TEST_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(call say,"Installing linkis-kernel with its test tools (about a minute the first time)")
+	@$(PIP) -e '.[test]' 2>&1 | grep -v '^WARNING: Location' || true
+	@$(PY) -c 'import linkis_kernel, pytest, nbclient, playwright, mypy, importlinter'
+	@touch $@ $(DEMO_STAMP)
 
 # The browser tests drive Debian's Chromium (never a browser downloaded by Playwright).
 chromium:
-	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+	@command -v chromium >/dev/null 2>&1 || { \
+	  printf '\033[1m==> %s\033[0m\n' "Installing Debian's Chromium for the browser tests"; \
+	  apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
-demo: setup
-	$(PY) tools/run_notebook.py notebooks/quickstart.ipynb
+demo: $(DEMO_STAMP)
+	$(call say,"Running notebooks/quickstart.ipynb against the embedded Linkis server")
+	@$(PY) tools/run_notebook.py notebooks/quickstart.ipynb
 
-lab: setup
-	$(PY) tools/lab.py
+lab: $(TEST_STAMP)
+	@$(PY) tools/lab.py
 
-test: setup chromium
-	$(VENV)/bin/ruff check linkis_kernel tests tools benchmarks
-	$(VENV)/bin/ruff format --check linkis_kernel tests tools benchmarks
+test: setup chromium lint typecheck
 	$(PY) -m pytest
 
 lint: setup
 	$(VENV)/bin/ruff check linkis_kernel tests tools benchmarks
 	$(VENV)/bin/ruff format --check linkis_kernel tests tools benchmarks
+
+# Layers (import-linter contracts in pyproject.toml) and types (mypy).
+typecheck: setup
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 format: setup
 	$(VENV)/bin/ruff format linkis_kernel tests tools benchmarks
@@ -45,4 +65,4 @@ bench-quick: setup
 	$(PY) benchmarks/run.py --quick
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
