@@ -1,4 +1,5 @@
-"""`%%linkis` (run a cell on Linkis) and `%linkis <subcommand>` (connect, jobs, attach, ...).
+"""`LinkisMagics`: `%%linkis` (run a cell on Linkis), its settings, and the dispatch of
+`%linkis <subcommand>` to the handlers in `subcommands`.
 
 `LinkisMagics.run_cell(options, code)` is the whole "run one cell on Linkis" flow as a plain
 method, so the wrapper kernel calls it directly. Settings are traitlets (`%config LinkisMagics.*`,
@@ -8,12 +9,9 @@ defaults.
 
 from __future__ import annotations
 
-import atexit
-import getpass
 import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
@@ -22,8 +20,8 @@ from IPython.display import display
 from traitlets import Bool, Dict, Enum, Float, Integer, Unicode, observe
 from traitlets.config import Configurable
 
-from .client import EMBEDDED_NOTE, LinkisError, LinkisJobError
-from .display import (
+from ..client import EMBEDDED_NOTE, LinkisError, LinkisJobError
+from ..display import (
     PROGRESS_MODES,
     JobCard,
     Limits,
@@ -33,39 +31,27 @@ from .display import (
     result_header,
     result_view,
 )
-from .display.card import CARD_LOG_LINES, JobInterrupted, summarize_results
-from .options import (
+from ..display.card import CARD_LOG_LINES, JobInterrupted, summarize_results
+from ..options import (
     CellOptions,
     cell_magic_arguments,
     fill_variables,
     is_sql,
-    line_help,
     parse_cell_options,
     parse_line,
 )
-from .wire import DEFAULT_CREATOR, FAILED_STATES, STATES, SUCCEED
+from ..wire import DEFAULT_CREATOR, FAILED_STATES
+from .errors import short_errors
+from .subcommands import Subcommands
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .job import Job, LinkisClient
-    from .results import ResultSet
+    from ..job import Job, LinkisClient
+    from ..results import ResultSet
 
 DEFAULT_ENGINE = "spark"
 SHUTDOWN_KILL_WAIT = 2.0
-STATE_BY_NAME = {state.lower(): state for state in STATES}
-
-
-@contextmanager
-def short_errors(*also: type[Exception]) -> Iterator[None]:
-    """Connection, auth and server errors (and the `also` types) become one short error
-    output, not a traceback. A failed job's LinkisJobError already renders short."""
-    try:
-        yield
-    except LinkisJobError:
-        raise
-    except (LinkisError, *also) as exc:
-        raise LinkisCellError(f"{type(exc).__name__}: {exc}") from None
 
 
 @magics_class
@@ -122,6 +108,7 @@ class LinkisMagics(Magics, Configurable):
         self._client: LinkisClient | None = None
         self._password: str | None = None
         self._lock = threading.Lock()
+        self.subcommands = Subcommands(self)
 
     # -- settings and connection -----------------------------------------------------------
 
@@ -150,8 +137,16 @@ class LinkisMagics(Magics, Configurable):
             self._client.engine_versions.update(self.engine_versions)
             return self._client
 
+    def reconnect(self, password: str | None = None) -> None:
+        """Connect afresh on next use; a `password` (as `%linkis connect` asks for one)
+        replaces the one remembered."""
+        with self._lock:
+            self._client = None
+            if password is not None:
+                self._password = password
+
     def _connect(self) -> LinkisClient:
-        from .job import LinkisClient
+        from ..job import LinkisClient
 
         url = self.url or os.environ.get("LINKIS_URL")
         overrides: dict[str, Any] = {"url": url, "user": self.user, "password": self._password}
@@ -219,10 +214,11 @@ class LinkisMagics(Magics, Configurable):
         return value
 
     def _track(self, job: Job) -> None:
-        self._pace(job)
+        self.pace(job)
         self.jobs.append(job)
 
-    def _pace(self, job: Job) -> None:
+    def pace(self, job: Job) -> None:
+        """Poll and warn about `job` as the settings say."""
         job.poll_min = self.poll_interval
         job.poll_max = max(self.poll_max_interval, self.poll_interval)
         job.stale_after = self.stale_after
@@ -248,7 +244,7 @@ class LinkisMagics(Magics, Configurable):
                 view.start()
             with short_errors():
                 job.wait(on_update=view.update if view else None, kill_on_interrupt=kill)
-                results = job.results(limit=self._fetch_limit(options.limit))
+                results = job.results(limit=self.fetch_limit_for(options.limit))
         except KeyboardInterrupt as interrupt:
             note = self._interrupt_note(job, interrupt, kill)
             self._end_view(view, job, note=note)
@@ -257,7 +253,7 @@ class LinkisMagics(Magics, Configurable):
             self._end_view(view, job)
             raise
         self._end_view(view, job, results, limit=options.limit)
-        return self.show_results(results, self._limits(options.limit))
+        return self.show_results(results, self.limits_for(options.limit))
 
     @staticmethod
     def _interrupt_note(job: Job, interrupt: KeyboardInterrupt, kill: bool) -> str:
@@ -291,13 +287,15 @@ class LinkisMagics(Magics, Configurable):
 
         threading.Thread(target=follow, name=f"linkis-job-{job.task_id}", daemon=True).start()
 
-    def _fetch_limit(self, limit: int | None) -> int | None:
+    def fetch_limit_for(self, limit: int | None) -> int | None:
+        """The rows to fetch per result: `--limit`, else the setting (None: all)."""
         chosen = self.fetch_limit if limit is None else limit
         return chosen or None
 
-    def _limits(self, limit: int | None) -> Limits:
+    def limits_for(self, limit: int | None) -> Limits:
+        """The limits a result goes through, each named by where it was set."""
         source = "--limit" if limit is not None else "LinkisMagics.fetch_limit"
-        return Limits(self.display_limit or None, self._fetch_limit(limit), source)
+        return Limits(self.display_limit or None, self.fetch_limit_for(limit), source)
 
     def _end_view(
         self,
@@ -319,8 +317,8 @@ class LinkisMagics(Magics, Configurable):
             state=job.state,
             elapsed=snapshot.elapsed if snapshot else 0.0,
             run_type=job.run_type,
-            results=summarize_results(results, self._limits(limit)),
-            fetch_limit=self._fetch_limit(limit),
+            results=summarize_results(results, self.limits_for(limit)),
+            fetch_limit=self.fetch_limit_for(limit),
             note=note,
             log_tail=log_tail,
         )
@@ -343,106 +341,14 @@ class LinkisMagics(Magics, Configurable):
                 display(view)
         return value
 
-    # -- subcommands -----------------------------------------------------------------------
+    # -- subcommands and shutdown ----------------------------------------------------------
 
     def run_subcommand(self, line: str) -> Any:
         """`%linkis <subcommand> ...`."""
         args = parse_line(line)
-        handlers: dict[str, Callable[[Any], Any]] = {
-            "connect": self._connect_command,
-            "status": self._status_command,
-            "jobs": self._jobs_command,
-            "attach": self._attach_command,
-            "kill": self._kill_command,
-            "log": self._log_command,
-            "result": self._result_command,
-            "download": self._download_command,
-            "refresh": self._refresh_command,
-        }
-        if args.command == "help":
-            print(line_help())
-            return None
+        handler = self.subcommands.handler(args.command)
         with short_errors():
-            return handlers[args.command](args)
-
-    def _connect_command(self, args: Any) -> None:
-        self.url = args.url or self.url
-        self.user = args.user or self.user
-        self.token_env = args.token_env or self.token_env
-        self._client = None
-        url = self.url or os.environ.get("LINKIS_URL")
-        user = self.user or os.environ.get("LINKIS_USER")
-        has_token = bool(self.token_env and os.environ.get(self.token_env))
-        if url and user and not has_token and not os.environ.get("LINKIS_PASSWORD"):
-            self._password = getpass.getpass(f"Linkis password for {user}: ")
-        self._status_command(args)
-
-    def _status_command(self, args: Any) -> None:
-        client = self.connection()
-        if client.auth_kind != "none":
-            client.login()  # fails here, with the reason, when the credentials are refused
-        print(f"Connected to {client.url} as {client.user} ({client.auth_kind} auth).")
-
-    def _jobs_command(self, args: Any) -> pd.DataFrame:
-        import pandas as pd
-
-        statuses = [STATE_BY_NAME[name] for name in args.status] if args.status else None
-        page = self.connection().jobhistory_list(status=statuses, page_size=max(1, args.n))
-        rows = [
-            {
-                "task_id": task.task_id,
-                "state": task.status,
-                "engine": task.engine_type,
-                "run_type": task.run_type,
-                "created": task.created_time,
-                "duration_s": None if task.cost_time_ms is None else task.cost_time_ms / 1000,
-                "code": (task.execution_code or "").strip().split("\n", 1)[0],
-            }
-            for task in page.tasks
-        ]
-        columns = ["task_id", "state", "engine", "run_type", "created", "duration_s", "code"]
-        return pd.DataFrame(rows, columns=columns)
-
-    def _job(self, job_id: str) -> Job:
-        return self.connection().job(job_id)
-
-    def _attach_command(self, args: Any) -> Any:
-        job = self._job(args.id)
-        self._pace(job)
-        # Ctrl-C kills only a job this shell started; others are just no longer followed.
-        owned = any(started.task_id == job.task_id for started in self.jobs)
-        return self.follow(job, CellOptions(), kill_on_interrupt=self.kill_on_interrupt and owned)
-
-    def _kill_command(self, args: Any) -> None:
-        print(self._job(args.id).kill())
-
-    def _log_command(self, args: Any) -> None:
-        lines = self._job(args.id).log(level=args.level, tail=args.tail)
-        print("\n".join(lines) if lines else f"(no {args.level} lines)")
-
-    def _result_command(self, args: Any) -> Any:
-        job = self._job(args.id)
-        if job.state != SUCCEED:
-            raise LinkisCellError(
-                f"Linkis job {job.task_id} is {job.state}, so it has no result to show.",
-                f"See why with `%linkis log {job.task_id} --level error`.",
-            )
-        results = job.results(limit=self._fetch_limit(args.limit))
-        value = self.show_results(results, self._limits(args.limit))
-        if args.output:
-            self.shell.user_ns[args.output] = value
-        return value
-
-    def _download_command(self, args: Any) -> None:
-        path = self._job(args.id).download(args.path, format=args.format)
-        print(f"Saved the result of Linkis job {args.id} to {path}.")
-
-    # -- shutdown --------------------------------------------------------------------------
-
-    def _refresh_command(self, args: Any) -> None:
-        for hook in self.refresh_hooks:
-            hook()
-        print("Forgot the cached Linkis metadata; completion asks Linkis again.")
+            return handler(args)
 
     def running_jobs(self) -> list[Job]:
         """Jobs this shell started that were not seen to end."""
@@ -453,34 +359,3 @@ class LinkisMagics(Magics, Configurable):
         if not self.kill_on_shutdown:
             return []
         return [job.kill(wait=SHUTDOWN_KILL_WAIT) for job in self.running_jobs()]
-
-
-_registered: dict[int, LinkisMagics] = {}
-
-
-def load_ipython_extension(ipython: Any) -> None:
-    """Register `%%linkis`/`%linkis`, make `%config LinkisMagics` work, kill jobs at exit."""
-    linkis_magics(ipython)
-
-
-def linkis_magics(ipython: Any) -> LinkisMagics:
-    """The shell's LinkisMagics (registering them first if needed), e.g. for a kernel that
-    runs cells through `run_cell` and calls `shutdown` itself."""
-    if id(ipython) not in _registered:
-        magics = LinkisMagics(shell=ipython, parent=ipython)
-        ipython.register_magics(magics)
-        ipython.configurables.append(magics)
-        atexit.register(magics.shutdown)
-        _registered[id(ipython)] = magics
-    return _registered[id(ipython)]
-
-
-def unload_ipython_extension(ipython: Any) -> None:
-    magics = _registered.pop(id(ipython), None)
-    if magics is None:
-        return
-    atexit.unregister(magics.shutdown)
-    if magics in ipython.configurables:
-        ipython.configurables.remove(magics)
-    ipython.magics_manager.magics["line"].pop("linkis", None)
-    ipython.magics_manager.magics["cell"].pop("linkis", None)
