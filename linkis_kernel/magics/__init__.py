@@ -10,10 +10,11 @@ from __future__ import annotations
 import atexit
 from typing import Any
 
-from .errors import short_errors
+from .errors import MAGIC_COMMANDS, short_errors
 from .magic import LinkisMagics
 
 __all__ = [
+    "MAGIC_COMMANDS",
     "LinkisMagics",
     "linkis_magics",
     "load_ipython_extension",

@@ -20,7 +20,7 @@ from IPython.display import display
 from traitlets import Bool, Dict, Enum, Float, Integer, Unicode, observe
 from traitlets.config import Configurable
 
-from ..client import EMBEDDED_NOTE, LinkisError, LinkisJobError
+from ..client import ATTACH, EMBEDDED_NOTE, KILL, LinkisError, LinkisJobError
 from ..display import (
     PROGRESS_MODES,
     JobCard,
@@ -41,7 +41,7 @@ from ..options import (
     parse_line,
 )
 from ..wire import DEFAULT_CREATOR, FAILED_STATES
-from .errors import short_errors
+from .errors import MAGIC_COMMANDS, describe, magic_command, short_errors
 from .subcommands import Subcommands
 
 if TYPE_CHECKING:
@@ -266,8 +266,8 @@ class LinkisMagics(Magics, Configurable):
         if kill:
             return job.kill(wait=job.kill_confirm_wait)
         return (
-            f"Interrupted; the job keeps running: `%linkis attach {job.task_id}` or "
-            f"`%linkis kill {job.task_id}`."
+            f"Interrupted; the job keeps running: `{magic_command(ATTACH, job.task_id)}` or "
+            f"`{magic_command(KILL, job.task_id)}`."
         )
 
     def _follow_in_background(self, job: Job, view: RunDisplay | None) -> None:
@@ -282,7 +282,7 @@ class LinkisMagics(Magics, Configurable):
                         note = f"errCode {failure.err_code}: {note}"
                     log_tail = tuple(failure.error_lines[-CARD_LOG_LINES:])
             except LinkisError as exc:
-                note = f"Stopped following: {exc}"
+                note = f"Stopped following: {describe(exc)}"
             self._end_view(view, job, note=note, log_tail=log_tail)
 
         threading.Thread(target=follow, name=f"linkis-job-{job.task_id}", daemon=True).start()
@@ -295,7 +295,12 @@ class LinkisMagics(Magics, Configurable):
     def limits_for(self, limit: int | None) -> Limits:
         """The limits a result goes through, each named by where it was set."""
         source = "--limit" if limit is not None else "LinkisMagics.fetch_limit"
-        return Limits(self.display_limit or None, self.fetch_limit_for(limit), source)
+        return Limits(
+            self.display_limit or None,
+            self.fetch_limit_for(limit),
+            fetch_limit_source=source,
+            display_limit_source="LinkisMagics.display_limit",
+        )
 
     def _end_view(
         self,
@@ -321,6 +326,7 @@ class LinkisMagics(Magics, Configurable):
             fetch_limit=self.fetch_limit_for(limit),
             note=note,
             log_tail=log_tail,
+            commands=MAGIC_COMMANDS,
         )
         view.finish(card)
 

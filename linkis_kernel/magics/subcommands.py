@@ -13,9 +13,11 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..client import LOG
 from ..display import LinkisCellError
 from ..options import CellOptions, line_help
 from ..wire import STATES, SUCCEED
+from .errors import magic_command
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -117,7 +119,7 @@ class Subcommands:
         if job.state != SUCCEED:
             raise LinkisCellError(
                 f"Linkis job {job.task_id} is {job.state}, so it has no result to show.",
-                f"See why with `%linkis log {job.task_id} --level error`.",
+                f"See why with `{magic_command(LOG, job.task_id)} --level error`.",
             )
         results = job.results(limit=magics.fetch_limit_for(args.limit))
         value = magics.show_results(results, magics.limits_for(args.limit))
