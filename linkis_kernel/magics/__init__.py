@@ -34,9 +34,8 @@ def linkis_magics(ipython: Any) -> LinkisMagics:
     """The shell's LinkisMagics (registering them first if needed), e.g. for a kernel that
     runs cells through `run_cell` and calls `shutdown` itself."""
     if id(ipython) not in _registered:
-        magics = LinkisMagics(shell=ipython, parent=ipython)
+        magics = LinkisMagics(shell=ipython, parent=ipython)  # joins ipython.configurables
         ipython.register_magics(magics)
-        ipython.configurables.append(magics)
         atexit.register(magics.shutdown)
         _registered[id(ipython)] = magics
     return _registered[id(ipython)]
@@ -47,7 +46,6 @@ def unload_ipython_extension(ipython: Any) -> None:
     if magics is None:
         return
     atexit.unregister(magics.shutdown)
-    if magics in ipython.configurables:
-        ipython.configurables.remove(magics)
+    ipython.configurables[:] = [each for each in ipython.configurables if each is not magics]
     ipython.magics_manager.magics["line"].pop("linkis", None)
     ipython.magics_manager.magics["cell"].pop("linkis", None)

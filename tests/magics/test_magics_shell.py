@@ -229,3 +229,14 @@ def test_other_linkis_errors_name_their_next_step_as_a_magic(shell: InteractiveS
     (line,) = error._render_traceback_()
     assert line.startswith("LinkisNotFoundError: ")
     assert line.endswith("Run `%linkis jobs` to list your jobs.")
+
+
+def test_unloading_leaves_no_magics_behind(shell: InteractiveShell) -> None:
+    def loaded() -> list[Any]:
+        return [each for each in shell.configurables if isinstance(each, LinkisMagics)]
+
+    assert loaded() == [magics_of(shell)]
+    shell.run_line_magic("unload_ext", "linkis_kernel")
+    assert loaded() == []
+    shell.run_line_magic("load_ext", "linkis_kernel")
+    assert loaded() == [magics_of(shell)]
