@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import display
-from traitlets import Bool, Dict, Enum, Float, Integer, Unicode, observe
+from traitlets import Bool, Dict, Enum, Float, Integer, TraitError, Unicode, observe, validate
 from traitlets.config import Configurable
 
 from ..client import ATTACH, EMBEDDED_NOTE, KILL, LinkisError, LinkisJobError
@@ -42,6 +42,7 @@ from ..options import (
 )
 from ..wire import DEFAULT_CREATOR, FAILED_STATES
 from .errors import MAGIC_COMMANDS, describe, magic_command, short_errors
+from .settings import RULES, checked
 from .subcommands import Subcommands
 
 if TYPE_CHECKING:
@@ -59,7 +60,9 @@ class LinkisMagics(Magics, Configurable):
     """Run cells on Apache Linkis and manage its jobs from IPython."""
 
     url = Unicode(
-        None, allow_none=True, help="Linkis gateway URL (default LINKIS_URL, else embedded)"
+        None,
+        allow_none=True,
+        help="Linkis gateway URL, http(s)://... (default LINKIS_URL, else embedded)",
     ).tag(config=True)
     user = Unicode(None, allow_none=True, help="Linkis user (default LINKIS_USER)").tag(config=True)
     token_env = Unicode(
@@ -81,24 +84,28 @@ class LinkisMagics(Magics, Configurable):
         config=True
     )
     fetch_limit = Integer(
-        100_000, allow_none=True, help="rows fetched per result (None or 0: all)"
+        100_000, allow_none=True, help="rows fetched per result, 0 or more (None or 0: all)"
     ).tag(config=True)
     display_limit = Integer(
-        50, allow_none=True, help="rows shown in a result table (the DataFrame keeps all)"
+        50,
+        allow_none=True,
+        help="rows shown in a result table, 0 or more (None or 0: all; the DataFrame keeps all)",
     ).tag(config=True)
-    poll_interval = Float(0.1, help="first poll interval, seconds").tag(config=True)
-    poll_max_interval = Float(2.0, help="longest poll interval while nothing changes").tag(
-        config=True
-    )
+    poll_interval = Float(
+        0.1, help="first poll interval, seconds (at least 0.05, at most poll_max_interval)"
+    ).tag(config=True)
+    poll_max_interval = Float(
+        2.0, help="longest poll interval while nothing changes, seconds (at least poll_interval)"
+    ).tag(config=True)
     kill_on_interrupt = Bool(True, help="kill the job when the cell is interrupted").tag(
         config=True
     )
     kill_on_shutdown = Bool(True, help="kill still-running jobs when the shell ends").tag(
         config=True
     )
-    stale_after = Float(600.0, help="warn when a job shows no change for this many seconds").tag(
-        config=True
-    )
+    stale_after = Float(
+        600.0, help="warn when a job shows no change for this many seconds (more than 0)"
+    ).tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any):
         super().__init__(shell=shell, **kwargs)
@@ -111,6 +118,10 @@ class LinkisMagics(Magics, Configurable):
         self.subcommands = Subcommands(self)
 
     # -- settings and connection -----------------------------------------------------------
+
+    @validate(*RULES)
+    def _check_setting(self, proposal: Any) -> Any:
+        return checked(self, proposal["trait"].name, proposal["value"])
 
     @observe("url", "user", "token_env")
     def _forget_client(self, change: dict[str, Any]) -> None:
@@ -220,7 +231,7 @@ class LinkisMagics(Magics, Configurable):
     def pace(self, job: Job) -> None:
         """Poll and warn about `job` as the settings say."""
         job.poll_min = self.poll_interval
-        job.poll_max = max(self.poll_max_interval, self.poll_interval)
+        job.poll_max = self.poll_max_interval
         job.stale_after = self.stale_after
 
     def _view(self, job: Job, options: CellOptions) -> RunDisplay | None:
@@ -353,7 +364,7 @@ class LinkisMagics(Magics, Configurable):
         """`%linkis <subcommand> ...`."""
         args = parse_line(line)
         handler = self.subcommands.handler(args.command)
-        with short_errors():
+        with short_errors(TraitError):  # e.g. `%linkis connect` with a URL that is not one
             return handler(args)
 
     def running_jobs(self) -> list[Job]:

@@ -59,9 +59,10 @@ class Subcommands:
     def connect(self, args: argparse.Namespace) -> None:
         """Point the magics at a gateway (asking for a password when nothing else logs in)."""
         magics = self.magics
-        magics.url = args.url or magics.url
-        magics.user = args.user or magics.user
-        magics.token_env = args.token_env or magics.token_env
+        with magics.hold_trait_notifications():  # a value the settings refuse changes none
+            magics.url = args.url or magics.url
+            magics.user = args.user or magics.user
+            magics.token_env = args.token_env or magics.token_env
         url = magics.url or os.environ.get("LINKIS_URL")
         user = magics.user or os.environ.get("LINKIS_USER")
         has_token = bool(magics.token_env and os.environ.get(magics.token_env))
