@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
@@ -51,8 +51,16 @@ if TYPE_CHECKING:
     from ..job import Job, LinkisClient
     from ..results import ResultSet
 
+F = TypeVar("F", bound=Callable[..., Any])
+
 DEFAULT_ENGINE = "spark"
 SHUTDOWN_KILL_WAIT = 2.0
+
+
+def _line_cell_magic(method: F) -> F:
+    """IPython's `line_cell_magic` used bare, which returns the method it marks (IPython types
+    it as maybe returning a decorator, for its `@line_cell_magic("name")` form)."""
+    return cast(F, line_cell_magic(method))
 
 
 @magics_class
@@ -117,6 +125,13 @@ class LinkisMagics(Magics, Configurable):
         self._lock = threading.Lock()
         self.subcommands = Subcommands(self)
 
+    @property
+    def user_ns(self) -> dict[str, Any]:
+        """The namespace of the shell these magics belong to."""
+        if self.shell is None:
+            raise RuntimeError("LinkisMagics run only inside an IPython shell")
+        return self.shell.user_ns
+
     # -- settings and connection -----------------------------------------------------------
 
     @validate(*RULES)
@@ -165,6 +180,7 @@ class LinkisMagics(Magics, Configurable):
             overrides["token"] = os.environ[self.token_env]
         with short_errors():
             client = LinkisClient.from_env(**overrides)
+        assert isinstance(client, LinkisClient)  # from_env builds the class it is called on
         if client.embedded:
             print(EMBEDDED_NOTE.format(url=client.url))
         return client
@@ -172,7 +188,7 @@ class LinkisMagics(Magics, Configurable):
     # -- the magic -------------------------------------------------------------------------
 
     @cell_magic_arguments
-    @line_cell_magic
+    @_line_cell_magic
     def linkis(self, line: str, cell: str | None = None) -> Any:
         """Run the cell on Linkis and return its last table as a DataFrame.
 
@@ -196,7 +212,7 @@ class LinkisMagics(Magics, Configurable):
         run_type = options.run_type or (None if options.engine else self.run_type)
         creator = self.resolved("creator", options.creator) or DEFAULT_CREATOR
         variables = fill_variables(
-            code, options.variables, self.shell.user_ns, sql=is_sql(run_type, engine)
+            code, options.variables, self.user_ns, sql=is_sql(run_type, engine)
         )
         client = self.connection()
         with short_errors(ValueError):  # an engine or run type the job layer does not know
@@ -216,12 +232,12 @@ class LinkisMagics(Magics, Configurable):
                 view.start()
             self._follow_in_background(job, view)
             if options.output:  # bound: no repr of the just-submitted job under the panel
-                self.shell.user_ns[options.output] = job
+                self.user_ns[options.output] = job
                 return None
             return job
         value = self.follow(job, options)
         if options.output:
-            self.shell.user_ns[options.output] = value
+            self.user_ns[options.output] = value
         return value
 
     def _track(self, job: Job) -> None:
@@ -283,7 +299,8 @@ class LinkisMagics(Magics, Configurable):
 
     def _follow_in_background(self, job: Job, view: RunDisplay | None) -> None:
         def follow() -> None:
-            note, log_tail = None, ()
+            note: str | None = None
+            log_tail: tuple[str, ...] = ()
             try:
                 job.wait(on_update=view.update if view else None, raise_on_failure=False)
                 if job.state in FAILED_STATES:  # no error output here: the card says why

@@ -125,7 +125,7 @@ class Subcommands:
         results = job.results(limit=magics.fetch_limit_for(args.limit))
         value = magics.show_results(results, magics.limits_for(args.limit))
         if args.output:
-            magics.shell.user_ns[args.output] = value
+            magics.user_ns[args.output] = value
         return value
 
     def download(self, args: argparse.Namespace) -> None:
