@@ -117,7 +117,13 @@ class LinkisKernel(IPythonKernel):
         self.metadata_cache = MetadataCache(self.magics.connection, self._log_metadata_error)
         self.completer = SqlCompleter(self.metadata_cache)
         self.magics.refresh_hooks.append(self.metadata_cache.clear)
-        self.shell.input_transformers_cleanup.insert(0, self.route_cell)
+        self._ipython().input_transformers_cleanup.insert(0, self.route_cell)
+
+    def _ipython(self) -> Any:
+        """The kernel's IPython shell, which ipykernel creates before this kernel's __init__."""
+        if self.shell is None:
+            raise RuntimeError("the Linkis kernel has no IPython shell")
+        return self.shell
 
     @property
     def banner(self) -> str:  # type: ignore[override]
@@ -235,13 +241,24 @@ class LinkisKernel(IPythonKernel):
         return {"status": "complete"}
 
     async def do_history(
-        self, hist_access_type: str, output: bool, raw: bool, **kwargs: Any
-    ) -> dict:
+        self,
+        hist_access_type: str,
+        output: bool,
+        raw: bool,
+        session: int = 0,
+        start: int = 0,
+        stop: int | None = None,
+        n: int | None = None,
+        pattern: str | None = None,
+        unique: bool = False,
+    ) -> dict[str, Any]:
         """History; a `range` reply names the current session by its number (IPython says 0),
         as `tail` and `search` replies do."""
-        reply = super().do_history(hist_access_type, output, raw, **kwargs)
+        reply = super().do_history(
+            hist_access_type, output, raw, session, start, stop, n, pattern, unique
+        )
         if hist_access_type == "range":
-            current = self.shell.history_manager.session_number
+            current = self._ipython().history_manager.session_number
             reply["history"] = [
                 (session or current, line, entry) for session, line, entry in reply["history"]
             ]

@@ -15,7 +15,12 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from IPython.core.error import UsageError
-from IPython.core.magic_arguments import MagicArgumentParser, argument, magic_arguments
+from IPython.core.magic_arguments import (
+    MagicArgumentParser,
+    argument,
+    magic_arguments,
+    parse_argstring,
+)
 
 from .display import PROGRESS_MODES
 from .job import default_run_type
@@ -110,7 +115,7 @@ def key_values(groups: Iterable[Iterable[str]], option: str) -> dict[str, str]:
 
 def parse_cell_options(magic: Callable[..., Any], line: str) -> CellOptions:
     """Parse the first line of a `%%linkis` cell; bad options raise UsageError."""
-    args = magic.parser.parse_argstring(line)
+    args = parse_argstring(magic, line)
     return CellOptions(
         engine=args.engine,
         run_type=args.run_type,

@@ -1,16 +1,19 @@
 """Static output: the job card, result headers and footers, result rendering, short errors.
 
 Everything here is plain `display_data` (text/html plus text/plain) with no widget state and no
-scripts, so a saved notebook, nbconvert and GitHub show what ran.
+scripts, so a saved notebook, nbconvert and GitHub show what ran. The caller words what it adds:
+the `Commands` a card's log hint is phrased in, the setting a limit came from.
 """
 
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..client import LOG, Commands
 from ..wire import CANCELLED, FAILED, SUCCEED, TIMEOUT
 
 if TYPE_CHECKING:
@@ -20,6 +23,7 @@ if TYPE_CHECKING:
 STATE_COLOURS = {SUCCEED: "#2e7d32", FAILED: "#c62828", CANCELLED: "#ef6c00", TIMEOUT: "#ef6c00"}
 TEXT_DISPLAY_LINES = 1000  # a text result shows this many lines; job.results() has them all
 CARD_LOG_LINES = 10  # error lines a card may carry when no error output shows them
+_BACKTICKED = re.compile(r"`([^`]+)`")
 
 
 def format_duration(seconds: float) -> str:
@@ -33,19 +37,23 @@ def format_duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
-def log_hint(task_id: int | str | None, exec_id: str, *, level: str | None = None) -> str:
-    """The magic that shows this job's log."""
+def log_hint(
+    commands: Commands, task_id: int | str | None, exec_id: str, *, level: str | None = None
+) -> str:
+    """The front end's command that shows this job's log (that command takes `--level`)."""
     level_part = f" --level {level}" if level else ""
-    return f"%linkis log {task_id if task_id is not None else exec_id}{level_part}"
+    return commands[LOG].format(ref=task_id if task_id is not None else exec_id) + level_part
 
 
 @dataclass(frozen=True)
 class Limits:
-    """The row limits a table went through, kept apart so a footer can name each one."""
+    """The row limits a table went through, kept apart so a footer can name each one; a source
+    is where the limit was set (e.g. `--limit`), named beside it when given."""
 
     display_limit: int | None
     fetch_limit: int | None
-    fetch_limit_source: str = "LinkisMagics.fetch_limit"
+    fetch_limit_source: str = ""
+    display_limit_source: str = ""
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,7 @@ class JobCard:
     fetch_limit: int | None = None
     note: str | None = None
     log_tail: tuple[str, ...] = ()
+    commands: Commands | None = None  # how the front end words the log hint; None: no hint
 
     def headline(self) -> str:
         run_type = f" ({self.run_type})" if self.run_type else ""
@@ -87,12 +96,20 @@ class JobCard:
             lines.append(f"fetch limit {self.fetch_limit:,} rows per result")
         if self.note:
             lines.append(self.note)
-        level = "error" if self.state != SUCCEED else None
-        lines.append(f"log: {log_hint(self.task_id, self.exec_id, level=level)}")
         return lines
+
+    def log_command(self) -> str | None:
+        """The command that shows this job's log: its errors when it did not succeed."""
+        if self.commands is None:
+            return None
+        level = "error" if self.state != SUCCEED else None
+        return log_hint(self.commands, self.task_id, self.exec_id, level=level)
 
     def text(self) -> str:
         lines = [self.headline(), *("  " + line for line in self.detail_lines())]
+        command = self.log_command()
+        if command:
+            lines.append(f"  log: {command}")
         lines.extend("  | " + line for line in self.log_tail)
         return "\n".join(lines)
 
@@ -106,6 +123,9 @@ class JobCard:
             f"in {format_duration(self.elapsed)}"
         )
         items = "".join(f"<li>{_code_spans(line)}</li>" for line in self.detail_lines())
+        command = self.log_command()
+        if command:
+            items += f"<li>log: <code>{html.escape(command)}</code></li>"
         tail = ""
         if self.log_tail:
             escaped = html.escape("\n".join(self.log_tail))
@@ -123,11 +143,8 @@ class JobCard:
 
 
 def _code_spans(line: str) -> str:
-    """Escape a card line, setting the `%linkis ...` hint in code style."""
-    head, sep, magic = line.partition("%linkis")
-    if not sep:
-        return html.escape(line)
-    return f"{html.escape(head)}<code>{html.escape(sep + magic)}</code>"
+    """Escape a card line, setting its `backticked` commands in code style."""
+    return _BACKTICKED.sub(r"<code>\1</code>", html.escape(line))
 
 
 def _summary_line(summary: ResultSummary, count: int) -> str:
@@ -149,7 +166,8 @@ def limit_note(result: ResultSet, limits: Limits) -> str:
     if not result.truncated:
         return "complete"
     if limits.fetch_limit is not None and result.rows_fetched >= limits.fetch_limit:
-        return f"fetch limit {limits.fetch_limit:,} ({limits.fetch_limit_source}); more rows exist"
+        source = f" ({limits.fetch_limit_source})" if limits.fetch_limit_source else ""
+        return f"fetch limit {limits.fetch_limit:,}{source}; more rows exist"
     return f"truncated by {result.truncation or 'the server'}"
 
 
@@ -175,9 +193,10 @@ def table_footer(shown: int, result: ResultSet, limits: Limits) -> str:
     """The line under a table naming every limit it went through; never silent."""
     fetched = result.rows_fetched
     if shown < fetched:
+        source = f", {limits.display_limit_source}" if limits.display_limit_source else ""
         head = (
             f"showing {shown:,} of {plural(fetched, 'row')} fetched "
-            f"(display limit {shown:,}, LinkisMagics.display_limit)"
+            f"(display limit {shown:,}{source})"
         )
     else:
         head = plural(fetched, "row")

@@ -17,6 +17,7 @@ from linkis_kernel.display.card import (
     summarize_results,
     table_footer,
 )
+from linkis_kernel.magics import MAGIC_COMMANDS
 from linkis_kernel.results import ResultSet
 
 EXEC_ID = "exec_id018030linkis-cg-entrance127.0.0.1:9104IDE_alice_spark_0"
@@ -40,6 +41,7 @@ def test_succeed_card_names_what_ran_and_how_to_see_the_log() -> None:
             ResultSummary(1, "table", 5000, "truncated by cap"),
         ),
         fetch_limit=100000,
+        commands=MAGIC_COMMANDS,
     )
     text = card.text()
     assert text.splitlines()[0] == "Linkis spark-3.2.1 (sql) · task 42 · Succeed in 1m15s"
@@ -66,6 +68,7 @@ def test_unsuccessful_card_points_at_the_error_log_and_escapes(state: str) -> No
         3.25,
         note="kill requested: <confirmed> Cancelled",
         log_tail=("ERROR table <t> not found",),
+        commands=MAGIC_COMMANDS,
     )
     text = card.text()
     assert f"· {state} in 3.2s" in text
@@ -78,6 +81,16 @@ def test_unsuccessful_card_points_at_the_error_log_and_escapes(state: str) -> No
     assert str(card) == text
 
 
+def test_the_log_hint_is_worded_by_the_caller() -> None:
+    shell = {**MAGIC_COMMANDS, "log": "linkis-kernel log {ref}"}
+    card = JobCard("shell-1", EXEC_ID, None, "Failed", 1.0, note="see `linkis-kernel jobs`")
+    assert "log:" not in card.text() and "%linkis" not in card.text()
+    assert "see <code>linkis-kernel jobs</code>" in card.html()
+    worded = JobCard("shell-1", EXEC_ID, None, "Failed", 1.0, commands=shell)
+    assert f"log: linkis-kernel log {EXEC_ID} --level error" in worded.text()
+    assert f"<code>linkis-kernel log {EXEC_ID} --level error</code>" in worded.html()
+
+
 def test_durations() -> None:
     assert format_duration(0.42) == "0.4s"
     assert format_duration(125) == "2m05s"
@@ -85,7 +98,12 @@ def test_durations() -> None:
 
 
 def test_footer_names_display_fetch_and_engine_limits() -> None:
-    limits = Limits(display_limit=50, fetch_limit=1000, fetch_limit_source="--limit")
+    limits = Limits(
+        display_limit=50,
+        fetch_limit=1000,
+        fetch_limit_source="--limit",
+        display_limit_source="LinkisMagics.display_limit",
+    )
     assert table_footer(5, table(5), limits) == "5 rows; complete"
     assert table_footer(1, table(1), limits) == "1 row; complete"
     fetch_cut = table(1000, truncated=True, truncation="the fetch limit 1,000 (limit=1000)")
@@ -96,7 +114,7 @@ def test_footer_names_display_fetch_and_engine_limits() -> None:
     engine_cut = table(5000, truncated=True, truncation="the engine's default 5000-row cap")
     roomy = Limits(display_limit=50, fetch_limit=100000)
     footer = table_footer(50, engine_cut, roomy)
-    assert footer.startswith("showing 50 of 5,000 rows fetched")
+    assert footer.startswith("showing 50 of 5,000 rows fetched (display limit 50); ")
     assert footer.endswith("truncated by the engine's default 5000-row cap")
 
 
@@ -113,7 +131,7 @@ def test_table_view_keeps_every_row_but_shows_display_limit_rows() -> None:
     assert "showing 10 of 120 rows fetched" in page
     assert "&lt;b&gt;x&lt;/b&gt;" in page and "<b>x</b>" not in page
     assert bundle["text/plain"].startswith("result 2 of 3\n")
-    assert bundle["text/plain"].endswith("LinkisMagics.display_limit); complete")
+    assert bundle["text/plain"].endswith("(display limit 10); complete")
     assert type(frame.head(3)) is pd.DataFrame
 
 

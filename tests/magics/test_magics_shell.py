@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
+from linkis_kernel.client import LinkisJobError
 from linkis_kernel.job import LinkisClient
 from linkis_kernel.magics import LinkisMagics, linkis_magics
 
@@ -208,3 +209,34 @@ def test_the_engine_row_cap_is_named_in_the_footer(shell: InteractiveShell) -> N
     footer = frame._repr_mimebundle_()["text/plain"].splitlines()[-1]
     assert footer.startswith("showing 50 of 5,000 rows fetched (display limit 50")
     assert "truncated by the engine's default 5000-row cap for creator IDE" in footer
+
+
+def test_a_failed_job_names_its_next_step_as_a_magic(shell: InteractiveShell) -> None:
+    error = shell.run_cell("%%linkis --quiet\nselect * from no_table").error_in_exec
+    task_id = magics_of(shell).jobs[-1].task_id
+    assert isinstance(error, LinkisJobError) and type(error).__name__ == "LinkisJobError"
+    assert error.task_id == task_id and error.state == "Failed"
+    lines = error._render_traceback_()
+    assert lines[0] == f"LinkisJobError: Linkis job {task_id} ended Failed"
+    assert lines[-1].strip() == f"Run `%linkis log {task_id}` to see the full log."
+    assert str(error).endswith(f"Run `%linkis log {task_id}` to see the full log.")
+    assert "client.job(" not in "\n".join(lines) + str(error)
+
+
+def test_other_linkis_errors_name_their_next_step_as_a_magic(shell: InteractiveShell) -> None:
+    error = shell.run_cell("%linkis log 99999999").error_in_exec
+    assert type(error).__name__ == "LinkisCellError"
+    (line,) = error._render_traceback_()
+    assert line.startswith("LinkisNotFoundError: ")
+    assert line.endswith("Run `%linkis jobs` to list your jobs.")
+
+
+def test_unloading_leaves_no_magics_behind(shell: InteractiveShell) -> None:
+    def loaded() -> list[Any]:
+        return [each for each in shell.configurables if isinstance(each, LinkisMagics)]
+
+    assert loaded() == [magics_of(shell)]
+    shell.run_line_magic("unload_ext", "linkis_kernel")
+    assert loaded() == []
+    shell.run_line_magic("load_ext", "linkis_kernel")
+    assert loaded() == [magics_of(shell)]

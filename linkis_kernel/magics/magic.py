@@ -1,4 +1,5 @@
-"""`%%linkis` (run a cell on Linkis) and `%linkis <subcommand>` (connect, jobs, attach, ...).
+"""`LinkisMagics`: `%%linkis` (run a cell on Linkis), its settings, and the dispatch of
+`%linkis <subcommand>` to the handlers in `subcommands`.
 
 `LinkisMagics.run_cell(options, code)` is the whole "run one cell on Linkis" flow as a plain
 method, so the wrapper kernel calls it directly. Settings are traitlets (`%config LinkisMagics.*`,
@@ -8,22 +9,19 @@ defaults.
 
 from __future__ import annotations
 
-import atexit
-import getpass
 import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import display
-from traitlets import Bool, Dict, Enum, Float, Integer, Unicode, observe
+from traitlets import Bool, Dict, Enum, Float, Integer, TraitError, Unicode, observe, validate
 from traitlets.config import Configurable
 
-from .client import EMBEDDED_NOTE, LinkisError, LinkisJobError
-from .display import (
+from ..client import ATTACH, EMBEDDED_NOTE, KILL, LinkisError, LinkisJobError
+from ..display import (
     PROGRESS_MODES,
     JobCard,
     Limits,
@@ -33,39 +31,36 @@ from .display import (
     result_header,
     result_view,
 )
-from .display.card import CARD_LOG_LINES, JobInterrupted, summarize_results
-from .options import (
+from ..display.card import CARD_LOG_LINES, JobInterrupted, summarize_results
+from ..options import (
     CellOptions,
     cell_magic_arguments,
     fill_variables,
     is_sql,
-    line_help,
     parse_cell_options,
     parse_line,
 )
-from .wire import DEFAULT_CREATOR, FAILED_STATES, STATES, SUCCEED
+from ..wire import DEFAULT_CREATOR, FAILED_STATES
+from .errors import MAGIC_COMMANDS, describe, magic_command, short_errors
+from .settings import RULES, checked
+from .subcommands import Subcommands
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .job import Job, LinkisClient
-    from .results import ResultSet
+    from ..job import Job, LinkisClient
+    from ..results import ResultSet
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_ENGINE = "spark"
 SHUTDOWN_KILL_WAIT = 2.0
-STATE_BY_NAME = {state.lower(): state for state in STATES}
 
 
-@contextmanager
-def short_errors(*also: type[Exception]) -> Iterator[None]:
-    """Connection, auth and server errors (and the `also` types) become one short error
-    output, not a traceback. A failed job's LinkisJobError already renders short."""
-    try:
-        yield
-    except LinkisJobError:
-        raise
-    except (LinkisError, *also) as exc:
-        raise LinkisCellError(f"{type(exc).__name__}: {exc}") from None
+def _line_cell_magic(method: F) -> F:
+    """IPython's `line_cell_magic` used bare, which returns the method it marks (IPython types
+    it as maybe returning a decorator, for its `@line_cell_magic("name")` form)."""
+    return cast(F, line_cell_magic(method))
 
 
 @magics_class
@@ -73,7 +68,9 @@ class LinkisMagics(Magics, Configurable):
     """Run cells on Apache Linkis and manage its jobs from IPython."""
 
     url = Unicode(
-        None, allow_none=True, help="Linkis gateway URL (default LINKIS_URL, else embedded)"
+        None,
+        allow_none=True,
+        help="Linkis gateway URL, http(s)://... (default LINKIS_URL, else embedded)",
     ).tag(config=True)
     user = Unicode(None, allow_none=True, help="Linkis user (default LINKIS_USER)").tag(config=True)
     token_env = Unicode(
@@ -95,24 +92,28 @@ class LinkisMagics(Magics, Configurable):
         config=True
     )
     fetch_limit = Integer(
-        100_000, allow_none=True, help="rows fetched per result (None or 0: all)"
+        100_000, allow_none=True, help="rows fetched per result, 0 or more (None or 0: all)"
     ).tag(config=True)
     display_limit = Integer(
-        50, allow_none=True, help="rows shown in a result table (the DataFrame keeps all)"
+        50,
+        allow_none=True,
+        help="rows shown in a result table, 0 or more (None or 0: all; the DataFrame keeps all)",
     ).tag(config=True)
-    poll_interval = Float(0.1, help="first poll interval, seconds").tag(config=True)
-    poll_max_interval = Float(2.0, help="longest poll interval while nothing changes").tag(
-        config=True
-    )
+    poll_interval = Float(
+        0.1, help="first poll interval, seconds (at least 0.05, at most poll_max_interval)"
+    ).tag(config=True)
+    poll_max_interval = Float(
+        2.0, help="longest poll interval while nothing changes, seconds (at least poll_interval)"
+    ).tag(config=True)
     kill_on_interrupt = Bool(True, help="kill the job when the cell is interrupted").tag(
         config=True
     )
     kill_on_shutdown = Bool(True, help="kill still-running jobs when the shell ends").tag(
         config=True
     )
-    stale_after = Float(600.0, help="warn when a job shows no change for this many seconds").tag(
-        config=True
-    )
+    stale_after = Float(
+        600.0, help="warn when a job shows no change for this many seconds (more than 0)"
+    ).tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any):
         super().__init__(shell=shell, **kwargs)
@@ -122,8 +123,20 @@ class LinkisMagics(Magics, Configurable):
         self._client: LinkisClient | None = None
         self._password: str | None = None
         self._lock = threading.Lock()
+        self.subcommands = Subcommands(self)
+
+    @property
+    def user_ns(self) -> dict[str, Any]:
+        """The namespace of the shell these magics belong to."""
+        if self.shell is None:
+            raise RuntimeError("LinkisMagics run only inside an IPython shell")
+        return self.shell.user_ns
 
     # -- settings and connection -----------------------------------------------------------
+
+    @validate(*RULES)
+    def _check_setting(self, proposal: Any) -> Any:
+        return checked(self, proposal["trait"].name, proposal["value"])
 
     @observe("url", "user", "token_env")
     def _forget_client(self, change: dict[str, Any]) -> None:
@@ -150,8 +163,16 @@ class LinkisMagics(Magics, Configurable):
             self._client.engine_versions.update(self.engine_versions)
             return self._client
 
+    def reconnect(self, password: str | None = None) -> None:
+        """Connect afresh on next use; a `password` (as `%linkis connect` asks for one)
+        replaces the one remembered."""
+        with self._lock:
+            self._client = None
+            if password is not None:
+                self._password = password
+
     def _connect(self) -> LinkisClient:
-        from .job import LinkisClient
+        from ..job import LinkisClient
 
         url = self.url or os.environ.get("LINKIS_URL")
         overrides: dict[str, Any] = {"url": url, "user": self.user, "password": self._password}
@@ -159,6 +180,7 @@ class LinkisMagics(Magics, Configurable):
             overrides["token"] = os.environ[self.token_env]
         with short_errors():
             client = LinkisClient.from_env(**overrides)
+        assert isinstance(client, LinkisClient)  # from_env builds the class it is called on
         if client.embedded:
             print(EMBEDDED_NOTE.format(url=client.url))
         return client
@@ -166,7 +188,7 @@ class LinkisMagics(Magics, Configurable):
     # -- the magic -------------------------------------------------------------------------
 
     @cell_magic_arguments
-    @line_cell_magic
+    @_line_cell_magic
     def linkis(self, line: str, cell: str | None = None) -> Any:
         """Run the cell on Linkis and return its last table as a DataFrame.
 
@@ -190,7 +212,7 @@ class LinkisMagics(Magics, Configurable):
         run_type = options.run_type or (None if options.engine else self.run_type)
         creator = self.resolved("creator", options.creator) or DEFAULT_CREATOR
         variables = fill_variables(
-            code, options.variables, self.shell.user_ns, sql=is_sql(run_type, engine)
+            code, options.variables, self.user_ns, sql=is_sql(run_type, engine)
         )
         client = self.connection()
         with short_errors(ValueError):  # an engine or run type the job layer does not know
@@ -210,21 +232,22 @@ class LinkisMagics(Magics, Configurable):
                 view.start()
             self._follow_in_background(job, view)
             if options.output:  # bound: no repr of the just-submitted job under the panel
-                self.shell.user_ns[options.output] = job
+                self.user_ns[options.output] = job
                 return None
             return job
         value = self.follow(job, options)
         if options.output:
-            self.shell.user_ns[options.output] = value
+            self.user_ns[options.output] = value
         return value
 
     def _track(self, job: Job) -> None:
-        self._pace(job)
+        self.pace(job)
         self.jobs.append(job)
 
-    def _pace(self, job: Job) -> None:
+    def pace(self, job: Job) -> None:
+        """Poll and warn about `job` as the settings say."""
         job.poll_min = self.poll_interval
-        job.poll_max = max(self.poll_max_interval, self.poll_interval)
+        job.poll_max = self.poll_max_interval
         job.stale_after = self.stale_after
 
     def _view(self, job: Job, options: CellOptions) -> RunDisplay | None:
@@ -248,7 +271,7 @@ class LinkisMagics(Magics, Configurable):
                 view.start()
             with short_errors():
                 job.wait(on_update=view.update if view else None, kill_on_interrupt=kill)
-                results = job.results(limit=self._fetch_limit(options.limit))
+                results = job.results(limit=self.fetch_limit_for(options.limit))
         except KeyboardInterrupt as interrupt:
             note = self._interrupt_note(job, interrupt, kill)
             self._end_view(view, job, note=note)
@@ -257,7 +280,7 @@ class LinkisMagics(Magics, Configurable):
             self._end_view(view, job)
             raise
         self._end_view(view, job, results, limit=options.limit)
-        return self.show_results(results, self._limits(options.limit))
+        return self.show_results(results, self.limits_for(options.limit))
 
     @staticmethod
     def _interrupt_note(job: Job, interrupt: KeyboardInterrupt, kill: bool) -> str:
@@ -270,13 +293,14 @@ class LinkisMagics(Magics, Configurable):
         if kill:
             return job.kill(wait=job.kill_confirm_wait)
         return (
-            f"Interrupted; the job keeps running: `%linkis attach {job.task_id}` or "
-            f"`%linkis kill {job.task_id}`."
+            f"Interrupted; the job keeps running: `{magic_command(ATTACH, job.task_id)}` or "
+            f"`{magic_command(KILL, job.task_id)}`."
         )
 
     def _follow_in_background(self, job: Job, view: RunDisplay | None) -> None:
         def follow() -> None:
-            note, log_tail = None, ()
+            note: str | None = None
+            log_tail: tuple[str, ...] = ()
             try:
                 job.wait(on_update=view.update if view else None, raise_on_failure=False)
                 if job.state in FAILED_STATES:  # no error output here: the card says why
@@ -286,18 +310,25 @@ class LinkisMagics(Magics, Configurable):
                         note = f"errCode {failure.err_code}: {note}"
                     log_tail = tuple(failure.error_lines[-CARD_LOG_LINES:])
             except LinkisError as exc:
-                note = f"Stopped following: {exc}"
+                note = f"Stopped following: {describe(exc)}"
             self._end_view(view, job, note=note, log_tail=log_tail)
 
         threading.Thread(target=follow, name=f"linkis-job-{job.task_id}", daemon=True).start()
 
-    def _fetch_limit(self, limit: int | None) -> int | None:
+    def fetch_limit_for(self, limit: int | None) -> int | None:
+        """The rows to fetch per result: `--limit`, else the setting (None: all)."""
         chosen = self.fetch_limit if limit is None else limit
         return chosen or None
 
-    def _limits(self, limit: int | None) -> Limits:
+    def limits_for(self, limit: int | None) -> Limits:
+        """The limits a result goes through, each named by where it was set."""
         source = "--limit" if limit is not None else "LinkisMagics.fetch_limit"
-        return Limits(self.display_limit or None, self._fetch_limit(limit), source)
+        return Limits(
+            self.display_limit or None,
+            self.fetch_limit_for(limit),
+            fetch_limit_source=source,
+            display_limit_source="LinkisMagics.display_limit",
+        )
 
     def _end_view(
         self,
@@ -319,10 +350,11 @@ class LinkisMagics(Magics, Configurable):
             state=job.state,
             elapsed=snapshot.elapsed if snapshot else 0.0,
             run_type=job.run_type,
-            results=summarize_results(results, self._limits(limit)),
-            fetch_limit=self._fetch_limit(limit),
+            results=summarize_results(results, self.limits_for(limit)),
+            fetch_limit=self.fetch_limit_for(limit),
             note=note,
             log_tail=log_tail,
+            commands=MAGIC_COMMANDS,
         )
         view.finish(card)
 
@@ -343,106 +375,14 @@ class LinkisMagics(Magics, Configurable):
                 display(view)
         return value
 
-    # -- subcommands -----------------------------------------------------------------------
+    # -- subcommands and shutdown ----------------------------------------------------------
 
     def run_subcommand(self, line: str) -> Any:
         """`%linkis <subcommand> ...`."""
         args = parse_line(line)
-        handlers: dict[str, Callable[[Any], Any]] = {
-            "connect": self._connect_command,
-            "status": self._status_command,
-            "jobs": self._jobs_command,
-            "attach": self._attach_command,
-            "kill": self._kill_command,
-            "log": self._log_command,
-            "result": self._result_command,
-            "download": self._download_command,
-            "refresh": self._refresh_command,
-        }
-        if args.command == "help":
-            print(line_help())
-            return None
-        with short_errors():
-            return handlers[args.command](args)
-
-    def _connect_command(self, args: Any) -> None:
-        self.url = args.url or self.url
-        self.user = args.user or self.user
-        self.token_env = args.token_env or self.token_env
-        self._client = None
-        url = self.url or os.environ.get("LINKIS_URL")
-        user = self.user or os.environ.get("LINKIS_USER")
-        has_token = bool(self.token_env and os.environ.get(self.token_env))
-        if url and user and not has_token and not os.environ.get("LINKIS_PASSWORD"):
-            self._password = getpass.getpass(f"Linkis password for {user}: ")
-        self._status_command(args)
-
-    def _status_command(self, args: Any) -> None:
-        client = self.connection()
-        if client.auth_kind != "none":
-            client.login()  # fails here, with the reason, when the credentials are refused
-        print(f"Connected to {client.url} as {client.user} ({client.auth_kind} auth).")
-
-    def _jobs_command(self, args: Any) -> pd.DataFrame:
-        import pandas as pd
-
-        statuses = [STATE_BY_NAME[name] for name in args.status] if args.status else None
-        page = self.connection().jobhistory_list(status=statuses, page_size=max(1, args.n))
-        rows = [
-            {
-                "task_id": task.task_id,
-                "state": task.status,
-                "engine": task.engine_type,
-                "run_type": task.run_type,
-                "created": task.created_time,
-                "duration_s": None if task.cost_time_ms is None else task.cost_time_ms / 1000,
-                "code": (task.execution_code or "").strip().split("\n", 1)[0],
-            }
-            for task in page.tasks
-        ]
-        columns = ["task_id", "state", "engine", "run_type", "created", "duration_s", "code"]
-        return pd.DataFrame(rows, columns=columns)
-
-    def _job(self, job_id: str) -> Job:
-        return self.connection().job(job_id)
-
-    def _attach_command(self, args: Any) -> Any:
-        job = self._job(args.id)
-        self._pace(job)
-        # Ctrl-C kills only a job this shell started; others are just no longer followed.
-        owned = any(started.task_id == job.task_id for started in self.jobs)
-        return self.follow(job, CellOptions(), kill_on_interrupt=self.kill_on_interrupt and owned)
-
-    def _kill_command(self, args: Any) -> None:
-        print(self._job(args.id).kill())
-
-    def _log_command(self, args: Any) -> None:
-        lines = self._job(args.id).log(level=args.level, tail=args.tail)
-        print("\n".join(lines) if lines else f"(no {args.level} lines)")
-
-    def _result_command(self, args: Any) -> Any:
-        job = self._job(args.id)
-        if job.state != SUCCEED:
-            raise LinkisCellError(
-                f"Linkis job {job.task_id} is {job.state}, so it has no result to show.",
-                f"See why with `%linkis log {job.task_id} --level error`.",
-            )
-        results = job.results(limit=self._fetch_limit(args.limit))
-        value = self.show_results(results, self._limits(args.limit))
-        if args.output:
-            self.shell.user_ns[args.output] = value
-        return value
-
-    def _download_command(self, args: Any) -> None:
-        path = self._job(args.id).download(args.path, format=args.format)
-        print(f"Saved the result of Linkis job {args.id} to {path}.")
-
-    # -- shutdown --------------------------------------------------------------------------
-
-    def _refresh_command(self, args: Any) -> None:
-        for hook in self.refresh_hooks:
-            hook()
-        print("Forgot the cached Linkis metadata; completion asks Linkis again.")
+        handler = self.subcommands.handler(args.command)
+        with short_errors(TraitError):  # e.g. `%linkis connect` with a URL that is not one
+            return handler(args)
 
     def running_jobs(self) -> list[Job]:
         """Jobs this shell started that were not seen to end."""
@@ -453,34 +393,3 @@ class LinkisMagics(Magics, Configurable):
         if not self.kill_on_shutdown:
             return []
         return [job.kill(wait=SHUTDOWN_KILL_WAIT) for job in self.running_jobs()]
-
-
-_registered: dict[int, LinkisMagics] = {}
-
-
-def load_ipython_extension(ipython: Any) -> None:
-    """Register `%%linkis`/`%linkis`, make `%config LinkisMagics` work, kill jobs at exit."""
-    linkis_magics(ipython)
-
-
-def linkis_magics(ipython: Any) -> LinkisMagics:
-    """The shell's LinkisMagics (registering them first if needed), e.g. for a kernel that
-    runs cells through `run_cell` and calls `shutdown` itself."""
-    if id(ipython) not in _registered:
-        magics = LinkisMagics(shell=ipython, parent=ipython)
-        ipython.register_magics(magics)
-        ipython.configurables.append(magics)
-        atexit.register(magics.shutdown)
-        _registered[id(ipython)] = magics
-    return _registered[id(ipython)]
-
-
-def unload_ipython_extension(ipython: Any) -> None:
-    magics = _registered.pop(id(ipython), None)
-    if magics is None:
-        return
-    atexit.unregister(magics.shutdown)
-    if magics in ipython.configurables:
-        ipython.configurables.remove(magics)
-    ipython.magics_manager.magics["line"].pop("linkis", None)
-    ipython.magics_manager.magics["cell"].pop("linkis", None)

@@ -1,0 +1,65 @@
+"""How Linkis errors read in a cell: short, with next steps as `%linkis` commands."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from ..client import ATTACH, JOBS, KILL, LOG, Commands, LinkisError
+from ..client import LinkisJobError as ClientJobError
+from ..display import LinkisCellError
+
+MAGIC_COMMANDS: Commands = {
+    LOG: "%linkis log {ref}",
+    ATTACH: "%linkis attach {ref}",
+    KILL: "%linkis kill {ref}",
+    JOBS: "%linkis jobs",
+}
+"""How the magics and the kernel spell a next step, e.g. `%linkis log 12`."""
+
+
+def magic_command(action: str, ref: int | str | None = None) -> str:
+    """One next step as a notebook command, e.g. `%linkis attach 12`."""
+    return MAGIC_COMMANDS[action].format(ref="" if ref is None else ref)
+
+
+class LinkisJobError(ClientJobError):
+    """A failed job's LinkisJobError as a cell shows it: its next step reads `%linkis log 12`.
+
+    The same name as the client's, whose subclass it is, so the error output names the error
+    Python code catches."""
+
+    @classmethod
+    def shown(cls, error: ClientJobError) -> LinkisJobError:
+        """The same error (same attributes), worded for the notebook."""
+        if isinstance(error, cls):
+            return error
+        notebook = cls.__new__(cls)
+        Exception.__init__(notebook, *error.args)
+        notebook.__dict__.update(error.__dict__)
+        return notebook
+
+    def __str__(self) -> str:
+        return self.describe(MAGIC_COMMANDS)
+
+    def _render_traceback_(self) -> list[str]:
+        return self.traceback_lines(MAGIC_COMMANDS)
+
+
+def describe(error: Exception) -> str:
+    """An error as one line of the notebook: Linkis errors with `%linkis` next steps."""
+    return error.describe(MAGIC_COMMANDS) if isinstance(error, LinkisError) else str(error)
+
+
+@contextmanager
+def short_errors(*also: type[Exception]) -> Iterator[None]:
+    """Connection, auth and server errors (and the `also` types) become one short error
+    output, not a traceback; a failed job's LinkisJobError renders short by itself. Next
+    steps read as `%linkis` commands."""
+    caught: tuple[type[Exception], ...] = (LinkisError, *also)
+    try:
+        yield
+    except ClientJobError as error:
+        raise LinkisJobError.shown(error) from None
+    except caught as error:
+        raise LinkisCellError(f"{type(error).__name__}: {describe(error)}") from None
