@@ -28,7 +28,6 @@ class LocalLinkis:
 
     def __init__(self, data_dir: Path, *, workers: int = 2, instance: str = "127.0.0.1:9001"):
         self.layout = Layout(Path(data_dir).absolute())
-        self.instance = instance
         self.server_user = getpass.getuser()
         self._duck: duckdb.DuckDBPyConnection | None = None
         self.jobs = JobBook(
@@ -74,6 +73,7 @@ class LocalLinkis:
 
     @property
     def history(self) -> History:
+        """Job history, as the `JobBook` keeps it."""
         return self.jobs.history
 
     @property
