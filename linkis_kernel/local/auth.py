@@ -12,6 +12,7 @@ import hmac
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..wire import STATUS_NOT_LOGGED_IN, TOKEN_CODE_HEADER, TOKEN_USER_HEADER
@@ -60,7 +61,7 @@ class User:
     _token_digest: bytes | None = field(default=None, repr=False)
 
     @classmethod
-    def create(cls, name: str, password: str, token: str | None, *, is_admin: bool = False):
+    def create(cls, name: str, password: str, token: str | None, *, is_admin: bool = False) -> User:
         """Hash `password` (and `token`) for a new user; the clear texts are not kept."""
         if not name or not password:
             raise ValueError("a user needs a non-empty name and password")
@@ -97,7 +98,8 @@ class _Failures:
 class AuthStore:
     """The users, live sessions and failed-login counters of one server process.
 
-    `where` is the (ip, port) that formatted gateway errors name.
+    `where` is the (ip, port) that formatted gateway errors name; `clock` gives the seconds
+    that session expiry and login throttling measure (monotonic; tests pass a fake one).
     """
 
     def __init__(
@@ -106,10 +108,12 @@ class AuthStore:
         *,
         session_timeout: float = DEFAULT_SESSION_TIMEOUT,
         where: tuple[str, int] = ("127.0.0.1", 0),
+        clock: Callable[[], float] = time.monotonic,
     ):
         self._users = {user.name.lower(): user for user in users}
         self.session_timeout = session_timeout
         self.where = where
+        self._clock = clock
         self._sessions: dict[str, _Session] = {}
         self._failures: dict[tuple[str, str], _Failures] = {}
         self._lock = threading.Lock()
@@ -140,7 +144,7 @@ class AuthStore:
     def _refuse_if_throttled(self, key: tuple[str, str]) -> None:
         with self._lock:
             failures = self._failures.get(key)
-            wait = failures.blocked_until - time.monotonic() if failures else 0.0
+            wait = failures.blocked_until - self._clock() if failures else 0.0
         if wait > 0:
             raise ServiceError(
                 f"Too many failed logins for user {key[0]} from {key[1]}: try again in "
@@ -150,7 +154,7 @@ class AuthStore:
     def _count_failure(self, key: tuple[str, str]) -> None:
         with self._lock:
             if len(self._failures) > MAX_TRACKED_FAILURES:  # forget guesses no longer blocked
-                now = time.monotonic()
+                now = self._clock()
                 for stale in [k for k, f in self._failures.items() if f.blocked_until < now]:
                     del self._failures[stale]
             failures = self._failures.setdefault(key, _Failures())
@@ -158,14 +162,14 @@ class AuthStore:
             extra = failures.count - FREE_LOGIN_FAILURES
             if extra >= 0:
                 delay = min(2.0**extra, MAX_LOGIN_DELAY)
-                failures.blocked_until = time.monotonic() + delay
+                failures.blocked_until = self._clock() + delay
 
     # -- sessions ------------------------------------------------------------------------------
 
     def open_session(self, user: User) -> str:
         """Start a session for `user`; returns the ticket to put in the session cookie."""
         ticket = new_secret()
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             self._drop_old_sessions(now)
             self._sessions[ticket] = _Session(user.name, now)
@@ -178,7 +182,7 @@ class AuthStore:
 
     def session_user(self, ticket: str) -> str:
         """The user of a live session; refreshes its idle timer. Raises a 401 error otherwise."""
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             session = self._sessions.get(ticket)
             if session is None:

@@ -1,4 +1,4 @@
-"""Hive-metastore-shaped metadata (METADATA.md §1A) read from DuckDB's catalog."""
+"""Hive-metastore-shaped metadata (docs/linkis-rest.md, "Metadata") read from DuckDB's catalog."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""Linkis `.dolphin` result-set files (CONTRACT §10.2): writer, paged reader, row iterator.
+"""Linkis `.dolphin` result-set files: writer, paged reader, row iterator.
+
+(docs/linkis-rest.md, "The .dolphin format")
 
 Next to each result file the writer leaves a hidden sparse index (`._N.dolphin.idx`): the byte
 offset of every `INDEX_STRIDE`-th row as 8-byte little-endian integers, so a page deep in a large

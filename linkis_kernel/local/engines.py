@@ -446,7 +446,7 @@ def _rgb(fraction: float) -> str:
 
 
 def yarn_metrics(sample: ResourceSample, cores: float) -> dict:
-    """Local figures in the shape of CONTRACT §5.6 `yarnMetrics`."""
+    """Local figures in the shape of `yarnMetrics` (docs/linkis-rest.md, "Progress")."""
     total_memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     cpu_count = os.cpu_count() or 1
     core_percent = min(cores / cpu_count, 1.0)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..wire import STATUS_ERROR
+from ..wire import STATUS_ERROR, STATUS_NO_PERMISSION
 
 
 class ServiceError(Exception):
@@ -20,3 +20,11 @@ class ServiceError(Exception):
             message = f"error code(错误码): {code}, error message(错误信息): {message}."
         super().__init__(message)
         self.message = message
+
+
+def no_permission(job_id: object, owner: str) -> ServiceError:
+    """The refusal of a job (or task) that another user owns."""
+    return ServiceError(
+        f"Job {job_id} belongs to another user ({owner}); you can only access your own jobs",
+        status=STATUS_NO_PERMISSION,
+    )

@@ -1,8 +1,8 @@
-"""`filesystem/resultsetToExcel`: a result set streamed as CSV or xlsx (CONTRACT §7.3).
+"""The files of `filesystem/resultsetToExcel`: a result set as CSV or xlsx.
 
-CSV is written row batch by row batch straight from the `.dolphin` file; xlsx is built with
-xlsxwriter in constant-memory mode into a temporary file, then streamed. Errors answer as the
-Linkis void endpoints do: HTTP 200, `text/plain`, body `error(错误):<message>`.
+(docs/linkis-rest.md, "Result files".) CSV comes row batch by row batch straight from the
+`.dolphin` file (`csv_chunks`); xlsx is built with xlsxwriter in constant-memory mode into a
+temporary file (`build_xlsx`). Nothing here knows HTTP: the endpoint streams what these give.
 """
 
 from __future__ import annotations
@@ -15,20 +15,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-from tornado.iostream import StreamClosedError
+from typing import Any, Protocol
 
 from .. import wire
-from .dolphin import iter_rows, read_header
+from .dolphin import iter_rows
 from .errors import ServiceError
-
-if TYPE_CHECKING:
-    from .app import ApiHandler
 
 DOWNLOAD_ROW_LIMIT = 5000  # wds.linkis.workspace.resultset.download.maxsize.csv / .excel
 ROW_BATCH = 1000
-FILE_CHUNK = 64 * 1024
 FILE_TYPES = ("csv", "xlsx")
 CONTENT_TYPES = {
     "csv": "text/plain",
@@ -38,6 +32,16 @@ _INTEGER_TYPES = frozenset({"tinyint", "short", "int", "long", "bigint"})
 _FLOAT_TYPES = frozenset({"float", "double", "decimal", "bigdecimal"})
 _NEWLINES = re.compile(r"\r\n|\r|\n")
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class Params(Protocol):
+    """The query parameters of a request, parsed (the HTTP handler is one)."""
+
+    def str_param(self, name: str, default: str | None = None) -> str | None: ...
+
+    def int_param(self, name: str, default: int | None = None) -> int | None: ...
+
+    def bool_param(self, name: str, default: bool) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,7 @@ class ExportOptions:
     keep_newline: bool
 
     @classmethod
-    def from_request(cls, h: ApiHandler) -> ExportOptions:
+    def from_params(cls, h: Params) -> ExportOptions:
         file_type = h.str_param("outputFileType", "csv") or "csv"
         if file_type not in FILE_TYPES:
             raise ServiceError(f"Unsupported outputFileType {file_type!r}; use csv or xlsx.")
@@ -93,73 +97,40 @@ class ExportOptions:
         return value
 
 
-async def resultset_to_excel(h: ApiHandler) -> None:
-    """Stream the result set at `path` as the requested file type."""
-    options = ExportOptions.from_request(h)
-    path: Path = await h.run(h.ctx.service.result_file, h.user, h.path_param())
-    type_code, columns = await h.run(read_header, path)
+def check_downloadable(type_code: str, options: ExportOptions) -> None:
+    """Refuse an xlsx download of a result set that is not a table, as Linkis does."""
     if options.file_type == "xlsx" and type_code != wire.RESULT_TABLE:
         raise ServiceError(
             "Non-table result sets cannot be downloaded as excel"
             "(非table类型的结果集不能下载为excel)",
             code=80024,
         )
-    names = [column.name for column in columns] if columns is not None else None
-    if options.file_type == "xlsx":
-        types = [column.data_type.lower() for column in columns or []]
-        workbook = await h.run(_build_xlsx, path, names, types, options)
-        try:
-            _send_headers(h, options)
-            await _stream_file(h, workbook)
-        finally:
-            workbook.unlink(missing_ok=True)
-    else:
-        _send_headers(h, options)
-        await _stream_csv(h, path, names, options)
 
 
-def send_error_text(h: ApiHandler, message: str) -> None:
-    """The error answer of a void endpoint: HTTP 200, `error(错误):<message>` as text."""
-    if h._headers_written:
-        # Part of the file is out already: cut the connection so it cannot pass as complete.
-        _abort(h)
-        return
-    h.clear()
-    h.set_status(200)
-    h.set_header("Content-Type", "text/plain; charset=utf-8")
-    h.finish(f"error(错误):{message}".encode())
-
-
-def _abort(h: ApiHandler) -> None:
-    stream = getattr(h.request.connection, "stream", None)
-    if stream is not None:
-        stream.close()
-
-
-def _send_headers(h: ApiHandler, options: ExportOptions) -> None:
+def attachment_headers(options: ExportOptions) -> dict[str, str]:
+    """The HTTP headers of the downloaded file."""
     # Linkis sends the UTF-8 bytes of the name labelled as ISO-8859-1.
     name = f"{options.file_name}.{options.file_type}".encode().decode("latin-1")
-    h.set_status(200)
-    h.set_header("Content-Disposition", f"attachment;filename={name}")
-    h.set_header("Content-Type", f"{CONTENT_TYPES[options.file_type]}; charset={options.charset}")
+    return {
+        "Content-Disposition": f"attachment;filename={name}",
+        "Content-Type": f"{CONTENT_TYPES[options.file_type]}; charset={options.charset}",
+    }
 
 
-async def _stream_csv(
-    h: ApiHandler, path: Path, names: list[str] | None, options: ExportOptions
-) -> None:
+def csv_chunks(path: Path, names: list[str] | None, options: ExportOptions) -> Iterator[bytes]:
+    """The CSV text of a result set, encoded: the header line, then one chunk per row batch.
+
+    `names` is None for a text-like result set, which is dumped line by line.
+    """
     rows = iter_rows(path)
-    limited = islice(rows, options.limit)
     try:
         if names is not None:
             header = options.separator.join(options.cell(name) for name in names) + "\n"
-            h.write(header.encode(options.charset, "replace"))
-        while batch := await h.run(_next_batch, limited):
+            yield header.encode(options.charset, "replace")
+        limited = islice(rows, options.limit)
+        while batch := list(islice(limited, ROW_BATCH)):
             text = "".join(_csv_line(row, names is not None, options) for row in batch)
-            h.write(text.encode(options.charset, "replace"))
-            await h.flush()
-        h.finish()
-    except StreamClosedError:
-        pass  # the client went away
+            yield text.encode(options.charset, "replace")
     finally:
         _close(rows)
 
@@ -171,19 +142,16 @@ def _close(rows: Iterator[list[str | None]]) -> None:
         close()
 
 
-def _next_batch(rows: Iterator[list[str | None]]) -> list[list[str | None]]:
-    return list(islice(rows, ROW_BATCH))
-
-
 def _csv_line(row: list[str | None], is_table: bool, options: ExportOptions) -> str:
     if not is_table:  # text-like result sets are dumped line by line
         return "".join(value or "" for value in row) + "\n"
     return options.separator.join(options.cell(value) for value in row) + "\n"
 
 
-def _build_xlsx(
+def build_xlsx(
     path: Path, names: list[str] | None, types: list[str], options: ExportOptions
 ) -> Path:
+    """The result set as an xlsx workbook in a temporary file, which the caller removes."""
     import xlsxwriter
     from xlsxwriter.exceptions import XlsxWriterException
 
@@ -226,14 +194,3 @@ def _write_cell(
             return
     # write_string: a value starting with "=" stays text, never becomes a formula.
     sheet.write_string(row, col, options.cell(value, quote=False))
-
-
-async def _stream_file(h: ApiHandler, path: Path) -> None:
-    try:
-        with path.open("rb") as handle:
-            while chunk := await h.run(handle.read, FILE_CHUNK):
-                h.write(chunk)
-                await h.flush()
-        h.finish()
-    except StreamClosedError:
-        pass

@@ -1,4 +1,7 @@
-"""Job history in SQLite (CONTRACT §6): one row per task, rendered as QueryTaskVO."""
+"""Job history in SQLite: one row per task, rendered as QueryTaskVO.
+
+(docs/linkis-rest.md, "Job history")
+"""
 
 from __future__ import annotations
 
@@ -244,7 +247,7 @@ class History:
 
 
 def task_vo(row: sqlite3.Row, *, with_code: bool) -> dict:
-    """A history row as QueryTaskVO (CONTRACT §6.3), with Linkis' JSON types."""
+    """A history row as QueryTaskVO with Linkis' JSON types (docs/linkis-rest.md, "Job history")."""
     metrics = json.loads(row["metrics_json"])
     submitted = metrics.get("submitTime", row["created_time"])
     scheduled = metrics.get("scheduleTime")

@@ -1,4 +1,6 @@
-"""Linkis job identifiers: short exec ids, full execIDs (CONTRACT §9) and their parsing."""
+"""Linkis job identifiers: short exec ids, full execIDs and their parsing
+(docs/linkis-rest.md, "Exec ids").
+"""
 
 from __future__ import annotations
 

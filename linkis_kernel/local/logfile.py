@@ -1,4 +1,4 @@
-"""Job log files: writing Linkis-style lines and reading them back (CONTRACT §5.4, §7.4)."""
+"""Job log files: writing Linkis-style lines and reading them back (docs/linkis-rest.md, "Logs")."""
 
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ class JobLog:
         return _decoded_lines(data)
 
     def read(self, from_line: int, size: int, distinct_level: bool = True) -> dict:
-        """The `data` of entrance/{id}/log without execID (CONTRACT §5.4).
+        """The `data` of entrance/{id}/log without execID (docs/linkis-rest.md, "Logs").
 
         Position 0 is an empty slot that is consumed but yields nothing, so clients starting
         at 0 or at 1 both continue seamlessly with the returned `fromLine`.

@@ -93,7 +93,7 @@ def _serve(args: argparse.Namespace) -> int:
             f"cannot open the server's data in {data_dir} ({type(err).__name__}: {err}); "
             "is another linkis-kernel serve using it? Stop it or pass another --data-dir."
         ) from None
-    conn = {"url": url, "user": default_user, "password": password, "token": token}
+    conn: dict[str, Any] = {"url": url, "user": default_user, "password": password, "token": token}
     conn["pid"] = os.getpid()
     try:
         asyncio.run(_run_until_signal(make_app(service, auth), sockets, data_dir, conn))

@@ -1,4 +1,6 @@
-"""Linkis variable substitution (CONTRACT §13): `${name}`, `@set` lines, built-in dates."""
+"""Linkis variable substitution: `${name}`, `@set` lines, built-in dates
+(docs/linkis-rest.md, "Variables").
+"""
 
 from __future__ import annotations
 

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import re
 import stat
-import time
 from collections.abc import Iterator
 
 import pytest
 import requests
+from inprocess import FakeClock, InProcessServer, serve_in_process
 from serverproc import GUEST, ServerProcess, start_server
 
 from linkis_kernel import wire
 from linkis_kernel.local.app import ROUTES
+from linkis_kernel.local.auth import AuthStore, User
+from linkis_kernel.local.service import LocalLinkis
 
 NOT_LOGGED_IN = "You are not logged in, please login first(您尚未登录，请先登录)!"
 
@@ -220,53 +222,104 @@ def test_unknown_session_ticket_is_refused(linkis_server: ServerProcess) -> None
 
 @pytest.fixture(scope="module")
 def short_session_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """Its own server: sessions expire after 2 s idle, so expiry and throttling are testable."""
+    """Its own server process, started with a session timeout of 2 s."""
     data_dir = tmp_path_factory.mktemp("short-session")
     with start_server(data_dir, env={"LINKIS_LOCAL_SESSION_TIMEOUT": "2"}) as server:
         yield server
 
 
-def test_session_expires_after_idle_timeout(short_session_server: ServerProcess) -> None:
+def test_session_timeout_comes_from_the_environment(short_session_server: ServerProcess) -> None:
     server = short_session_server
-    session = requests.Session()
-    login = session.post(
+    login = requests.post(
         server.api("user/login"),
         json={"userName": server.user, "password": server.password},
         timeout=10,
     ).json()
     assert login["data"]["sessionTimeOut"] == 2000
+
+
+SESSION_TIMEOUT = 60.0
+USER, PASSWORD = "alice", "alice-password"
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalLinkis]:
+    linkis = LocalLinkis(tmp_path_factory.mktemp("in-process"))
+    linkis.start()
+    yield linkis
+    linkis.close()
+
+
+@pytest.fixture
+def clocked_server(service: LocalLinkis) -> Iterator[InProcessServer]:
+    """The app in this process, its sessions and throttling measured by a fake clock."""
+    clock = FakeClock()
+    users = [User.create(USER, PASSWORD, None)]
+    auth = AuthStore(users, session_timeout=SESSION_TIMEOUT, clock=clock)
+    with serve_in_process(service, auth, clock) as server:
+        yield server
+
+
+def test_session_expires_after_idle_timeout(clocked_server: InProcessServer) -> None:
+    server, clock = clocked_server, clocked_server.clock
+    session = requests.Session()
+    login = server.login(USER, PASSWORD, session)
+    assert login["data"]["sessionTimeOut"] == SESSION_TIMEOUT * 1000
+    clock.advance(SESSION_TIMEOUT - 1)
     assert session.get(server.api("user/userInfo"), timeout=10).json()["status"] == 0
-    time.sleep(2.3)
+    clock.advance(SESSION_TIMEOUT - 1)  # idle less than the timeout since the last request
+    assert session.get(server.api("user/userInfo"), timeout=10).json()["status"] == 0
+    clock.advance(SESSION_TIMEOUT + 1)
     expired = session.get(server.api("jobhistory/list"), timeout=10)
     assert expired.status_code == 401
     body = expired.json()
     assert body["status"] == -1
     assert body["method"] == f"{wire.API_PREFIX}/jobhistory/list"
     assert "Login has expired, please log in again!" in body["message"]
-    relogin = session.post(
-        server.api("user/login"),
-        json={"userName": server.user, "password": server.password},
-        timeout=10,
-    ).json()
-    assert relogin["message"] == "login successful(登录成功)！"
+    assert server.login(USER, PASSWORD, session)["message"] == "login successful(登录成功)！"
+    assert session.get(server.api("jobhistory/list"), timeout=10).json()["status"] == 0
 
 
-def test_failed_logins_are_throttled(short_session_server: ServerProcess) -> None:
-    server = short_session_server
-    wrong = {"userName": server.user, "password": "wrong"}
-    messages = [
-        requests.post(server.api("user/login"), json=wrong, timeout=10).json()["message"]
-        for _ in range(5)
-    ]
-    assert set(messages) == {"wrong user name or password(用户名或密码错误)！"}
-    right = {"userName": server.user, "password": server.password}
-    refused = requests.post(server.api("user/login"), json=right, timeout=10)
+def test_long_expired_sessions_are_forgotten(clocked_server: InProcessServer) -> None:
+    server, clock = clocked_server, clocked_server.clock
+    session = requests.Session()
+    server.login(USER, PASSWORD, session)
+    clock.advance(10 * SESSION_TIMEOUT + 1)
+    server.login(USER, PASSWORD)  # a new session drops the ones idle for ten timeouts
+    forgotten = session.get(server.api("user/userInfo"), timeout=10).json()
+    assert forgotten["message"].startswith("errCode: 11002 ,desc: You are not logged in")
+
+
+def test_failed_logins_are_throttled(clocked_server: InProcessServer) -> None:
+    server, clock = clocked_server, clocked_server.clock
+    messages = {server.login(USER, "wrong")["message"] for _ in range(5)}
+    assert messages == {"wrong user name or password(用户名或密码错误)！"}
+    refused = requests.post(
+        server.api("user/login"), json={"userName": USER, "password": PASSWORD}, timeout=10
+    )
     assert refused.status_code == 400
     assert refused.json()["message"].startswith("Too many failed logins")
-    assert "try again in" in refused.json()["message"]
-    time.sleep(1.2)
-    accepted = requests.post(server.api("user/login"), json=right, timeout=10).json()
-    assert accepted["status"] == 0
+    assert "try again in 1 s" in refused.json()["message"]
+    clock.advance(1.1)
+    assert server.login(USER, PASSWORD)["status"] == 0
+
+
+def test_the_throttling_window_doubles_with_each_further_failure(
+    clocked_server: InProcessServer,
+) -> None:
+    server, clock = clocked_server, clocked_server.clock
+    for _ in range(5):
+        server.login(USER, "wrong")
+    clock.advance(1.1)
+    assert (
+        server.login(USER, "wrong")["message"] == "wrong user name or password(用户名或密码错误)！"
+    )
+    refused = server.login(USER, PASSWORD)
+    assert "try again in 2 s" in refused["message"]
+    clock.advance(1.5)
+    assert server.login(USER, PASSWORD)["message"].startswith("Too many failed logins")
+    clock.advance(0.6)
+    assert server.login(USER, PASSWORD)["status"] == 0
 
 
 def test_secret_files_are_private(linkis_server: ServerProcess) -> None:

@@ -1,8 +1,8 @@
 """Every Linkis example body (shared/linkis-api/examples) against what the real server answers.
 
 For each example the table below names the request that produces it. The answer must have the
-same `status`, the HTTP code of CONTRACT §17, and the same shape of `data`: the same keys at every
-level (for lists, those of the first element) and the same JSON types, where a null on either
+same `status`, the HTTP code the example records, and the same shape of `data`: the same keys at
+every level (for lists, those of the first element) and the same JSON types, where a null on either
 side is compatible with anything.
 
 Some examples describe situations the embedded server cannot be in by nature; `NEAREST` lists
@@ -32,7 +32,7 @@ class Case:
 
     method: str
     path: str
-    http: int  # CONTRACT §17
+    http: int  # the HTTP code the example was recorded with
     params: dict[str, str] = field(default_factory=dict)
     body: Any = None
     auth: str = "token"  # token | guest | none | session | bad-token | stale-ticket
@@ -105,7 +105,7 @@ CASES: dict[str, Case] = {
         "GET",
         "entrance/{table_exec}/kill",
         200,
-        note="a finished job still held in memory answers the same success (CONTRACT §5.7)",
+        note="a finished job still held in memory answers the same success",
     ),
     "killJobs.json": Case(
         "POST",
