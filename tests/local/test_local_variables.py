@@ -1,4 +1,4 @@
-"""Variable substitution as the Linkis entrance does it (CONTRACT §13)."""
+"""Variable substitution as the Linkis entrance does it (docs/linkis-rest.md, "Variables")."""
 
 from __future__ import annotations
 

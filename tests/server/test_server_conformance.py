@@ -1,9 +1,9 @@
-"""Every Linkis example body (shared/linkis-api/examples) against what the real server answers.
+"""Every Linkis example body (tests/fixtures/linkis) against what the real server answers.
 
 For each example the table below names the request that produces it. The answer must have the
-same `status`, the HTTP code of CONTRACT §17, and the same shape of `data`: the same keys at every
-level (for lists, those of the first element) and the same JSON types, where a null on either
-side is compatible with anything.
+same `status`, the HTTP code the fixtures' README gives, and the same shape of `data`: the same
+keys at every level (for lists, those of the first element) and the same JSON types, where a null
+on either side is compatible with anything.
 
 Some examples describe situations the embedded server cannot be in by nature; `NEAREST` lists
 them with the reason and the example whose request stands in for them.
@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import requests
-from contract import EXAMPLE_EXEC_ID, examples_dir, load_example, shape_differences
+from contract import EXAMPLE_EXEC_ID, example_files, load_example, shape_differences
 from serverproc import GUEST, ServerProcess, start_server
 from serverwait import wait_for_state
 
@@ -32,7 +32,7 @@ class Case:
 
     method: str
     path: str
-    http: int  # CONTRACT §17
+    http: int  # the fixtures' README gives it
     params: dict[str, str] = field(default_factory=dict)
     body: Any = None
     auth: str = "token"  # token | guest | none | session | bad-token | stale-ticket
@@ -105,7 +105,7 @@ CASES: dict[str, Case] = {
         "GET",
         "entrance/{table_exec}/kill",
         200,
-        note="a finished job still held in memory answers the same success (CONTRACT §5.7)",
+        note="a finished job still held in memory answers the same success",
     ),
     "killJobs.json": Case(
         "POST",
@@ -371,11 +371,7 @@ def test_shape_comparison_catches_differences() -> None:
 
 
 def test_table_covers_every_example() -> None:
-    responses = {
-        path.name
-        for path in examples_dir().glob("*.json")
-        if not path.name.endswith("-request.json")
-    }
+    responses = {path.name for path in example_files() if not path.name.endswith("-request.json")}
     assert responses == set(CASES) | set(NEAREST)
     assert all(stand_in in CASES for stand_in, _ in NEAREST.values())
 

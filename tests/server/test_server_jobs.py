@@ -408,7 +408,8 @@ def test_path_traversal_is_refused_for_downloads(
 ) -> None:
     path = raw.format(data_dir=linkis_server.data_dir, **owner_job)
     response = _get(linkis_server, "filesystem/resultsetToExcel", path=path)
-    # resultsetToExcel reports every error as an HTTP 200 text body (CONTRACT §3, §7.3).
+    # resultsetToExcel reports every error as an HTTP 200 text body
+    # (docs/linkis-rest.md, "Result files").
     assert response.status_code == 200
     assert response.text.startswith("error(错误):Path ")
     assert linkis_server.password not in response.text
