@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from contract import EXAMPLE_EXEC_ID as EXEC_ID
-from contract import example_files, load_example
+from support.contract import EXAMPLE_EXEC_ID as EXEC_ID
+from support.contract import example_files, load_example
 
 import linkis_kernel
 from linkis_kernel import wire

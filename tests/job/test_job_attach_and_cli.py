@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from serverproc import REPO_ROOT, start_server
+from support.serverproc import REPO_ROOT, start_server
 
 from linkis_kernel import LinkisClient
 from linkis_kernel.client import LinkisNotFoundError

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pandas as pd
 import pytest
-from faultproxy import FaultProxy
+from support.faultproxy import FaultProxy
 
 from linkis_kernel import Job, LinkisClient, Snapshot
 from linkis_kernel.client import (

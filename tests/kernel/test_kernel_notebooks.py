@@ -14,7 +14,7 @@ import pytest
 from jupyter_client.manager import KernelManager, start_new_kernel
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
-from serverproc import ServerProcess, history_state
+from support.serverproc import ServerProcess, history_state
 
 from linkis_kernel.job import LinkisClient
 from linkis_kernel.kernel import LANGUAGE_INFO

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from localsvc import USER, sql_body, wait_final, wait_state
+from support.localsvc import USER, sql_body, wait_final, wait_state
 
 from linkis_kernel.local.service import LocalLinkis
 from linkis_kernel.wire import (

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from jupyter_client import KernelManager
-from serverproc import history_state
+from support.serverproc import history_state
 
 from linkis_kernel.job import LinkisClient
 

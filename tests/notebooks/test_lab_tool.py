@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import requests
-from jupyterenv import free_port, private_jupyter_env
+from support.jupyterenv import free_port, private_jupyter_env
 
 from linkis_kernel.wire import API_PREFIX
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from faultproxy import KINDS, FaultProxy
-from serverproc import ServerProcess, start_server
+from support.faultproxy import KINDS, FaultProxy
+from support.serverproc import ServerProcess, start_server
 
 from linkis_kernel import Job, LinkisClient, Snapshot
 from linkis_kernel.client import (

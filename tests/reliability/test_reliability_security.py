@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import requests
-from serverproc import GUEST, ServerProcess, start_server
+from support.serverproc import GUEST, ServerProcess, start_server
 
 from linkis_kernel import wire
 from linkis_kernel.local.app import MAX_BODY_BYTES

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from serverproc import GUEST, ServerProcess, start_server
+from support.serverproc import GUEST, ServerProcess, start_server
 
 from linkis_kernel import wire
 from linkis_kernel.local.app import ROUTES

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 import requests
-from contract import EXAMPLE_EXEC_ID, example_files, load_example, shape_differences
-from serverproc import GUEST, ServerProcess, start_server
-from serverwait import wait_for_state
+from support.bodies import submit_body
+from support.contract import EXAMPLE_EXEC_ID, example_files, load_example, shape_differences
+from support.serverproc import GUEST, ServerProcess, start_server, wait_for_state
 
 from linkis_kernel import wire
 
@@ -38,13 +38,6 @@ class Case:
     auth: str = "token"  # token | guest | none | session | bad-token | stale-ticket
     values: tuple[str, ...] = ()  # data keys whose values must equal the example's
     note: str = ""
-
-
-def _submit_body(code: str, **labels: str) -> dict[str, Any]:
-    return {
-        "executionContent": {"code": code, "runType": "sql"},
-        "labels": {"engineType": "spark-3.2.1", "codeType": "sql", **labels},
-    }
 
 
 CASES: dict[str, Case] = {
@@ -68,7 +61,7 @@ CASES: dict[str, Case] = {
         "GET", "filesystem/openFile", 400, params={"path": "{table_result}", "pageSize": "100001"}
     ),
     "error-progress-unknown-execid.json": Case("GET", f"entrance/{EXAMPLE_EXEC_ID}/progress", 400),
-    "error-submit-empty-code.json": Case("POST", "entrance/submit", 400, body=_submit_body(" ")),
+    "error-submit-empty-code.json": Case("POST", "entrance/submit", 400, body=submit_body(" ")),
     "error-submit-missing-engineType.json": Case(
         "POST",
         "entrance/submit",

@@ -10,8 +10,7 @@ from typing import Any
 import openpyxl
 import pytest
 import requests
-from serverproc import GUEST, ServerProcess, start_server
-from serverwait import wait_for_state
+from support.serverproc import GUEST, ServerProcess, start_server, wait_for_state
 
 from linkis_kernel import wire
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from serverproc import REPO_ROOT, ServerProcess, start_server
+from support.serverproc import REPO_ROOT, ServerProcess, start_server
 
 from linkis_kernel import wire
 from linkis_kernel.local.launcher import ensure_server, read_connection, server_answers

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-EXAMPLES_DIR = Path(__file__).resolve().parent / "fixtures" / "linkis"
+EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "linkis"
 # The execID the examples use: a job of another entrance, unknown to any test server.
 EXAMPLE_EXEC_ID = "exec_id018016linkis-cg-entrancelinkis-host:9104IDE_hadoop_spark_0"
 
