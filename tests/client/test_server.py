@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,7 +14,7 @@ import openpyxl
 import pytest
 from support.bodies import submit_body
 from support.faultproxy import FaultProxy
-from support.serverproc import ServerProcess, start_server
+from support.serverproc import ServerProcess, start_server, stop_child
 from support.waiting import wait_until
 
 from linkis_kernel import wire
@@ -330,8 +328,8 @@ def test_read_timeout_on_submit_is_uncertain_and_not_resent(
         c = token_client(linkis_server, proxy.url, timeout=(2.0, 0.3))
         with c, pytest.raises(LinkisSubmitUncertainError) as caught:
             c.entrance_submit(submit_body(f"select '{marker}' as m", user=linkis_server.user))
-        time.sleep(1.0)  # the proxy still delivers the request after the client gave up
-        assert len(proxy.paths("entrance/submit$")) == 1
+        (submit,) = proxy.requests  # delivered to the server after the client gave up:
+        wait_until(lambda: submit.status is not None, 10, message="the submit never got through")
     assert "no answer within 0.3 s" in str(caught.value)
     assert len(tasks_with(client, marker)) == 1
 
@@ -390,20 +388,7 @@ def test_from_env_without_url_starts_the_embedded_server(
             assert "demo" in client.databases()
     finally:
         if connection.exists():
-            _terminate(json.loads(connection.read_text())["pid"])
-
-
-def _terminate(pid: int) -> None:
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            if os.waitpid(pid, os.WNOHANG)[0]:  # started by the launcher in this process: reap it
-                return
-        except ChildProcessError:
-            return
-        time.sleep(0.05)
-    os.kill(pid, signal.SIGKILL)
+            stop_child(json.loads(connection.read_text())["pid"])
 
 
 def test_cut_off_download_leaves_no_file(
