@@ -1,6 +1,6 @@
 """Shared fixtures: `linkis_server`, one real embedded Linkis server for the whole session.
 
-Helpers for tests that need their own instance live in `serverproc.py`.
+Helpers for tests that need their own instance live in `support/serverproc.py`.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from serverproc import GUEST, ServerProcess, start_server
+from support.serverproc import GUEST, ServerProcess, start_server
 
 
 @pytest.fixture(scope="session")

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 import nbformat
 import pytest
 import requests
-from jupyterenv import free_port, install_linkis_kernelspecs, private_jupyter_env
+from support.jupyterenv import free_port, install_linkis_kernelspecs, private_jupyter_env
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "browser"

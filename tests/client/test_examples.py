@@ -1,7 +1,7 @@
 """Every example body of the REST contract, served by a stub gateway, through the real client.
 
-The stub answers each path with a file from shared/linkis-api/examples and the HTTP code
-CONTRACT.md §17 gives it; each row of EXAMPLES says which client call reads it and which model
+The stub answers each path with a file from tests/fixtures/linkis and the HTTP code
+the README there gives it; each row of EXAMPLES says which client call reads it and which model
 or exception must come out.
 """
 
@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from contract import EXAMPLE_EXEC_ID as EXEC_ID
-from contract import examples_dir, load_example
+from support.contract import EXAMPLE_EXEC_ID as EXEC_ID
+from support.contract import example_files, load_example
 
 import linkis_kernel
 from linkis_kernel import wire
@@ -306,7 +306,7 @@ EXAMPLES: list[tuple[str, int, str, Call, type, Check | None]] = [
 
 def test_every_example_file_is_in_the_table() -> None:
     covered = {row[0] for row in EXAMPLES} | REQUEST_EXAMPLES
-    assert covered == {p.name for p in examples_dir().glob("*.json")}
+    assert covered == {p.name for p in example_files()}
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import requests
-from faultproxy import FaultProxy
-from serverproc import ServerProcess
+from support.faultproxy import FaultProxy
+from support.serverproc import ServerProcess
 
 from linkis_kernel.wire import API_PREFIX
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,8 +12,10 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from faultproxy import FaultProxy
-from serverproc import ServerProcess, start_server
+from support.bodies import submit_body
+from support.faultproxy import FaultProxy
+from support.serverproc import ServerProcess, start_server, stop_child
+from support.waiting import wait_until
 
 from linkis_kernel import wire
 from linkis_kernel.client import (
@@ -29,27 +29,21 @@ from linkis_kernel.client import (
 )
 
 
-def submit_body(user: str, code: str, run_type: str = "sql", engine: str = "spark-3.2.1") -> dict:
-    return {
-        "executionContent": {"code": code, "runType": run_type},
-        "labels": {"engineType": engine, "userCreator": f"{user}-IDE"},
-    }
-
-
 def wait_for_end(client: LinkisRestClient, job: SubmitResult, timeout: float = 20) -> JobStatus:
-    deadline = time.monotonic() + timeout
-    while True:
+    def final() -> JobStatus | None:
         status = client.status(job.exec_id, job.task_id)
-        if status.state in wire.TERMINAL_STATES or time.monotonic() > deadline:
-            return status
-        time.sleep(0.05)
+        return status if status.state in wire.TERMINAL_STATES else None
+
+    return wait_until(final, timeout, 0.05, message=f"job {job.task_id} did not finish")
 
 
 def wait_for_state(client: LinkisRestClient, job: SubmitResult, state: str) -> None:
-    deadline = time.monotonic() + 15
-    while client.status(job.exec_id, job.task_id).state != state:
-        assert time.monotonic() < deadline, f"job never reached {state}"
-        time.sleep(0.05)
+    wait_until(
+        lambda: client.status(job.exec_id, job.task_id).state == state,
+        15,
+        0.05,
+        message=f"job never reached {state}",
+    )
 
 
 def tasks_with(client: LinkisRestClient, marker: str) -> list:
@@ -84,7 +78,7 @@ def client(linkis_server: ServerProcess) -> Iterator[LinkisRestClient]:
 def finished(linkis_server: ServerProcess, client: LinkisRestClient) -> SubmitResult:
     """A finished SQL job with two result sets: a table with nulls, then a second table."""
     code = "select 1 as id, NULL as n, 'NULL' as s union all select 2, 'x', 'y';\nselect 42 as k"
-    job = client.entrance_submit(submit_body(linkis_server.user, code))
+    job = client.entrance_submit(submit_body(code, user=linkis_server.user))
     assert wait_for_end(client, job).state == wire.SUCCEED
     return job
 
@@ -158,7 +152,7 @@ def test_kill_a_running_job_and_kill_jobs(
     client: LinkisRestClient, linkis_server: ServerProcess
 ) -> None:
     user = linkis_server.user
-    sleeper = submit_body(user, "sleep 30", run_type="shell", engine="shell-1")
+    sleeper = submit_body("sleep 30", run_type="shell", engine="shell-1", user=user)
     first = client.entrance_submit(sleeper)
     second = client.entrance_submit(sleeper)
     wait_for_state(client, first, wire.RUNNING)
@@ -172,7 +166,9 @@ def test_kill_a_running_job_and_kill_jobs(
 def test_failed_job_reports_err_code(
     client: LinkisRestClient, linkis_server: ServerProcess
 ) -> None:
-    job = client.entrance_submit(submit_body(linkis_server.user, "select * from no_such_table"))
+    job = client.entrance_submit(
+        submit_body("select * from no_such_table", user=linkis_server.user)
+    )
     assert wait_for_end(client, job).state == wire.FAILED
     task = client.jobhistory_get(job.task_id)
     assert task.err_code and "no_such_table" in (task.err_desc or "")
@@ -215,7 +211,7 @@ def test_download_on_an_expired_session_logs_in_again(
     short_session_server: ServerProcess, tmp_path: Path
 ) -> None:
     with password_client_via_proxy(short_session_server) as (proxy, client):
-        job = client.entrance_submit(submit_body(short_session_server.user, "select 3 as x"))
+        job = client.entrance_submit(submit_body("select 3 as x", user=short_session_server.user))
         assert wait_for_end(client, job).state == wire.SUCCEED
         location = client.jobhistory_get(job.task_id).result_location
         path = client.dir_file_trees(location).result_paths()[0]
@@ -270,7 +266,7 @@ def test_html_502_on_submit_is_a_transport_error_with_excerpt(
         proxy.inject("html502", r"entrance/submit$")
         c = token_client(linkis_server, proxy.url)
         with c, pytest.raises(LinkisTransportError) as caught:
-            c.entrance_submit(submit_body(linkis_server.user, "select 1"))
+            c.entrance_submit(submit_body("select 1", user=linkis_server.user))
         error = caught.value
         assert error.http_status == 502 and error.excerpt.startswith("502 Bad Gateway")
         assert "<" not in error.excerpt and "HTTP 502" in str(error)
@@ -317,7 +313,7 @@ def test_reset_during_submit_is_uncertain_and_never_resubmitted(
         proxy.inject("reset", r"entrance/submit$")
         c = token_client(linkis_server, proxy.url)
         with c, pytest.raises(LinkisSubmitUncertainError) as caught:
-            c.entrance_submit(submit_body(linkis_server.user, f"select '{marker}' as m"))
+            c.entrance_submit(submit_body(f"select '{marker}' as m", user=linkis_server.user))
         assert len(proxy.paths("entrance/submit$")) == 1
     assert "may have been created" in str(caught.value)
     assert len(tasks_with(client, marker)) == 1  # the server did create it, exactly once
@@ -331,9 +327,9 @@ def test_read_timeout_on_submit_is_uncertain_and_not_resent(
         proxy.inject("delay", r"entrance/submit$", delay_s=1.0)
         c = token_client(linkis_server, proxy.url, timeout=(2.0, 0.3))
         with c, pytest.raises(LinkisSubmitUncertainError) as caught:
-            c.entrance_submit(submit_body(linkis_server.user, f"select '{marker}' as m"))
-        time.sleep(1.0)  # the proxy still delivers the request after the client gave up
-        assert len(proxy.paths("entrance/submit$")) == 1
+            c.entrance_submit(submit_body(f"select '{marker}' as m", user=linkis_server.user))
+        (submit,) = proxy.requests  # delivered to the server after the client gave up:
+        wait_until(lambda: submit.status is not None, 10, message="the submit never got through")
     assert "no answer within 0.3 s" in str(caught.value)
     assert len(tasks_with(client, marker)) == 1
 
@@ -392,20 +388,7 @@ def test_from_env_without_url_starts_the_embedded_server(
             assert "demo" in client.databases()
     finally:
         if connection.exists():
-            _terminate(json.loads(connection.read_text())["pid"])
-
-
-def _terminate(pid: int) -> None:
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            if os.waitpid(pid, os.WNOHANG)[0]:  # started by the launcher in this process: reap it
-                return
-        except ChildProcessError:
-            return
-        time.sleep(0.05)
-    os.kill(pid, signal.SIGKILL)
+            stop_child(json.loads(connection.read_text())["pid"])
 
 
 def test_cut_off_download_leaves_no_file(

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import io
-import time
 
 import pytest
+from support.waiting import wait_until
 
 from linkis_kernel.client.models import ResourceUsage, StageProgress
 from linkis_kernel.display import RunDisplay, choose_progress_mode
@@ -139,9 +139,7 @@ def test_a_held_back_snapshot_is_shown_when_the_interval_is_over() -> None:
     panel.update(snap(progress=0.1))
     panel.update(snap(progress=0.5))  # held back: the job may then stay quiet for minutes
     assert panel.bar.value == pytest.approx(0.1)
-    deadline = time.monotonic() + 5
-    while panel.bar.value < 0.5 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: panel.bar.value >= 0.5, 5, message="the held-back snapshot never showed")
     assert panel.bar.value == pytest.approx(0.5)
     assert panel.renders == 2
 

@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
-from serverproc import REPO_ROOT, start_server
+from support.serverproc import REPO_ROOT, start_server
+from support.waiting import wait_until
 
 from linkis_kernel import LinkisClient
 from linkis_kernel.client import LinkisNotFoundError
@@ -32,9 +33,12 @@ def test_attach_by_task_id_and_exec_id_after_a_restart(tmp_path: Path) -> None:
         job.wait(timeout=30)
         seen_lines = list(job.log_lines)
         cut_off = client_for(first).submit("echo started; sleep 30", engine="shell", creator="nb")
-        while not any("started" in line for line in cut_off.log_lines):
-            time.sleep(0.1)
-            cut_off.refresh()
+        wait_until(
+            lambda: cut_off.refresh() and any("started" in line for line in cut_off.log_lines),
+            20,
+            0.1,
+            message="the shell job never logged 'started'",
+        )
         lines_before_restart = len(cut_off.log_lines)
     assert seen_lines
 
@@ -157,7 +161,8 @@ def test_ctrl_c_kills_the_job_and_exits_130(linkis_server) -> None:
         text=True,
     )
     lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(x) for x in process.stderr], daemon=True).start()
+    reader = threading.Thread(target=lambda: [lines.put(x) for x in process.stderr], daemon=True)
+    reader.start()
     task_id, deadline = None, time.monotonic() + 20
     while time.monotonic() < deadline:
         line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
@@ -170,7 +175,7 @@ def test_ctrl_c_kills_the_job_and_exits_130(linkis_server) -> None:
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=15) == 130
     assert time.monotonic() - interrupted < 8
-    time.sleep(0.2)  # let the reader thread drain stderr
+    reader.join(timeout=10)  # stderr is closed now: the reader ends once it has read it all
     rest = []
     while not lines.empty():
         rest.append(lines.get())

@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import pandas as pd
 import pytest
-from faultproxy import FaultProxy
+from support.faultproxy import FaultProxy
+from support.waiting import wait_until
 
 from linkis_kernel import Job, LinkisClient, Snapshot
 from linkis_kernel.client import (
@@ -239,9 +240,13 @@ def test_an_unreachable_server_is_warned_about_then_given_up_on(linkis_server) -
 def test_refresh_drives_a_job_without_wait(client: LinkisClient) -> None:
     job = client.submit("sleep 0.3; echo polled", engine="shell", creator="nb")
     snapshots = [job.refresh()]
-    while not snapshots[-1].final and len(snapshots) < 100:
-        time.sleep(0.1)
+
+    def final() -> bool:
         snapshots.append(job.refresh())
+        return snapshots[-1].final
+
+    if not snapshots[0].final:
+        wait_until(final, 20, 0.1, message="refresh() never reported the job final")
     assert snapshots[-1].state == SUCCEED and job.last_snapshot is snapshots[-1]
     assert [line for s in snapshots for line in s.new_log["all"]] == job.log_lines
     assert job.refresh().final and job.refresh().new_log["all"] == []

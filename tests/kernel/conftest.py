@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from jupyter_kernel_test import msgspec_v5
-from serverproc import REPO_ROOT, ServerProcess
+from support.serverproc import REPO_ROOT, ServerProcess
 
 # Widget traffic (the progress panel) is comm messages, which the harness has no schema for.
 for _comm in ("comm_open", "comm_msg", "comm_close"):

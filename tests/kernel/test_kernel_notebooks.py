@@ -14,7 +14,8 @@ import pytest
 from jupyter_client.manager import KernelManager, start_new_kernel
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
-from serverproc import ServerProcess, history_state
+from support.serverproc import ServerProcess, history_state
+from support.waiting import wait_until
 
 from linkis_kernel.job import LinkisClient
 from linkis_kernel.kernel import LANGUAGE_INFO
@@ -172,12 +173,12 @@ def test_interrupt_kills_the_running_job(sql_kernel: Any, linkis_server: ServerP
     client = linkis_client(linkis_server)
     before = latest_task_id(client)
     msg_id = kc.execute(LONG_SQL)
-    task_id = before
-    deadline = time.monotonic() + 15
-    while task_id == before and time.monotonic() < deadline:
-        time.sleep(0.2)
-        task_id = latest_task_id(client)
-    assert task_id > before, "the cell did not submit a job"
+    task_id = wait_until(
+        lambda: (latest := latest_task_id(client)) > before and latest,
+        15,
+        0.2,
+        message="the cell did not submit a job",
+    )
     assert history_state(client, task_id, {"Running"}, 10) == "Running"
     interrupted = time.monotonic()
     km.interrupt_kernel()

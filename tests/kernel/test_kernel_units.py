@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from jupyter_client.kernelspec import KernelSpecManager
 from papermill.translators import PythonTranslator
-from serverproc import REPO_ROOT, ServerProcess
+from support.serverproc import REPO_ROOT, ServerProcess
 
 from linkis_kernel.client import LinkisError
 from linkis_kernel.completion import MetadataCache, SqlCompleter, scan_sql, sql_is_complete

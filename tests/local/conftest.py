@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from localsvc import USER, sql_body, wait_final, wait_history_final
+from support.localsvc import USER, sql_body, wait_final, wait_history_final
 
 from linkis_kernel.local.service import LocalLinkis
 

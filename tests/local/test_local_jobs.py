@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 
 import pytest
-from localsvc import USER, sql_body, wait_final, wait_state
+from support.localsvc import USER, sql_body, wait_final, wait_state
+from support.waiting import wait_until
 
 from linkis_kernel.local.service import LocalLinkis
 from linkis_kernel.wire import (
@@ -113,7 +114,8 @@ def test_progress_is_monotonic_and_reaches_one_only_at_the_end(linkis: LocalLink
     seen: list[float] = []
     stages_seen = []
     persisted: set[str] = set()
-    while True:
+
+    def sample() -> str | None:
         state = linkis.status(USER, exec_id, None)["status"]
         data = linkis.progress(USER, exec_id, None)
         seen.append(data["progress"])
@@ -121,10 +123,11 @@ def test_progress_is_monotonic_and_reaches_one_only_at_the_end(linkis: LocalLink
             stages_seen.append(data["progressInfo"])
             persisted.add(linkis.history.row(submitted["taskID"])["progress"])
         if state in (SUCCEED, FAILED, CANCELLED):
-            break
+            return state
         assert data["progress"] < 1.0
-        time.sleep(0.05)
-    assert state == SUCCEED
+        return None
+
+    assert wait_until(sample, 30, 0.05, message="the job did not finish") == SUCCEED
     assert seen == sorted(seen)
     assert linkis.progress(USER, exec_id, None)["progress"] == 1.0
     assert any(0.5 < p < 1.0 for p in seen), seen
@@ -137,8 +140,13 @@ def test_progress_is_monotonic_and_reaches_one_only_at_the_end(linkis: LocalLink
 def test_progress_with_resource_while_running(linkis: LocalLinkis) -> None:
     submitted = linkis.submit(USER, sql_body(ENDLESS_SQL))
     wait_state(linkis, submitted["execID"], RUNNING)
-    time.sleep(0.7)
-    data = linkis.progress(USER, submitted["execID"], None, with_resource=True)
+
+    def sampled() -> dict | None:
+        data = linkis.progress(USER, submitted["execID"], None, with_resource=True)
+        metrics = data.get("yarnMetrics")
+        return data if metrics and metrics["yarnResource"][0]["queueMemory"] else None
+
+    data = wait_until(sampled, 10, message="the running job's resources were never sampled")
     assert "yarnResource" not in data
     metrics = data["yarnMetrics"]
     (resource,) = metrics["yarnResource"]
@@ -155,7 +163,11 @@ def test_progress_with_resource_while_running(linkis: LocalLinkis) -> None:
 def test_kill_running_sql(linkis: LocalLinkis) -> None:
     submitted = linkis.submit(USER, sql_body(ENDLESS_SQL))
     wait_state(linkis, submitted["execID"], RUNNING)
-    time.sleep(0.3)
+    wait_until(  # DuckDB reports progress: the statement is executing, so the kill interrupts it
+        lambda: linkis.progress(USER, submitted["execID"], None)["progress"] > 0,
+        10,
+        message="the SQL statement never started",
+    )
     started = time.monotonic()
     message, data = linkis.kill(USER, submitted["execID"], None)
     assert message == "Successfully killed the job(成功kill了job)"
@@ -188,18 +200,16 @@ def test_kill_running_shell_kills_its_process_group(linkis: LocalLinkis, tmp_pat
     pid_file = tmp_path / "sleep.pid"
     code = f"sleep 30 &\necho $! > {pid_file}\nwait"
     submitted = linkis.submit(USER, sql_body(code, engine="shell", run_type="shell"))
-    deadline = time.monotonic() + 10
-    while not pid_file.exists() or not pid_file.read_text().strip():
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    wait_until(
+        lambda: pid_file.exists() and pid_file.read_text().strip(),
+        10,
+        message="the shell job never wrote its pid file",
+    )
     sleeper = int(pid_file.read_text())
     assert _alive(sleeper)
     linkis.kill(USER, submitted["execID"], None)
     assert wait_final(linkis, submitted["execID"], 4.0) == CANCELLED
-    deadline = time.monotonic() + 2
-    while _alive(sleeper) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert not _alive(sleeper)
+    wait_until(lambda: not _alive(sleeper), 2, message=f"process {sleeper} outlived the kill")
 
 
 def test_queue_positions_and_killing_a_queued_job(tmp_path: Path) -> None:

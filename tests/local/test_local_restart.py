@@ -9,7 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from localsvc import USER, sql_body, wait_final
+from support.localsvc import USER, sql_body, wait_final
 
 from linkis_kernel.local.errors import ServiceError
 from linkis_kernel.local.service import LocalLinkis
@@ -20,11 +20,12 @@ FIRST_LIFE = textwrap.dedent(
     """
     import json, sys, time
     from pathlib import Path
+    from linkis_kernel.job import build_submit_body
     from linkis_kernel.local.service import LocalLinkis
 
     def body(code):
-        return {"executionContent": {"code": code, "runType": "sql"},
-                "labels": {"engineType": "spark-3.2.1", "userCreator": "alice-IDE"}}
+        return build_submit_body(
+            code, engine_label="spark-3.2.1", run_type="sql", user_creator="alice-IDE")
 
     service = LocalLinkis(Path(sys.argv[1]))
     service.start()
@@ -35,7 +36,8 @@ FIRST_LIFE = textwrap.dedent(
         "select count(*) from range(200000) a, range(200000) b where (a.range * b.range) % 7 = 3"))
     while service.status("alice", running["execID"], None)["status"] != "Running":
         time.sleep(0.02)
-    time.sleep(0.8)  # long enough for the progress to be persisted once
+    while service.history.row(running["taskID"])["progress"] in (None, "0.0"):
+        time.sleep(0.02)  # until its progress was persisted once
     print(json.dumps({"done": done, "running": running}), flush=True)
     time.sleep(60)
     """

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from contract import EXAMPLE_EXEC_ID, load_example, shape_differences
-from localsvc import OTHER, USER, sql_body, wait_final
+from support.contract import EXAMPLE_EXEC_ID, load_example, shape_differences
+from support.localsvc import OTHER, USER, sql_body, wait_final
 
 from linkis_kernel.local.errors import ServiceError
 from linkis_kernel.local.service import LocalLinkis

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 from jupyter_client import KernelManager
-from serverproc import history_state
+from support.serverproc import history_state
+from support.waiting import wait_until
 
 from linkis_kernel.job import LinkisClient
 
@@ -76,7 +77,13 @@ def test_interrupt_kills_the_job_and_aborts_the_cell(kernel: Any, linkis_server:
     manager, client = kernel
     msg_id = client.execute("%%linkis -e shell\nsleep 30")
     seen = panel_shown(client)
-    time.sleep(0.5)
+    history = linkis_server.linkis_client()
+    wait_until(  # the cell's job, the newest one, runs
+        lambda: history.jobhistory_list(page_size=1).tasks[0].status == "Running",
+        10,
+        0.1,
+        message="the cell's job never ran",
+    )
     started = time.monotonic()
     manager.interrupt_kernel()
     reply = client.get_shell_msg(timeout=20)

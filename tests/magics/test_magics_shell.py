@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import getpass
 import re
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
+from support.waiting import wait_until
 
 from linkis_kernel.client import LinkisJobError
 from linkis_kernel.job import LinkisClient
@@ -193,11 +193,14 @@ def test_an_async_failure_is_explained_on_its_card(
     shell: InteractiveShell, capsys: pytest.CaptureFixture[str]
 ) -> None:
     job = run(shell, "%%linkis --async --progress none -e shell\necho oops >&2; exit 3")
-    deadline = time.monotonic() + 10
-    out = ""
-    while "errCode" not in out and time.monotonic() < deadline:
-        time.sleep(0.1)
-        out += capsys.readouterr().out
+    printed: list[str] = []
+
+    def card_printed() -> bool:
+        printed.append(capsys.readouterr().out)
+        return "errCode" in "".join(printed)
+
+    wait_until(card_printed, 10, 0.1, message="the failure card was never printed")
+    out = "".join(printed)
     assert f"task {job.task_id} · Failed in" in out
     assert re.search(r"errCode \d+: .*status 3", out)
     assert "  | " in out and "ERROR" in out

@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 
 import requests
-from jupyterenv import free_port, private_jupyter_env
+from support.jupyterenv import free_port, private_jupyter_env
+from support.waiting import wait_until
 
 from linkis_kernel.wire import API_PREFIX
 
@@ -49,7 +50,8 @@ def test_lab_starts_server_and_jupyterlab_then_stops_both_on_ctrl_c(tmp_path: Pa
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=read_lines, args=(process.stdout, lines), daemon=True).start()
+    reader = threading.Thread(target=read_lines, args=(process.stdout, lines), daemon=True)
+    reader.start()
     seen: list[str] = []
     try:
         lab_pid, server_pid = check_running_lab(tmp_path, lines, seen, port)
@@ -57,14 +59,17 @@ def test_lab_starts_server_and_jupyterlab_then_stops_both_on_ctrl_c(tmp_path: Pa
         process.send_signal(signal.SIGINT)
         status = process.wait(30)
     assert status == 0
+    reader.join(timeout=10)  # the output is closed now: the reader ends once it has read it all
     output = "".join(seen) + "".join(drain(lines))
     assert "Stopping JupyterLab" in output
     assert f"Stopped the embedded Linkis server (pid {server_pid})" in output
     assert not Path(f"/proc/{lab_pid}").exists()
-    deadline = time.monotonic() + 10
-    while Path(f"/proc/{server_pid}").exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not Path(f"/proc/{server_pid}").exists()
+    wait_until(
+        lambda: not Path(f"/proc/{server_pid}").exists(),
+        10,
+        0.1,
+        message=f"the embedded server (pid {server_pid}) outlived the lab",
+    )
 
 
 def check_running_lab(
@@ -96,8 +101,7 @@ def check_running_lab(
 
 
 def drain(lines: queue.Queue[str]) -> list[str]:
-    """The lines still queued once the reader has had a moment to finish."""
-    time.sleep(0.2)
+    """The lines still queued."""
     drained = []
     while not lines.empty():
         drained.append(lines.get())

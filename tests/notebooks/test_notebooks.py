@@ -20,7 +20,7 @@ from pathlib import Path
 import nbformat
 import pytest
 import requests
-from jupyterenv import install_linkis_kernelspecs
+from support.jupyterenv import install_linkis_kernelspecs
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from faultproxy import KINDS, FaultProxy
-from serverproc import ServerProcess, start_server
+from support.faultproxy import KINDS, FaultProxy
+from support.serverproc import ServerProcess, start_server
+from support.waiting import wait_until
 
 from linkis_kernel import Job, LinkisClient, Snapshot
 from linkis_kernel.client import (
@@ -251,10 +252,12 @@ def _wait_catching(job: Job) -> BaseException | Job:
 
 
 def _wait_for_state(job: Job, state: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while job.state != state:
-        assert time.monotonic() < deadline, f"job {job.task_id} never reached {state}"
-        time.sleep(0.05)
+    wait_until(
+        lambda: job.state == state,
+        timeout,
+        0.05,
+        message=f"job {job.task_id} never reached {state}",
+    )
 
 
 def test_a_stale_job_is_warned_about_with_its_ids_and_left_running(

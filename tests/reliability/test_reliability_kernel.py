@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_client.manager import KernelManager, start_new_kernel
-from serverproc import ServerProcess
+from support.serverproc import ServerProcess
 
 from linkis_kernel.wire import TERMINAL_STATES
 

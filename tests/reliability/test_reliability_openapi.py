@@ -20,7 +20,7 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from serverproc import ServerProcess
+from support.serverproc import ServerProcess
 
 from linkis_kernel import wire
 from linkis_kernel.local.app import OPENAPI_FILE, ROUTES

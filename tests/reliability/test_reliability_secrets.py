@@ -11,9 +11,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from faultproxy import FaultProxy
 from nbclient import NotebookClient
-from serverproc import ServerProcess, start_server
+from support.faultproxy import FaultProxy
+from support.serverproc import ServerProcess, start_server
 
 from linkis_kernel import LinkisClient
 from linkis_kernel.client import LinkisAuthError, LinkisError, LinkisJobError

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import requests
-from serverproc import GUEST, ServerProcess, start_server
+from support.serverproc import GUEST, ServerProcess, start_server
 
 from linkis_kernel import wire
 from linkis_kernel.local.app import MAX_BODY_BYTES
@@ -98,7 +98,9 @@ def test_more_traversal_spellings_are_refused(
     response = linkis_server.client.get(
         linkis_server.api(f"filesystem/{endpoint}"), params={"path": path}, timeout=10
     )
-    if endpoint == "resultsetToExcel":  # errors are HTTP 200 text bodies there (CONTRACT §3)
+    # resultsetToExcel answers errors as HTTP 200 text
+    # (docs/linkis-rest.md, "Errors and HTTP codes")
+    if endpoint == "resultsetToExcel":
         assert response.status_code == 200 and response.text.startswith("error(错误):")
     else:
         assert response.status_code in (400, 403), response.text

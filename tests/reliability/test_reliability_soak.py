@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from serverproc import ServerProcess, start_server
+from support.serverproc import ServerProcess, start_server
 
 from linkis_kernel.wire import SUCCEED
 

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from inprocess import FakeClock, InProcessServer, serve_in_process
-from serverproc import GUEST, ServerProcess, start_server
+from support.inprocess import FakeClock, InProcessServer, serve_in_process
+from support.serverproc import GUEST, ServerProcess, start_server
 
 from linkis_kernel import wire
 from linkis_kernel.local.app import ROUTES

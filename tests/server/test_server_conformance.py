@@ -1,9 +1,9 @@
-"""Every Linkis example body (shared/linkis-api/examples) against what the real server answers.
+"""Every Linkis example body (tests/fixtures/linkis) against what the real server answers.
 
 For each example the table below names the request that produces it. The answer must have the
-same `status`, the HTTP code the example records, and the same shape of `data`: the same keys at
-every level (for lists, those of the first element) and the same JSON types, where a null on either
-side is compatible with anything.
+same `status`, the HTTP code the fixtures' README gives, and the same shape of `data`: the same
+keys at every level (for lists, those of the first element) and the same JSON types, where a null
+on either side is compatible with anything.
 
 Some examples describe situations the embedded server cannot be in by nature; `NEAREST` lists
 them with the reason and the example whose request stands in for them.
@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 import requests
-from contract import EXAMPLE_EXEC_ID, examples_dir, load_example, shape_differences
-from serverproc import GUEST, ServerProcess, start_server
-from serverwait import wait_for_state
+from support.bodies import submit_body
+from support.contract import EXAMPLE_EXEC_ID, example_files, load_example, shape_differences
+from support.serverproc import GUEST, ServerProcess, start_server, wait_for_state
 
 from linkis_kernel import wire
 
@@ -32,19 +32,12 @@ class Case:
 
     method: str
     path: str
-    http: int  # the HTTP code the example was recorded with
+    http: int  # the fixtures' README gives it
     params: dict[str, str] = field(default_factory=dict)
     body: Any = None
     auth: str = "token"  # token | guest | none | session | bad-token | stale-ticket
     values: tuple[str, ...] = ()  # data keys whose values must equal the example's
     note: str = ""
-
-
-def _submit_body(code: str, **labels: str) -> dict[str, Any]:
-    return {
-        "executionContent": {"code": code, "runType": "sql"},
-        "labels": {"engineType": "spark-3.2.1", "codeType": "sql", **labels},
-    }
 
 
 CASES: dict[str, Case] = {
@@ -68,7 +61,7 @@ CASES: dict[str, Case] = {
         "GET", "filesystem/openFile", 400, params={"path": "{table_result}", "pageSize": "100001"}
     ),
     "error-progress-unknown-execid.json": Case("GET", f"entrance/{EXAMPLE_EXEC_ID}/progress", 400),
-    "error-submit-empty-code.json": Case("POST", "entrance/submit", 400, body=_submit_body(" ")),
+    "error-submit-empty-code.json": Case("POST", "entrance/submit", 400, body=submit_body(" ")),
     "error-submit-missing-engineType.json": Case(
         "POST",
         "entrance/submit",
@@ -371,11 +364,7 @@ def test_shape_comparison_catches_differences() -> None:
 
 
 def test_table_covers_every_example() -> None:
-    responses = {
-        path.name
-        for path in examples_dir().glob("*.json")
-        if not path.name.endswith("-request.json")
-    }
+    responses = {path.name for path in example_files() if not path.name.endswith("-request.json")}
     assert responses == set(CASES) | set(NEAREST)
     assert all(stand_in in CASES for stand_in, _ in NEAREST.values())
 

@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 import requests
-from contract import EXAMPLE_EXEC_ID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from serverproc import ServerProcess
+from support.bodies import submit_body
+from support.contract import EXAMPLE_EXEC_ID
+from support.serverproc import ServerProcess
 
 from linkis_kernel import wire
 from linkis_kernel.local.app import ROUTES
@@ -33,10 +34,6 @@ class Bad:
     fragment: str
     params: dict[str, str] = field(default_factory=dict)
     body: Any = None  # bytes are sent as they are, anything else as JSON
-
-
-def _submit(**body: Any) -> dict[str, Any]:
-    return {"executionContent": {"code": "select 1", "runType": "sql"}, "labels": SPARK, **body}
 
 
 BAD_REQUESTS = {
@@ -79,7 +76,7 @@ BAD_REQUESTS = {
         400,
         1,
         "Label params invalid",
-        body={**_submit(), "labels": {"engineType": "nosuch-1", "codeType": "sql"}},
+        body={**submit_body("select 1"), "labels": {"engineType": "nosuch-1", "codeType": "sql"}},
     ),
     "submit-bad-user-creator": Bad(
         "POST",
@@ -87,10 +84,15 @@ BAD_REQUESTS = {
         400,
         1,
         "userCreator must be <user>-<creator>",
-        body={**_submit(), "labels": {**SPARK, "userCreator": "a-b-c"}},
+        body={**submit_body("select 1"), "labels": {**SPARK, "userCreator": "a-b-c"}},
     ),
     "submit-params-not-object": Bad(
-        "POST", "entrance/submit", 400, 1, "'params' must be a JSON object", body=_submit(params=7)
+        "POST",
+        "entrance/submit",
+        400,
+        1,
+        "'params' must be a JSON object",
+        body=submit_body("select 1", params=7),
     ),
     "submit-variables-not-object": Bad(
         "POST",
@@ -98,7 +100,7 @@ BAD_REQUESTS = {
         400,
         1,
         "Variable replacement failed",
-        body=_submit(params={"variable": [1]}),
+        body=submit_body("select 1", params={"variable": [1]}),
     ),
     "execute-no-code": Bad("POST", "entrance/execute", 400, 1, "executionCode", body={}),
     "execute-no-engine": Bad(

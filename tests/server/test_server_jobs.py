@@ -10,8 +10,8 @@ from typing import Any
 import openpyxl
 import pytest
 import requests
-from serverproc import GUEST, ServerProcess, start_server
-from serverwait import wait_for_state
+from support.serverproc import GUEST, ServerProcess, start_server, wait_for_state
+from support.waiting import wait_until
 
 from linkis_kernel import wire
 
@@ -61,20 +61,21 @@ def _all_pages(server: ServerProcess, path: str) -> tuple[Any, list[list[str | N
 def _wait_with_log(server: ServerProcess, exec_id: str) -> tuple[str, list[int]]:
     """Poll status and the log (echoing fromLine) to the end; returns the state and fromLines."""
     from_lines = [0]
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        state = _data(server, f"entrance/{exec_id}/status")["status"]
+
+    def read_page() -> dict:
         log = _data(server, f"entrance/{exec_id}/log", fromLine=from_lines[-1], size=3)
         assert len(log["log"]) == 4
-        from_lines.append(log["fromLine"])
-        if state in wire.TERMINAL_STATES:
-            while True:  # drain what is left
-                log = _data(server, f"entrance/{exec_id}/log", fromLine=from_lines[-1], size=3)
-                if log["fromLine"] == from_lines[-1]:
-                    return state, from_lines
-                from_lines.append(log["fromLine"])
-        time.sleep(0.02)
-    raise AssertionError(f"{exec_id} did not finish")
+        return log
+
+    def final_state() -> str | None:
+        state = _data(server, f"entrance/{exec_id}/status")["status"]
+        from_lines.append(read_page()["fromLine"])
+        return state if state in wire.TERMINAL_STATES else None
+
+    state = wait_until(final_state, 30, message=f"{exec_id} did not finish")
+    while (next_line := read_page()["fromLine"]) != from_lines[-1]:  # drain what is left
+        from_lines.append(next_line)
+    return state, from_lines
 
 
 ENGINES = {

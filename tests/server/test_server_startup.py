@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from serverproc import REPO_ROOT, ServerProcess, start_server
+from support.serverproc import REPO_ROOT, ServerProcess, start_server, stop_child
 
 from linkis_kernel import wire
 from linkis_kernel.local.launcher import ensure_server, read_connection, server_answers
@@ -167,7 +167,7 @@ def test_launcher_starts_a_server_and_reuses_it(tmp_path: Path) -> None:
         ).json()
         assert login["status"] == 0
     finally:
-        _stop_pid(conn["pid"])
+        stop_child(conn["pid"])
 
 
 def test_launcher_replaces_a_stale_connection_file(tmp_path: Path) -> None:
@@ -181,19 +181,4 @@ def test_launcher_replaces_a_stale_connection_file(tmp_path: Path) -> None:
     try:
         assert conn["url"] != dead_url and server_answers(conn["url"])
     finally:
-        _stop_pid(conn["pid"])
-
-
-def _stop_pid(pid: int) -> None:
-    """Stop a server the launcher started (a child of this process: reap it too)."""
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                return
-        except ChildProcessError:
-            return
-        time.sleep(0.05)
-    os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
+        stop_child(conn["pid"])

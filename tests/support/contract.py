@@ -1,42 +1,25 @@
-"""The Linkis contract's example bodies (shared/linkis-api/examples), for tests.
-
-They live outside the repository: in `../shared/linkis-api/examples` next to the checkout, or
-wherever `$LINKIS_API_EXAMPLES` says.
-"""
+"""The Linkis example bodies in tests/fixtures/linkis (README.md there says where each comes
+from), and the JSON shape comparison the tests use on them."""
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES_ENV = "LINKIS_API_EXAMPLES"
+EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "linkis"
 # The execID the examples use: a job of another entrance, unknown to any test server.
 EXAMPLE_EXEC_ID = "exec_id018016linkis-cg-entrancelinkis-host:9104IDE_hadoop_spark_0"
 
 
-def examples_dir() -> Path:
-    """The example bodies: $LINKIS_API_EXAMPLES, else ../shared/linkis-api/examples."""
-    configured = os.environ.get(EXAMPLES_ENV)
-    folder = (
-        Path(configured) if configured else REPO_ROOT / ".." / "shared" / "linkis-api" / "examples"
-    )
-    if not folder.is_dir():
-        pytest.fail(
-            f"Linkis example bodies not found at {folder.resolve()}: check out shared/ next to "
-            f"the repository or set {EXAMPLES_ENV} to the examples folder.",
-            pytrace=False,
-        )
-    return folder
+def example_files() -> list[Path]:
+    """Every example body, sorted by name."""
+    return sorted(EXAMPLES_DIR.glob("*.json"))
 
 
 def load_example(name: str) -> dict[str, Any]:
     """One example file, parsed."""
-    return json.loads((examples_dir() / name).read_text())
+    return json.loads((EXAMPLES_DIR / name).read_text())
 
 
 def _kind(value: Any) -> str:

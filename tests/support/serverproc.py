@@ -15,6 +15,9 @@ token headers), `linkis_client(url=None, **options)` (a `LinkisClient` with the 
 `submit(code, ...)` and `wait(exec_id)`. The shared server also has a second
 user, `GUEST` (name, password, token), for isolation tests. A server that does not write its
 `connection.json` within `STARTUP_TIMEOUT` seconds fails the test loudly with its log.
+
+`wait_for_state(server, exec_id, state)` and `history_state(client, task_id, states)` poll a
+job until it gets there; `stop_child(pid)` stops a server the launcher started in this process.
 """
 
 from __future__ import annotations
@@ -35,7 +38,10 @@ import requests
 
 from linkis_kernel import LinkisClient, wire
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from .bodies import submit_body
+from .waiting import wait_until
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
 JOB_TIMEOUT = 30.0
@@ -106,15 +112,8 @@ class ServerProcess:
         """
         session = session or self.client
         user = _session_user(session) or self.user
-        version = wire.DEFAULT_ENGINE_VERSIONS.get(engine)
-        payload = {
-            "executionContent": {"code": code, "runType": run_type},
-            "labels": {
-                "engineType": f"{engine}-{version}" if version and "-" not in engine else engine,
-                "userCreator": f"{user}-{creator}",
-            },
-            **body,
-        }
+        payload = submit_body(code, user=user, engine=engine, run_type=run_type, creator=creator)
+        payload.update(body)
         response = session.post(self.api("entrance/submit"), json=payload, timeout=10)
         envelope = response.json()
         assert envelope["status"] == 0, envelope
@@ -124,15 +123,19 @@ class ServerProcess:
         self, exec_id: str, *, session: requests.Session | None = None, timeout: float = JOB_TIMEOUT
     ) -> str:
         """Poll entrance status until the job is in a terminal state; returns that state."""
+
+        def final_state() -> str | None:
+            state = self.status(exec_id, session=session)
+            return state if state in wire.TERMINAL_STATES else None
+
+        return wait_until(final_state, timeout, message=f"job {exec_id} did not finish")
+
+    def status(self, exec_id: str, *, session: requests.Session | None = None) -> str:
+        """The job's state from entrance/{id}/status, asserting success."""
         session = session or self.client
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            envelope = session.get(self.api(f"entrance/{exec_id}/status"), timeout=10).json()
-            assert envelope["status"] == 0, envelope
-            if envelope["data"]["status"] in wire.TERMINAL_STATES:
-                return envelope["data"]["status"]
-            time.sleep(0.05)
-        raise AssertionError(f"job {exec_id} did not finish within {timeout:.0f} s")
+        envelope = session.get(self.api(f"entrance/{exec_id}/status"), timeout=10).json()
+        assert envelope["status"] == 0, envelope
+        return envelope["data"]["status"]
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -211,7 +214,7 @@ def start_server(
 def _wait_for_connection(
     connection: Path, process: subprocess.Popen[bytes], log_path: Path, started: float
 ) -> dict[str, Any]:
-    while time.monotonic() - started < STARTUP_TIMEOUT:
+    def written() -> dict[str, Any] | None:
         if process.poll() is not None:
             pytest.fail(
                 f"linkis-kernel serve exited with {process.returncode} on start; its output:\n"
@@ -221,17 +224,19 @@ def _wait_for_connection(
         try:
             conn = json.loads(connection.read_text())
         except (OSError, ValueError):
-            conn = None
-        if conn and conn.get("pid") == process.pid and _banner(log_path):
-            return conn
-        time.sleep(0.05)
-    process.kill()
-    process.wait()
-    pytest.fail(
-        f"linkis-kernel serve did not start within {STARTUP_TIMEOUT:.0f} s; its output:\n"
-        + log_path.read_text(errors="replace"),
-        pytrace=False,
-    )
+            return None
+        return conn if conn.get("pid") == process.pid and _banner(log_path) else None
+
+    try:
+        return wait_until(written, STARTUP_TIMEOUT - (time.monotonic() - started), 0.05)
+    except AssertionError:
+        process.kill()
+        process.wait()
+        pytest.fail(
+            f"linkis-kernel serve did not start within {STARTUP_TIMEOUT:.0f} s; its output:\n"
+            + log_path.read_text(errors="replace"),
+            pytrace=False,
+        )
 
 
 def _banner(log_path: Path) -> str:
@@ -242,13 +247,44 @@ def _banner(log_path: Path) -> str:
     return ""
 
 
+def wait_for_state(server: ServerProcess, exec_id: str, state: str, timeout: float = 20.0) -> None:
+    """Poll entrance status until the job is in `state` (e.g. Running); fail after `timeout` s."""
+    wait_until(
+        lambda: server.status(exec_id) == state, timeout, message=f"{exec_id} never reached {state}"
+    )
+
+
 def history_state(
     client: LinkisClient, task_id: int, states: Collection[str], within: float = 5.0
 ) -> str:
-    """The task's state in job history, polled until it is one of `states` or time runs out."""
-    deadline = time.monotonic() + within
-    state = client.jobhistory_get(task_id).status
-    while state not in states and time.monotonic() < deadline:
-        time.sleep(0.1)
-        state = client.jobhistory_get(task_id).status
-    return state
+    """The task's state in job history, polled until it is one of `states` (fails after
+    `within` seconds, naming the last state seen)."""
+    seen: list[str] = []
+
+    def reached() -> str | None:
+        seen.append(client.jobhistory_get(task_id).status)
+        return seen[-1] if seen[-1] in states else None
+
+    return wait_until(
+        reached,
+        within,
+        0.1,
+        message=lambda: f"task {task_id} stayed {seen[-1]}, not {' or '.join(sorted(states))}",
+    )
+
+
+def stop_child(pid: int, timeout: float = 10.0) -> None:
+    """SIGTERM a server the launcher started in this process and reap it; SIGKILL if it lingers."""
+    os.kill(pid, signal.SIGTERM)
+
+    def reaped() -> bool:
+        try:
+            return os.waitpid(pid, os.WNOHANG)[0] == pid
+        except ChildProcessError:  # already reaped, or not our child
+            return True
+
+    try:
+        wait_until(reaped, timeout, 0.05)
+    except AssertionError:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
