@@ -25,8 +25,10 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import requests
 from urllib3.exceptions import NewConnectionError
 
-from .. import __version__, wire
+from .. import wire
+from ..version import __version__
 from .auth import encrypt_password
+from .embedded import EMBEDDED_NOTE, ensure_server
 from .errors import (
     LinkisAuthError,
     LinkisError,
@@ -52,7 +54,6 @@ from .models import (
 )
 
 logger = logging.getLogger("linkis_kernel.client")
-EMBEDDED_NOTE = "No LINKIS_URL set: using the embedded local Linkis at {url} (DuckDB)."
 
 T = TypeVar("T")
 
@@ -164,8 +165,6 @@ class LinkisRestClient:
         settings.update(explicit)
         embedded = not settings.get("url")
         if embedded:
-            from ..local.launcher import ensure_server
-
             local = ensure_server()
             settings.update(url=local["url"], user=local["user"], token=local["token"])
             settings.pop("password", None)
