@@ -11,7 +11,7 @@ def encrypt_password(password: str, public_key_b64: str) -> str:
     """RSA/PKCS#1 v1.5-encrypt `password` with the gateway's key; return it base64-encoded.
 
     `public_key_b64` is `user/publicKey`'s `data.publicKey`: base64 of the X.509
-    SubjectPublicKeyInfo DER (CONTRACT §4.2).
+    SubjectPublicKeyInfo DER (docs/linkis-rest.md, "Authentication").
     """
     try:
         from cryptography.hazmat.primitives.asymmetric import padding

@@ -1,6 +1,6 @@
 """The job handle: submit -> poll -> stream -> finish, one state machine for every front end.
 
-The `%%linkis` magic, the wrapper kernel, `linkis-kernel run` and the Python API all drive a
+The notebook magics, the wrapper kernel, `linkis-kernel run` and the Python API all drive a
 `Job`: `wait()` polls status, progress and log together with an adaptive interval, survives
 the entrance forgetting the job and short network failures, kills the job on Ctrl-C, and hands
 `Snapshot`s to whoever displays them. Results are read by `results.py`.
