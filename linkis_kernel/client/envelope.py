@@ -78,9 +78,9 @@ def envelope_error(
     """The error an envelope with `status != 0` stands for, its texts scrubbed."""
     status = as_int(payload.get("status"))
     message = scrub(str(payload.get("message") or "no message"))
-    data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
-    error_msg = data.get("errorMsg") if isinstance(data.get("errorMsg"), dict) else {}
-    code = as_int(error_msg.get("errCode"))
+    data = data_of(payload)
+    error_msg = data.get("errorMsg")
+    code = as_int(error_msg.get("errCode")) if isinstance(error_msg, dict) else None
     stack = data.get("stack")
     cls = error_class(status, response.status_code, message, code)
     error = cls(

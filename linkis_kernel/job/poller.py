@@ -178,7 +178,8 @@ class JobPoller:
         if state != self.state or progress != self.progress or new_log["all"]:
             self._last_change = now
         self.state, self.progress = state, progress
-        warning, steps = None, ()
+        warning: str | None = None
+        steps: tuple[NextStep, ...] = ()
         if not final and now - self._last_change >= stale_after:
             warning = (
                 f"Linkis job {self.task_id} ({self.exec_id}) is still {state} with no change "
