@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -41,6 +41,7 @@ from .transport import Transport
 __all__ = ["EMBEDDED_NOTE", "LinkisRestClient"]
 
 logger = logging.getLogger("linkis_kernel.client")
+C = TypeVar("C", bound="LinkisRestClient")
 
 _METHOD_NOT_ALLOWED = re.compile(
     r"method .*not (supported|allowed)|not allowed|unknown request URI", re.IGNORECASE
@@ -98,7 +99,7 @@ class LinkisRestClient:
         self.embedded = False  # from_env() started or reused the embedded server
 
     @classmethod
-    def from_env(cls, **overrides: Any) -> LinkisRestClient:
+    def from_env(cls: type[C], **overrides: Any) -> C:
         """Build a client from LINKIS_URL, LINKIS_USER, LINKIS_PASSWORD, LINKIS_TOKEN.
 
         Keyword arguments override the environment. With no URL anywhere, the embedded local

@@ -30,17 +30,6 @@ class LinkisClient(LinkisRestClient):
             **(engine_versions or {}),
         }
 
-    @classmethod
-    def from_env(cls, **overrides: Any) -> LinkisClient:
-        """Build a client from LINKIS_URL, LINKIS_USER, LINKIS_PASSWORD, LINKIS_TOKEN.
-
-        Keyword arguments override the environment. With no URL anywhere, the embedded local
-        server is started (or reused) and its url, user and token are used.
-        """
-        client = super().from_env(**overrides)
-        assert isinstance(client, cls)
-        return client
-
     def submit(
         self,
         code: str,
