@@ -24,7 +24,7 @@ from requests.adapters import HTTPAdapter
 
 from linkis_kernel import wire
 from linkis_kernel.job import Job, LinkisClient
-from linkis_kernel.local.launcher import read_connection, server_answers
+from linkis_kernel.wire import read_connection, server_answers
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent

@@ -1,9 +1,26 @@
-"""The `linkis-kernel` command: serve, run, install."""
+"""The `linkis-kernel` command: serve, run, attach, log, jobs, kill, install."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+
+from .wire import LOG_LEVELS
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
+    return value
 
 
 def _key_value(text: str) -> tuple[str, str]:
@@ -35,8 +52,22 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--var", action="append", type=_key_value, default=[], metavar="K=V", help="variable"
     )
-    run.add_argument("--limit", type=int, help="fetch at most this many rows")
-    run.add_argument("--output", help="write the result table to this CSV file")
+    _add_result_options(run)
+
+    attach = commands.add_parser("attach", help="follow a submitted job and print its result")
+    attach.add_argument("id", help="task id or exec id")
+    _add_result_options(attach)
+
+    log = commands.add_parser("log", help="print a job's log")
+    log.add_argument("id", help="task id or exec id")
+    log.add_argument("--level", choices=LOG_LEVELS, default="all", help="log level (default all)")
+    log.add_argument("--tail", type=_count, metavar="N", help="only the last N lines")
+
+    jobs = commands.add_parser("jobs", help="list your latest jobs, newest first")
+    jobs.add_argument("-n", type=_positive, default=20, metavar="N", help="how many (default 20)")
+
+    kill = commands.add_parser("kill", help="kill a job")
+    kill.add_argument("id", help="task id or exec id")
 
     install = commands.add_parser("install", help="install the Linkis kernelspecs")
     where = install.add_mutually_exclusive_group()
@@ -47,19 +78,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_result_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--limit", type=int, help="fetch at most this many rows")
+    command.add_argument("--output", help="write the result table to this CSV file")
+    command.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress, log or notes on stderr"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         from .local.server import serve_main
 
         return serve_main(args)
-    if args.command == "run":
-        from .runner import run_main
+    if args.command == "install":
+        from .kernelspec import install_main
 
-        return run_main(args)
-    from .kernelspec import install_main
+        return install_main(args)
+    from . import runner
 
-    return install_main(args)
+    command: Callable[[argparse.Namespace], int] = getattr(runner, f"{args.command}_main")
+    return command(args)
 
 
 if __name__ == "__main__":

@@ -47,7 +47,8 @@ KIND_BY_TYPE = {
 }
 
 # Linkis appends `limit 5000` to SQL-family code submitted with creator IDE
-# (wds.linkis.sql.default.limit, SQLLimitEntranceInterceptor); CONTRACT §5.1, §11.
+# (wds.linkis.sql.default.limit, SQLLimitEntranceInterceptor): (docs/linkis-rest.md, "Submit")
+# and (docs/linkis-rest.md, "Labels, engines and run types").
 _LIMIT_APPLIED = re.compile(r"\blimit", re.IGNORECASE)
 _LIMIT_NOT_APPLIED = "not be limited"
 

@@ -1,20 +1,23 @@
-"""`linkis-kernel run`: submit code, stream progress and log to stderr, print the result.
+"""The shell commands: `linkis-kernel run`, `attach`, `log`, `jobs` and `kill`.
 
-Exit status: 0 when the job succeeded, 1 when it failed, 130 when it was cancelled or
-interrupted (Ctrl-C kills the job), 2 for usage and connection problems. Every error is one line
-on stderr, never a traceback.
+`run` submits code, streams progress and log to stderr and prints the result; `attach` does the
+same for a job already submitted. Exit status of both: 0 when the job succeeded, 1 when it
+failed, 130 when it was cancelled or interrupted (Ctrl-C kills the job), 2 for usage and
+connection problems. `log`, `jobs` and `kill` print what they read. Every error is one line on
+stderr, never a traceback; next steps are phrased as these commands (`CLI_COMMANDS`).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from .client import EMBEDDED_NOTE, LinkisError
+from .client import ATTACH, EMBEDDED_NOTE, JOBS, KILL, LOG, Commands, LinkisError, phrase_steps
 from .display.text import status_line
-from .job import Job, LinkisClient, Snapshot
+from .job import Job, KillReport, LinkisClient, Snapshot
 from .wire import CANCELLED, DEFAULT_CREATOR, SUCCEED
 
 if TYPE_CHECKING:
@@ -23,16 +26,22 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
 DISPLAY_ROWS = 50
 
+CLI_COMMANDS: Commands = {
+    LOG: "linkis-kernel log {ref}",
+    ATTACH: "linkis-kernel attach {ref}",
+    KILL: "linkis-kernel kill {ref}",
+    JOBS: "linkis-kernel jobs",
+}
+
 
 def run_main(args: argparse.Namespace) -> int:
     """Run one job as `linkis-kernel run` describes; returns the exit status."""
-    err = sys.stderr
     try:
         code = args.code if args.code is not None else Path(args.file).read_text(encoding="utf-8")
     except OSError as exc:
-        return _fail(f"Cannot read the code file {args.file}: {exc.strerror or exc}.", EXIT_USAGE)
+        return _fail(args, f"Cannot read the code file {args.file}: {exc.strerror or exc}.")
     if not code.strip():
-        return _fail("There is no code to run: pass --code or a non-empty --file.", EXIT_USAGE)
+        return _fail(args, "There is no code to run: pass --code or a non-empty --file.")
     try:
         client = LinkisClient.from_env()
         job = client.submit(
@@ -43,36 +52,109 @@ def run_main(args: argparse.Namespace) -> int:
             variables=dict(args.var),
         )
     except (LinkisError, ValueError) as exc:
-        return _fail(f"Could not submit the job: {exc}", EXIT_USAGE)
+        return _fail(args, f"Could not submit the job: {_describe(exc)}")
     except KeyboardInterrupt:
-        return _fail("Interrupted before the job was submitted.", EXIT_CANCELLED)
-    if client.embedded:
-        print(EMBEDDED_NOTE.format(url=client.url), file=err)
-    print(f"Submitted Linkis job {job.task_id} ({job.exec_id}).", file=err, flush=True)
-    return _follow(job, args, err)
+        return _fail(args, "Interrupted before the job was submitted.", EXIT_CANCELLED)
+    _note_embedded(client, args)
+    _info(args, f"Submitted Linkis job {job.task_id} ({job.exec_id}).")
+    return _follow(job, args)
 
 
-def _follow(job: Job, args: argparse.Namespace, err: TextIO) -> int:
-    console = Console(err, job.engine or args.engine)
+def attach_main(args: argparse.Namespace) -> int:
+    """`linkis-kernel attach ID`: follow a submitted job to its end and print its result."""
+
+    def attach(client: LinkisClient) -> int:
+        job = client.job(args.id)
+        _info(args, f"Attached to Linkis job {job.task_id} ({job.exec_id}), {job.state}.")
+        return _follow(job, args)
+
+    return _with_client(args, f"Could not attach to job {args.id}", attach)
+
+
+def log_main(args: argparse.Namespace) -> int:
+    """`linkis-kernel log ID`: print a job's log (at `--level`, the last `--tail` lines)."""
+
+    def log(client: LinkisClient) -> int:
+        for line in client.job(args.id).log(args.level, tail=args.tail):
+            print(line)
+        return EXIT_OK
+
+    return _with_client(args, f"Could not read the log of job {args.id}", log)
+
+
+def jobs_main(args: argparse.Namespace) -> int:
+    """`linkis-kernel jobs`: your latest jobs, newest first, one line each."""
+
+    def jobs(client: LinkisClient) -> int:
+        page = client.jobhistory_list(page_size=args.n)
+        if not page.tasks:
+            print("No Linkis jobs yet.")
+        else:
+            print(f"{'TASK':>8}  {'STATUS':<12} {'ENGINE':<14} {'CREATOR':<10} CREATED")
+        for task in page.tasks:
+            created = task.created_time.strftime("%Y-%m-%d %H:%M:%S") if task.created_time else "-"
+            print(
+                f"{task.task_id:>8}  {task.status:<12} {task.engine_type or '-':<14} "
+                f"{task.creator or '-':<10} {created}"
+            )
+        return EXIT_OK
+
+    return _with_client(args, "Could not list the jobs", jobs)
+
+
+def kill_main(args: argparse.Namespace) -> int:
+    """`linkis-kernel kill ID`: kill a job; exit 0 once it has ended, 1 while it still runs."""
+
+    def kill(client: LinkisClient) -> int:
+        job = client.job(args.id)
+        print(job.kill().describe(CLI_COMMANDS))
+        return EXIT_OK if job.done else EXIT_FAILED
+
+    return _with_client(args, f"Could not kill job {args.id}", kill)
+
+
+def _with_client(
+    args: argparse.Namespace, failure: str, command: Callable[[LinkisClient], int]
+) -> int:
+    """Connect as `run` does and run `command`; a LinkisError is reported after `failure`."""
     try:
-        job.wait(on_update=console.update, raise_on_failure=False)
-    except KeyboardInterrupt as exc:
-        console.finish()
-        return _fail(getattr(exc, "linkis_report", "Interrupted."), EXIT_CANCELLED)
+        client = LinkisClient.from_env()
     except LinkisError as exc:
-        console.finish()
-        return _fail(str(exc), EXIT_USAGE)
-    console.finish()
+        return _fail(args, f"Could not connect: {_describe(exc)}")
+    _note_embedded(client, args)
+    try:
+        return command(client)
+    except LinkisError as exc:
+        return _fail(args, f"{failure}: {_describe(exc)}")
+    except KeyboardInterrupt:
+        return _fail(args, "Interrupted.", EXIT_CANCELLED)
+
+
+def _follow(job: Job, args: argparse.Namespace) -> int:
+    console = None if args.quiet else Console(sys.stderr, job.engine or "linkis")
+    on_update = console.update if console else None
+    try:
+        try:
+            job.wait(on_update=on_update, raise_on_failure=False)
+        finally:
+            if console:
+                console.finish()
+    except KeyboardInterrupt as exc:
+        report = getattr(exc, "linkis_report", None)
+        text = report.describe(CLI_COMMANDS) if isinstance(report, KillReport) else "Interrupted."
+        return _fail(args, text, EXIT_CANCELLED)
+    except LinkisError as exc:
+        return _fail(args, _describe(exc))
     if job.state == CANCELLED:
-        return _fail(f"Linkis job {job.task_id} was cancelled.", EXIT_CANCELLED)
+        return _fail(args, f"Linkis job {job.task_id} was cancelled.", EXIT_CANCELLED)
     try:
         if job.state != SUCCEED:
-            return _fail(str(job.failure()), EXIT_FAILED)
+            return _fail(args, job.failure().describe(CLI_COMMANDS), EXIT_FAILED)
         return _print_results(job, args)
     except KeyboardInterrupt:
-        return _fail("Interrupted while reading the result.", EXIT_CANCELLED)
+        return _fail(args, "Interrupted while reading the result.", EXIT_CANCELLED)
     except LinkisError as exc:
-        return _fail(f"Could not read the result of job {job.task_id}: {exc}", EXIT_USAGE)
+        return _fail(args, f"Could not read the result of job {job.task_id}: {_describe(exc)}")
 
 
 def _print_results(job: Job, args: argparse.Namespace) -> int:
@@ -85,13 +167,13 @@ def _print_results(job: Job, args: argparse.Namespace) -> int:
         tables = [s for s in sets if s.kind == "table"]
         if not tables:
             return _fail(
-                f"Job {job.task_id} produced no table to write to {args.output}.", EXIT_FAILED
+                args, f"Job {job.task_id} produced no table to write to {args.output}.", EXIT_FAILED
             )
         try:
             tables[-1].data.to_csv(args.output, index=False)
         except OSError as exc:
-            return _fail(f"Cannot write {args.output}: {exc.strerror or exc}.", EXIT_USAGE)
-        print(f"Wrote {tables[-1].rows_fetched:,} rows to {args.output}.", file=sys.stderr)
+            return _fail(args, f"Cannot write {args.output}: {exc.strerror or exc}.")
+        _info(args, f"Wrote {tables[-1].rows_fetched:,} rows to {args.output}.")
     return EXIT_OK
 
 
@@ -134,6 +216,8 @@ class Console:
         for line in snapshot.new_log["all"]:
             self.stream.write(line + "\n")
         text = status_line(snapshot, self.engine)
+        if snapshot.next_steps:
+            text = f"{text} {phrase_steps(snapshot.next_steps, CLI_COMMANDS)}"
         if self.tty:
             self.stream.write(text)
             self._width = len(text)
@@ -157,7 +241,23 @@ class Console:
             self._width = 0
 
 
-def _fail(message: str, status: int) -> int:
+def _describe(error: Exception) -> str:
+    """An error as one sentence, its next steps phrased as shell commands."""
+    return error.describe(CLI_COMMANDS) if isinstance(error, LinkisError) else str(error)
+
+
+def _note_embedded(client: LinkisClient, args: argparse.Namespace) -> None:
+    if client.embedded:
+        _info(args, EMBEDDED_NOTE.format(url=client.url))
+
+
+def _info(args: argparse.Namespace, message: str) -> None:
+    """An informational line on stderr, left out under --quiet."""
+    if not getattr(args, "quiet", False):
+        print(message, file=sys.stderr, flush=True)
+
+
+def _fail(args: argparse.Namespace, message: str, status: int = EXIT_USAGE) -> int:
     """Print `message` as one line on stderr and return `status`."""
-    print(f"linkis-kernel run: {' '.join(message.split())}", file=sys.stderr, flush=True)
+    print(f"linkis-kernel {args.command}: {' '.join(message.split())}", file=sys.stderr, flush=True)
     return status

@@ -1,9 +1,14 @@
 """Constants of the Linkis REST contract, shared by the client and the embedded server.
 
-Only names and values that travel over the wire live here; neither side's internals do.
+Only names and values that travel over the wire live here, and the `connection.json` rendezvous
+through which clients find the embedded server; neither side's internals do.
 """
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
 
 API_PREFIX = "/api/rest_j/v1"
 
@@ -93,3 +98,39 @@ QUEUE_POSITION_LOG = (
     "Your job is Scheduled. Please wait it to run. {ahead} job(s) ahead of you in the queue."
 )
 QUEUE_POSITION_PATTERN = r"(\d+) job\(s\) ahead of you in the queue"
+
+# How clients find the embedded server: its data directory holds `connection.json` (written by
+# the server, read by clients) and the server's own log.
+DATA_DIR_NAME = "linkis-kernel"
+CONNECTION_FILE = "connection.json"
+CONNECTION_KEYS = ("url", "user", "password", "token", "pid")
+SERVER_LOG_FILE = "server.log"
+
+
+def default_data_dir() -> Path:
+    """Where the embedded server keeps its data: `<jupyter data dir>/linkis-kernel`."""
+    from jupyter_core.paths import jupyter_data_dir  # only needed to find the embedded server
+
+    return Path(jupyter_data_dir()) / DATA_DIR_NAME
+
+
+def read_connection(data_dir: Path) -> dict[str, Any] | None:
+    """The data directory's `connection.json`, or None when absent or unreadable."""
+    try:
+        conn = json.loads((data_dir / CONNECTION_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(conn, dict) or any(key not in conn for key in CONNECTION_KEYS):
+        return None
+    return conn
+
+
+def server_answers(url: str, timeout: float = 2.0) -> bool:
+    """Whether a Linkis-compatible server answers at `url` (it needs no login for publicKey)."""
+    import requests  # only needed to find the embedded server
+
+    try:
+        response = requests.get(f"{url}{API_PREFIX}/user/publicKey", timeout=timeout)
+        return response.json().get("status") == 0
+    except (requests.RequestException, ValueError, AttributeError):
+        return False

@@ -21,13 +21,8 @@ from typing import Any
 
 from jupyter_core.paths import jupyter_runtime_dir
 
-from linkis_kernel.local.launcher import (
-    LocalServerError,
-    default_data_dir,
-    ensure_server,
-    read_connection,
-    server_answers,
-)
+from linkis_kernel.client.embedded import LocalServerError, ensure_server
+from linkis_kernel.wire import default_data_dir, read_connection, server_answers
 
 REPO = Path(__file__).resolve().parents[1]
 LAB_START_TIMEOUT = 60.0

@@ -25,7 +25,7 @@ from jupyter_client.kernelspec import NoSuchKernel
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, DeadKernelError
 
-from linkis_kernel.local.launcher import read_connection
+from linkis_kernel.wire import read_connection
 
 RULE = "─" * 78
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")

@@ -11,10 +11,11 @@ def encrypt_password(password: str, public_key_b64: str) -> str:
     """RSA/PKCS#1 v1.5-encrypt `password` with the gateway's key; return it base64-encoded.
 
     `public_key_b64` is `user/publicKey`'s `data.publicKey`: base64 of the X.509
-    SubjectPublicKeyInfo DER (CONTRACT §4.2).
+    SubjectPublicKeyInfo DER (docs/linkis-rest.md, "Authentication").
     """
     try:
         from cryptography.hazmat.primitives.asymmetric import padding
+        from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
         from cryptography.hazmat.primitives.serialization import load_der_public_key
     except ImportError:
         raise LinkisAuthError(
@@ -24,6 +25,8 @@ def encrypt_password(password: str, public_key_b64: str) -> str:
         ) from None
     try:
         key = load_der_public_key(base64.b64decode(public_key_b64))
+        if not isinstance(key, RSAPublicKey):
+            raise TypeError(f"{type(key).__name__} is no RSA key")
         ciphertext = key.encrypt(password.encode("utf-8"), padding.PKCS1v15())
     except (ValueError, TypeError, AttributeError) as exc:
         raise LinkisAuthError(

@@ -5,7 +5,7 @@ Messages that came from the server are scrubbed of secrets before they get here.
 
 What to do next about a job is kept as `NextStep`s, in no front end's words: `str(error)` phrases
 them for the Python API, and each front end passes its own `Commands` to `error.describe(...)`
-(`%linkis log 12` in a notebook, `linkis-kernel log 12` in a shell).
+(a magic command in a notebook, `linkis-kernel log 12` in a shell).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ class NextStep:
 
 
 def phrase_steps(steps: Sequence[NextStep], commands: Commands) -> str:
-    """The next steps as one sentence, e.g. "Run `%linkis log 12` to see the full log."."""
+    """The next steps as one sentence, e.g. "Run `linkis-kernel log 12` to see the full log."."""
     if not steps:
         return ""
     return "Run " + ", or ".join(step.phrase(commands) for step in steps) + "."

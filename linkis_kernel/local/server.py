@@ -34,16 +34,11 @@ from typing import Any
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
+from ..wire import CONNECTION_FILE, default_data_dir, read_connection, server_answers
+from ..wire import SERVER_LOG_FILE as LOG_FILE
 from .app import MAX_BODY_BYTES, make_app
 from .auth import DEFAULT_SESSION_TIMEOUT, AuthStore, User, new_secret
-from .launcher import (
-    CONNECTION_FILE,
-    LOG_FILE,
-    default_data_dir,
-    read_connection,
-    server_answers,
-    write_private_json,
-)
+from .launcher import write_private_json
 
 log = logging.getLogger("linkis_kernel.local")
 

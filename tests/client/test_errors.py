@@ -178,7 +178,8 @@ def test_client_package_imports_no_notebook_or_dataframe_libraries_nor_upper_lay
         "import sys, linkis_kernel.client; "
         "heavy = ['pandas', 'IPython', 'ipywidgets', 'cryptography']; "
         "upper = [m for m in sys.modules if m.startswith('linkis_kernel.') "
-        "and m != 'linkis_kernel.wire' and not m.startswith('linkis_kernel.client')]; "
+        "and m not in ('linkis_kernel.wire', 'linkis_kernel.version') "
+        "and not m.startswith('linkis_kernel.client')]; "
         "print(sorted(upper + [m for m in heavy if m in sys.modules]))"
     )
     loaded = subprocess.run(

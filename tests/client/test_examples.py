@@ -44,6 +44,7 @@ from linkis_kernel.client import (
     TaskInfo,
     TaskPage,
 )
+from linkis_kernel.client.transport import Transport
 
 REQUEST_EXAMPLES = {
     "login-request.json",
@@ -551,3 +552,24 @@ def test_tls_is_verified_by_default_and_verify_takes_a_ca_bundle(tmp_path: Path)
         with trusting:
             assert trusting.databases() == ["default", "dw_ods", "hadoop_ind"]
     assert [p for _, p, _, _ in gateway.seen] == ["datasource/dbs"]
+
+
+def test_a_503_is_retried_with_doubling_backoff_then_given_up_on(stub: StubGateway) -> None:
+    stub.answer("datasource/dbs", b"<html>503 Service Unavailable</html>", code=503)
+    pauses: list[float] = []
+    transport = Transport(
+        stub.url,
+        user="hadoop",
+        password=None,
+        token="tok-123456",
+        verify=True,
+        timeout=(5.0, 5.0),
+        retries=3,
+        sleep=pauses.append,
+    )
+    with pytest.raises(LinkisTransportError, match="gave up after 4 attempts"):
+        transport.call("GET", "datasource/dbs")
+    assert len(stub.bodies("datasource/dbs")) == 4
+    assert len(pauses) == 3
+    for pause, nominal in zip(pauses, (0.2, 0.4, 0.8), strict=True):
+        assert 0.8 * nominal <= pause <= 1.2 * nominal  # doubling, with jitter

@@ -93,11 +93,57 @@ def cli_env(server) -> dict[str, str]:
     }
 
 
-def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "linkis_kernel", "run", *args]
+def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "linkis_kernel", *args]
     return subprocess.run(
         command, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
     )
+
+
+def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return cli(env, "run", *args)
+
+
+def test_quiet_run_then_jobs_log_attach_and_kill(linkis_server) -> None:
+    env = cli_env(linkis_server)
+    done = run_cli(env, "-q", "-e", "shell", "-c", "nb", "--code", "echo one; echo two")
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert done.stdout.split() == ["one", "two"]
+
+    listed = cli(env, "jobs", "-n", "1")
+    assert listed.returncode == 0, listed.stderr
+    header, row = listed.stdout.splitlines()
+    assert header.split() == ["TASK", "STATUS", "ENGINE", "CREATOR", "CREATED"]
+    task_id, status = row.split()[:2]
+    assert status == SUCCEED
+
+    client = client_for(linkis_server)
+    tail = cli(env, "log", task_id, "--tail", "2")
+    assert tail.returncode == 0 and tail.stdout.splitlines() == client.job(task_id).log(tail=2)
+    attached = cli(env, "attach", task_id)
+    assert attached.returncode == 0 and attached.stdout == done.stdout
+    assert f"Attached to Linkis job {task_id}" in attached.stderr
+    finished = cli(env, "kill", task_id)
+    assert finished.returncode == 0 and "already finished (Succeed)" in finished.stdout
+
+    running = client.submit("sleep 30", engine="shell", creator="nb")
+    killed = cli(env, "kill", str(running.task_id))
+    assert killed.returncode == 0, killed.stdout + killed.stderr
+    assert killed.stdout.startswith(f"Killed Linkis job {running.task_id}")
+    assert client.jobhistory_get(running.task_id).status == CANCELLED
+
+
+def test_cli_errors_name_cli_commands(linkis_server) -> None:
+    env = cli_env(linkis_server)
+    missing = cli(env, "log", "987654")
+    assert missing.returncode == 2 and missing.stdout == ""
+    assert missing.stderr.startswith("linkis-kernel log: Could not read the log of job 987654")
+    assert "`linkis-kernel jobs`" in missing.stderr and "client." not in missing.stderr
+    failed = run_cli(env, "-e", "spark", "-c", "nb", "--code", "select * from missing_table")
+    assert failed.returncode == 1
+    assert re.search(r"`linkis-kernel log \d+` to see the full log", failed.stderr)
+    usage = cli(env, "jobs", "-n", "0")
+    assert usage.returncode == 2 and "expected 1 or more" in usage.stderr
 
 
 def test_run_prints_the_table_and_writes_csv(linkis_server, tmp_path: Path) -> None:

@@ -17,7 +17,8 @@ import requests
 from support.serverproc import REPO_ROOT, ServerProcess, start_server, stop_child
 
 from linkis_kernel import wire
-from linkis_kernel.local.launcher import ensure_server, read_connection, server_answers
+from linkis_kernel.client.embedded import ensure_server
+from linkis_kernel.wire import read_connection, server_answers
 
 CLIENTS = 20
 JOBS_PER_CLIENT = 10

@@ -1,0 +1,42 @@
+"""The job handle: submit -> poll -> stream -> finish, one state machine for every front end.
+
+The notebook magics, the wrapper kernel, `linkis-kernel run` and the Python API all drive a
+`Job`: `wait()` polls status, progress and log together with an adaptive interval, survives
+the entrance forgetting the job and short network failures, kills the job on Ctrl-C, and hands
+`Snapshot`s to whoever displays them. Results are read by `results.py`.
+"""
+
+from __future__ import annotations
+
+from ..client import ResourceUsage, StageProgress
+from .client import LinkisClient
+from .clock import SYSTEM_CLOCK, Clock, SystemClock
+from .handle import Job, KillReport
+from .snapshot import WAITING_STATES, Snapshot, clamp_progress, queue_position
+from .submit import (
+    DEFAULT_RUN_TYPES,
+    DEFAULT_SOURCE,
+    build_submit_body,
+    default_run_type,
+    expand_engine,
+)
+
+__all__ = [
+    "DEFAULT_RUN_TYPES",
+    "DEFAULT_SOURCE",
+    "SYSTEM_CLOCK",
+    "WAITING_STATES",
+    "Clock",
+    "Job",
+    "KillReport",
+    "LinkisClient",
+    "ResourceUsage",
+    "Snapshot",
+    "StageProgress",
+    "SystemClock",
+    "build_submit_body",
+    "clamp_progress",
+    "default_run_type",
+    "expand_engine",
+    "queue_position",
+]
