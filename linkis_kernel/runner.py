@@ -13,11 +13,11 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
-from .client import ATTACH, EMBEDDED_NOTE, JOBS, KILL, LOG, Commands, LinkisError, phrase_steps
-from .display.text import status_line
-from .job import Job, KillReport, LinkisClient, Snapshot
+from .client import ATTACH, EMBEDDED_NOTE, JOBS, KILL, LOG, Commands, LinkisError
+from .display.text import TextProgress
+from .job import Job, KillReport, LinkisClient
 from .wire import CANCELLED, DEFAULT_CREATOR, SUCCEED
 
 if TYPE_CHECKING:
@@ -131,7 +131,11 @@ def _with_client(
 
 
 def _follow(job: Job, args: argparse.Namespace) -> int:
-    console = None if args.quiet else Console(sys.stderr, job.engine or "linkis")
+    console = None
+    if not args.quiet:
+        console = TextProgress(
+            job.engine or "linkis", sys.stderr, commands=CLI_COMMANDS, show_log=True
+        )
     on_update = console.update if console else None
     try:
         try:
@@ -199,46 +203,6 @@ def table_footer(result: ResultSet, shown: int) -> str:
     if shown < fetched:
         parts.append(f"display limit {shown:,}")
     return "; ".join(parts)
-
-
-class Console:
-    """Log lines and one status line on a terminal stream (rewritten in place on a TTY)."""
-
-    def __init__(self, stream: TextIO, engine: str) -> None:
-        self.stream = stream
-        self.engine = engine
-        self.tty = stream.isatty()
-        self._width = 0
-        self._last_key: tuple | None = None
-
-    def update(self, snapshot: Snapshot) -> None:
-        self._clear()
-        for line in snapshot.new_log["all"]:
-            self.stream.write(line + "\n")
-        text = status_line(snapshot, self.engine)
-        if snapshot.next_steps:
-            text = f"{text} {phrase_steps(snapshot.next_steps, CLI_COMMANDS)}"
-        if self.tty:
-            self.stream.write(text)
-            self._width = len(text)
-        else:
-            key = (snapshot.state, snapshot.queue_position, snapshot.warning)
-            if key != self._last_key:
-                self.stream.write(text + "\n")
-            self._last_key = key
-        self.stream.flush()
-
-    def finish(self) -> None:
-        """End the status line so what follows starts on its own line."""
-        if self._width:
-            self.stream.write("\n")
-            self.stream.flush()
-        self._width = 0
-
-    def _clear(self) -> None:
-        if self._width:
-            self.stream.write("\r" + " " * self._width + "\r")
-            self._width = 0
 
 
 def _describe(error: Exception) -> str:

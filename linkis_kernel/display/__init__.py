@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
+from ..client import PYTHON_COMMANDS, Commands
 from .card import JobCard, Limits, LinkisCellError, result_header, result_view, table_view
 
 if TYPE_CHECKING:
@@ -52,8 +53,16 @@ def choose_progress_mode(requested: str, shell: Any) -> str:
 class RunDisplay:
     """Progress for one run in the chosen mode (`widget`, `text` or `none`), then its card."""
 
-    def __init__(self, engine: str, mode: str, *, stream: TextIO | None = None):
+    def __init__(
+        self,
+        engine: str,
+        mode: str,
+        *,
+        stream: TextIO | None = None,
+        commands: Commands = PYTHON_COMMANDS,
+    ):
         self.engine = engine
+        self.commands = commands
         self.mode = mode
         self.stream = stream if stream is not None else sys.stdout
         self.panel: ProgressPanel | None = None
@@ -67,12 +76,12 @@ class RunDisplay:
 
             from .panel import ProgressPanel
 
-            self.panel = ProgressPanel(self.engine)
+            self.panel = ProgressPanel(self.engine, commands=self.commands)
             self._handle = display(self.panel.widget, display_id=True)
         elif self.mode == "text":
             from .text import TextProgress
 
-            self.text = TextProgress(self.engine, self.stream)
+            self.text = TextProgress(self.engine, self.stream, commands=self.commands)
 
     def update(self, snapshot: Snapshot) -> None:
         """Feed one Job snapshot (safe to call from the Job's polling thread)."""

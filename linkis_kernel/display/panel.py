@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from ..client import PYTHON_COMMANDS, Commands
 from ..wire import (
     CANCELLED,
     FAILED,
@@ -26,6 +27,7 @@ from ..wire import (
     WAIT_FOR_RETRY,
 )
 from .card import STATE_COLOURS, format_duration
+from .text import warning_text
 
 if TYPE_CHECKING:
     from ..job import ResourceUsage, Snapshot, StageProgress
@@ -105,10 +107,12 @@ class ProgressPanel:
         min_interval: float = MIN_UPDATE_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
         tail: int = LOG_TAIL_LINES,
+        commands: Commands = PYTHON_COMMANDS,
     ):
         import ipywidgets as w
 
         self.engine = engine
+        self.commands = commands
         self.min_interval = min_interval
         self.clock = clock
         self.renders = 0
@@ -192,10 +196,9 @@ class ProgressPanel:
         )
         self.stages.value = stages_html(snapshot.stages)
         self.resources.value = resources_html(snapshot.resources)
+        warning = warning_text(snapshot, self.commands)
         self.warning.value = (
-            f'<span style="color:#ef6c00">⚠ {html.escape(snapshot.warning)}</span>'
-            if snapshot.warning
-            else ""
+            f'<span style="color:#ef6c00">⚠ {html.escape(warning)}</span>' if warning else ""
         )
         for level in TAB_LEVELS:
             self.log_views[level].value = log_html(self._logs[level])

@@ -32,6 +32,7 @@ from ..display import (
     result_view,
 )
 from ..display.card import CARD_LOG_LINES, JobInterrupted, summarize_results
+from ..job import KillReport
 from ..options import (
     CellOptions,
     cell_magic_arguments,
@@ -255,7 +256,7 @@ class LinkisMagics(Magics, Configurable):
         if options.quiet:
             return None
         mode = choose_progress_mode(options.progress or self.progress, self.shell)
-        return RunDisplay(job.engine or "", mode)
+        return RunDisplay(job.engine or "", mode, commands=MAGIC_COMMANDS)
 
     def follow(
         self, job: Job, options: CellOptions, *, kill_on_interrupt: bool | None = None
@@ -286,12 +287,12 @@ class LinkisMagics(Magics, Configurable):
     def _interrupt_note(job: Job, interrupt: KeyboardInterrupt, kill: bool) -> str:
         """One line on what Ctrl-C did to the job."""
         report = getattr(interrupt, "linkis_report", None)
-        if report:
-            return report
+        if isinstance(report, KillReport):
+            return report.describe(MAGIC_COMMANDS)
         if job.done:
             return f"Interrupted while reading the results: `%linkis result {job.task_id}`."
         if kill:
-            return job.kill(wait=job.kill_confirm_wait)
+            return job.kill(wait=job.kill_confirm_wait).describe(MAGIC_COMMANDS)
         return (
             f"Interrupted; the job keeps running: `{magic_command(ATTACH, job.task_id)}` or "
             f"`{magic_command(KILL, job.task_id)}`."
@@ -392,4 +393,7 @@ class LinkisMagics(Magics, Configurable):
         """Kill this shell's still-running jobs (when `kill_on_shutdown`); one report per job."""
         if not self.kill_on_shutdown:
             return []
-        return [job.kill(wait=SHUTDOWN_KILL_WAIT) for job in self.running_jobs()]
+        return [
+            job.kill(wait=SHUTDOWN_KILL_WAIT).describe(MAGIC_COMMANDS)
+            for job in self.running_jobs()
+        ]

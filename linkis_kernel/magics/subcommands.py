@@ -17,7 +17,7 @@ from ..client import LOG
 from ..display import LinkisCellError
 from ..options import CellOptions, line_help
 from ..wire import STATES, SUCCEED
-from .errors import magic_command
+from .errors import MAGIC_COMMANDS, magic_command
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -108,7 +108,7 @@ class Subcommands:
         )
 
     def kill(self, args: argparse.Namespace) -> None:
-        print(self._job(args.id).kill())
+        print(self._job(args.id).kill().describe(MAGIC_COMMANDS))
 
     def log(self, args: argparse.Namespace) -> None:
         lines = self._job(args.id).log(level=args.level, tail=args.tail)

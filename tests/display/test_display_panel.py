@@ -7,11 +7,13 @@ import io
 import pytest
 from support.waiting import wait_until
 
+from linkis_kernel.client import ATTACH, PYTHON_COMMANDS, NextStep
 from linkis_kernel.client.models import ResourceUsage, StageProgress
 from linkis_kernel.display import RunDisplay, choose_progress_mode
 from linkis_kernel.display.panel import ProgressPanel
 from linkis_kernel.display.text import TextProgress
 from linkis_kernel.job import Snapshot
+from linkis_kernel.job.snapshot import empty_log
 from linkis_kernel.wire import TERMINAL_STATES
 
 
@@ -148,6 +150,33 @@ def test_stale_warning_is_shown_escaped() -> None:
     panel = ProgressPanel("spark", clock=Clock())
     panel.update(snap(warning="no change for 10 min; job <42> still Running"))
     assert "job &lt;42&gt; still Running" in panel.warning.value
+
+
+NOTEBOOK = {**PYTHON_COMMANDS, ATTACH: "%linkis attach {ref}"}
+STALE = {
+    "warning": "Linkis job 42 is still Running with no change for 600 s",
+    "next_steps": (NextStep(ATTACH, 42, "to attach to it later"),),
+}
+
+
+def test_stale_warning_next_steps_are_phrased_in_the_front_end_commands() -> None:
+    panel = ProgressPanel("spark", clock=Clock(), commands=NOTEBOOK)
+    panel.update(snap(**STALE))
+    assert "Run `%linkis attach 42` to attach to it later." in panel.warning.value
+    out = io.StringIO()
+    TextProgress("spark", out, tty=False).update(snap(**STALE))
+    assert "Run `client.job(42)` to attach to it later." in out.getvalue()
+
+
+def test_text_progress_can_show_the_log_above_its_status_line() -> None:
+    out = io.StringIO()
+    text = TextProgress("shell", out, tty=True, clock=Clock(), show_log=True)
+    text.update(snap("Running", progress=0.1))
+    text.update(snap("Running", progress=0.2, new_log={**empty_log(), "all": ["INFO one"]}))
+    text.finish()
+    before, log_line, after = out.getvalue().rpartition("INFO one\n")
+    assert log_line and before.endswith("\r"), "the status line is blanked before the log line"
+    assert after.startswith("\r[linkis shell] Running 20%") and after.endswith("task 42\n")
 
 
 def test_close_closes_every_widget() -> None:
