@@ -25,6 +25,7 @@ from linkis_kernel.client import (
     LinkisSubmitUncertainError,
     LinkisTransportError,
 )
+from linkis_kernel.magics import MAGIC_COMMANDS
 from linkis_kernel.wire import CANCELLED, FAILED, RUNNING, SUCCEED
 
 # About a second of DuckDB work (a cross join) with a small, exact answer.
@@ -171,7 +172,8 @@ def test_a_submit_whose_answer_is_lost_is_never_resent(
         assert proxy.paths(r"/entrance/submit$") == ["/api/rest_j/v1/entrance/submit"]
     assert direct.jobhistory_list(page_size=1).total == before + created
     text = str(caught.value)
-    assert "%linkis jobs" in text and "jobhistory_list" in text and "before submitting" in text
+    assert "before submitting" in text and "Run `client.jobhistory_list()`" in text
+    assert "Run `%linkis jobs`" in caught.value.describe(MAGIC_COMMANDS)
 
 
 def test_session_expiry_mid_job_logs_in_again_once(tmp_path: Path) -> None:
