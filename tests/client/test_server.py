@@ -14,7 +14,8 @@ import openpyxl
 import pytest
 from support.bodies import submit_body
 from support.faultproxy import FaultProxy
-from support.serverproc import ServerProcess, start_server, stop_child
+from support.inprocess import InProcessServer, clocked_server, running_service
+from support.serverproc import ServerProcess, stop_child
 from support.waiting import wait_until
 
 from linkis_kernel import wire
@@ -27,6 +28,7 @@ from linkis_kernel.client import (
     LinkisTransportError,
     SubmitResult,
 )
+from linkis_kernel.local.service import LocalLinkis
 
 
 def wait_for_end(client: LinkisRestClient, job: SubmitResult, timeout: float = 20) -> JobStatus:
@@ -58,7 +60,7 @@ def token_client(server: ServerProcess, url: str | None = None, **options) -> Li
 
 @contextmanager
 def password_client_via_proxy(
-    server: ServerProcess,
+    server: ServerProcess | InProcessServer,
 ) -> Iterator[tuple[FaultProxy, LinkisRestClient]]:
     """A password client talking to `server` through a fault proxy that logs every request."""
     with (
@@ -83,13 +85,20 @@ def finished(linkis_server: ServerProcess, client: LinkisRestClient) -> SubmitRe
     return job
 
 
+SESSION_TIMEOUT = 60.0
+
+
 @pytest.fixture(scope="module")
-def short_session_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    server = start_server(
-        tmp_path_factory.mktemp("short-session"), env={"LINKIS_LOCAL_SESSION_TIMEOUT": "1"}
-    )
-    yield server
-    server.stop()
+def in_process_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalLinkis]:
+    with running_service(tmp_path_factory.mktemp("in-process")) as service:
+        yield service
+
+
+@pytest.fixture
+def clocked(in_process_service: LocalLinkis) -> Iterator[InProcessServer]:
+    """A server whose sessions expire after SESSION_TIMEOUT seconds of its fake clock."""
+    with clocked_server(in_process_service, SESSION_TIMEOUT) as server:
+        yield server
 
 
 def test_submit_status_progress_and_logs(
@@ -196,11 +205,11 @@ def test_token_login_endpoint(client: LinkisRestClient, linkis_server: ServerPro
 
 
 def test_expired_session_is_renewed_with_exactly_one_login(
-    short_session_server: ServerProcess,
+    clocked: InProcessServer,
 ) -> None:
-    with password_client_via_proxy(short_session_server) as (proxy, client):
+    with password_client_via_proxy(clocked) as (proxy, client):
         assert client.databases()
-        time.sleep(1.5)
+        clocked.clock.advance(SESSION_TIMEOUT + 1)
         assert client.databases()
     assert len(proxy.paths(r"user/login$")) == 2
     statuses = [r.status for r in proxy.requests if r.path.endswith("datasource/dbs")]
@@ -208,14 +217,14 @@ def test_expired_session_is_renewed_with_exactly_one_login(
 
 
 def test_download_on_an_expired_session_logs_in_again(
-    short_session_server: ServerProcess, tmp_path: Path
+    clocked: InProcessServer, tmp_path: Path
 ) -> None:
-    with password_client_via_proxy(short_session_server) as (proxy, client):
-        job = client.entrance_submit(submit_body("select 3 as x", user=short_session_server.user))
+    with password_client_via_proxy(clocked) as (proxy, client):
+        job = client.entrance_submit(submit_body("select 3 as x", user=clocked.user))
         assert wait_for_end(client, job).state == wire.SUCCEED
         location = client.jobhistory_get(job.task_id).result_location
         path = client.dir_file_trees(location).result_paths()[0]
-        time.sleep(1.5)
+        clocked.clock.advance(SESSION_TIMEOUT + 1)
         target = client.resultset_to_excel(path, tmp_path / "x.csv")
     assert target.read_text().splitlines() == ["x", "3"]
     assert len(proxy.paths(r"user/login$")) == 2
@@ -224,11 +233,11 @@ def test_download_on_an_expired_session_logs_in_again(
 
 
 def test_concurrent_calls_on_an_expired_session_log_in_again_only_once(
-    short_session_server: ServerProcess,
+    clocked: InProcessServer,
 ) -> None:
-    with password_client_via_proxy(short_session_server) as (proxy, client):
+    with password_client_via_proxy(clocked) as (proxy, client):
         assert client.databases()
-        time.sleep(1.5)
+        clocked.clock.advance(SESSION_TIMEOUT + 1)
         with ThreadPoolExecutor(4) as pool:
             answers = list(pool.map(lambda _: client.databases(), range(4)))
     assert all("demo" in answer for answer in answers)
@@ -236,18 +245,16 @@ def test_concurrent_calls_on_an_expired_session_log_in_again_only_once(
 
 
 def test_wrong_password_fails_fast_with_a_clear_message(
-    short_session_server: ServerProcess,
+    clocked: InProcessServer,
 ) -> None:
     wrong = "definitely-Wrong-pw"
-    client = LinkisRestClient(
-        short_session_server.url, user=short_session_server.user, password=wrong
-    )
+    client = LinkisRestClient(clocked.url, user=clocked.user, password=wrong)
     started = time.monotonic()
     with client, pytest.raises(LinkisAuthError) as caught:
         client.databases()
     assert time.monotonic() - started < 3
     text = str(caught.value)
-    assert f"refused the login of user {short_session_server.user!r}" in text
+    assert f"refused the login of user {clocked.user!r}" in text
     assert "LINKIS_PASSWORD" in text and wrong not in text and wrong not in repr(caught.value)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from support.faultproxy import KINDS, FaultProxy
+from support.inprocess import clocked_server, running_service
 from support.serverproc import ServerProcess, start_server
 from support.waiting import wait_until
 
@@ -39,6 +40,7 @@ NUMBERED_SHELL = (
     f"for i in $(seq 1 {SHELL_LINES}); do echo line-$i; printf 'log-line-%d\\f.\\n' $i >&2; "
     "sleep 0.03; done"
 )
+SESSION_TIMEOUT = 60.0
 POLL_PATHS = r"/(status|log|progress|progressWithResource)$"
 RESULT_ROWS = 1000
 PAGE_SIZE = 100
@@ -177,11 +179,14 @@ def test_a_submit_whose_answer_is_lost_is_never_resent(
 
 
 def test_session_expiry_mid_job_logs_in_again_once(tmp_path: Path) -> None:
-    env = {"LINKIS_LOCAL_SESSION_TIMEOUT": "1"}
-    with start_server(tmp_path / "data", env=env) as server, FaultProxy(server.url) as proxy:
+    with (
+        running_service(tmp_path / "data") as service,
+        clocked_server(service, SESSION_TIMEOUT) as server,
+        FaultProxy(server.url) as proxy,
+    ):
         client = LinkisClient(proxy.url, user=server.user, password=server.password)
-        job = fast_polling(client.submit("sleep 2; echo survived", engine="shell", creator="nb"))
-        time.sleep(1.5)  # no request for longer than the session timeout
+        job = fast_polling(client.submit("sleep 1; echo survived", engine="shell", creator="nb"))
+        server.clock.advance(SESSION_TIMEOUT + 1)  # no request for longer than the timeout
         job.wait(timeout=30)
         assert job.state == SUCCEED and job.results()[0].data == "survived"
         # Each refusal (401) is followed by one login (after its publicKey) and the retried call.

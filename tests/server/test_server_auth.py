@@ -8,12 +8,11 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from support.inprocess import FakeClock, InProcessServer, serve_in_process
+from support.inprocess import PASSWORD, USER, InProcessServer, clocked_server, running_service
 from support.serverproc import GUEST, ServerProcess, start_server
 
 from linkis_kernel import wire
 from linkis_kernel.local.app import ROUTES
-from linkis_kernel.local.auth import AuthStore, User
 from linkis_kernel.local.service import LocalLinkis
 
 NOT_LOGGED_IN = "You are not logged in, please login first(您尚未登录，请先登录)!"
@@ -239,29 +238,23 @@ def test_session_timeout_comes_from_the_environment(short_session_server: Server
 
 
 SESSION_TIMEOUT = 60.0
-USER, PASSWORD = "alice", "alice-password"
 
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalLinkis]:
-    linkis = LocalLinkis(tmp_path_factory.mktemp("in-process"))
-    linkis.start()
-    yield linkis
-    linkis.close()
+    with running_service(tmp_path_factory.mktemp("in-process")) as linkis:
+        yield linkis
 
 
 @pytest.fixture
-def clocked_server(service: LocalLinkis) -> Iterator[InProcessServer]:
+def clocked(service: LocalLinkis) -> Iterator[InProcessServer]:
     """The app in this process, its sessions and throttling measured by a fake clock."""
-    clock = FakeClock()
-    users = [User.create(USER, PASSWORD, None)]
-    auth = AuthStore(users, session_timeout=SESSION_TIMEOUT, clock=clock)
-    with serve_in_process(service, auth, clock) as server:
+    with clocked_server(service, SESSION_TIMEOUT) as server:
         yield server
 
 
-def test_session_expires_after_idle_timeout(clocked_server: InProcessServer) -> None:
-    server, clock = clocked_server, clocked_server.clock
+def test_session_expires_after_idle_timeout(clocked: InProcessServer) -> None:
+    server, clock = clocked, clocked.clock
     session = requests.Session()
     login = server.login(USER, PASSWORD, session)
     assert login["data"]["sessionTimeOut"] == SESSION_TIMEOUT * 1000
@@ -280,8 +273,8 @@ def test_session_expires_after_idle_timeout(clocked_server: InProcessServer) -> 
     assert session.get(server.api("jobhistory/list"), timeout=10).json()["status"] == 0
 
 
-def test_long_expired_sessions_are_forgotten(clocked_server: InProcessServer) -> None:
-    server, clock = clocked_server, clocked_server.clock
+def test_long_expired_sessions_are_forgotten(clocked: InProcessServer) -> None:
+    server, clock = clocked, clocked.clock
     session = requests.Session()
     server.login(USER, PASSWORD, session)
     clock.advance(10 * SESSION_TIMEOUT + 1)
@@ -290,8 +283,8 @@ def test_long_expired_sessions_are_forgotten(clocked_server: InProcessServer) ->
     assert forgotten["message"].startswith("errCode: 11002 ,desc: You are not logged in")
 
 
-def test_failed_logins_are_throttled(clocked_server: InProcessServer) -> None:
-    server, clock = clocked_server, clocked_server.clock
+def test_failed_logins_are_throttled(clocked: InProcessServer) -> None:
+    server, clock = clocked, clocked.clock
     messages = {server.login(USER, "wrong")["message"] for _ in range(5)}
     assert messages == {"wrong user name or password(用户名或密码错误)！"}
     refused = requests.post(
@@ -305,9 +298,9 @@ def test_failed_logins_are_throttled(clocked_server: InProcessServer) -> None:
 
 
 def test_the_throttling_window_doubles_with_each_further_failure(
-    clocked_server: InProcessServer,
+    clocked: InProcessServer,
 ) -> None:
-    server, clock = clocked_server, clocked_server.clock
+    server, clock = clocked, clocked.clock
     for _ in range(5):
         server.login(USER, "wrong")
     clock.advance(1.1)

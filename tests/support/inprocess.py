@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import requests
 from tornado.httpserver import HTTPServer
@@ -19,8 +20,10 @@ from tornado.netutil import bind_sockets
 
 from linkis_kernel import wire
 from linkis_kernel.local.app import make_app
-from linkis_kernel.local.auth import AuthStore
+from linkis_kernel.local.auth import AuthStore, User
 from linkis_kernel.local.service import LocalLinkis
+
+USER, PASSWORD = "alice", "alice-password"
 
 
 @dataclass
@@ -43,6 +46,8 @@ class InProcessServer:
     url: str
     auth: AuthStore
     clock: FakeClock
+    user: str = USER
+    password: str = PASSWORD
 
     def api(self, path: str) -> str:
         return f"{self.url}{wire.API_PREFIX}/{path}"
@@ -83,3 +88,25 @@ def serve_in_process(
     finally:
         stop_serving[0]()
         thread.join(10)
+
+
+@contextmanager
+def running_service(data_dir: Path) -> Iterator[LocalLinkis]:
+    """An embedded server's service (no HTTP) on `data_dir`, closed at exit."""
+    service = LocalLinkis(data_dir)
+    service.start()
+    try:
+        yield service
+    finally:
+        service.close()
+
+
+@contextmanager
+def clocked_server(service: LocalLinkis, session_timeout: float) -> Iterator[InProcessServer]:
+    """`service` served for USER/PASSWORD, whose sessions expire after `session_timeout`
+    seconds of a FakeClock of its own."""
+    clock = FakeClock()
+    users = [User.create(USER, PASSWORD, None)]
+    auth = AuthStore(users, session_timeout=session_timeout, clock=clock)
+    with serve_in_process(service, auth, clock) as server:
+        yield server
