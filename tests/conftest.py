@@ -1,4 +1,5 @@
-"""Shared fixtures: `linkis_server`, one real embedded Linkis server for the whole session.
+"""Shared fixtures: `linkis_server`, one real embedded Linkis server for the whole session, and
+`clocked`, the embedded server's app in this process with its sessions on a fake clock.
 
 Helpers for tests that need their own instance live in `support/serverproc.py`.
 """
@@ -8,7 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from support.inprocess import SESSION_TIMEOUT, InProcessServer, clocked_server, running_service
 from support.serverproc import GUEST, ServerProcess, start_server
+
+from linkis_kernel.local.service import LocalLinkis
 
 
 @pytest.fixture(scope="session")
@@ -19,3 +23,18 @@ def linkis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPr
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def in_process_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalLinkis]:
+    """The embedded server's service in this process, shared by a module's tests."""
+    with running_service(tmp_path_factory.mktemp("in-process")) as service:
+        yield service
+
+
+@pytest.fixture
+def clocked(in_process_service: LocalLinkis) -> Iterator[InProcessServer]:
+    """A fresh app for USER/PASSWORD whose sessions expire after SESSION_TIMEOUT seconds of its
+    fake clock (`clocked.clock.advance(...)`)."""
+    with clocked_server(in_process_service, SESSION_TIMEOUT) as server:
+        yield server

@@ -14,7 +14,7 @@ import openpyxl
 import pytest
 from support.bodies import submit_body
 from support.faultproxy import FaultProxy
-from support.inprocess import InProcessServer, clocked_server, running_service
+from support.inprocess import SESSION_TIMEOUT, InProcessServer
 from support.serverproc import ServerProcess, stop_child
 from support.waiting import wait_until
 
@@ -28,7 +28,6 @@ from linkis_kernel.client import (
     LinkisTransportError,
     SubmitResult,
 )
-from linkis_kernel.local.service import LocalLinkis
 
 
 def wait_for_end(client: LinkisRestClient, job: SubmitResult, timeout: float = 20) -> JobStatus:
@@ -83,22 +82,6 @@ def finished(linkis_server: ServerProcess, client: LinkisRestClient) -> SubmitRe
     job = client.entrance_submit(submit_body(code, user=linkis_server.user))
     assert wait_for_end(client, job).state == wire.SUCCEED
     return job
-
-
-SESSION_TIMEOUT = 60.0
-
-
-@pytest.fixture(scope="module")
-def in_process_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalLinkis]:
-    with running_service(tmp_path_factory.mktemp("in-process")) as service:
-        yield service
-
-
-@pytest.fixture
-def clocked(in_process_service: LocalLinkis) -> Iterator[InProcessServer]:
-    """A server whose sessions expire after SESSION_TIMEOUT seconds of its fake clock."""
-    with clocked_server(in_process_service, SESSION_TIMEOUT) as server:
-        yield server
 
 
 def test_submit_status_progress_and_logs(

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
+from support.shells import extension_loaded
 
 from linkis_kernel.magics import LinkisMagics, linkis_magics
 
@@ -17,14 +18,8 @@ from linkis_kernel.magics import LinkisMagics, linkis_magics
 @pytest.fixture
 def shell() -> Iterator[InteractiveShell]:
     """A plain IPython shell with the extension freshly loaded (default settings)."""
-    ip = InteractiveShell.instance()
-    ip.config.pop("LinkisMagics", None)
-    ip.run_line_magic("load_ext", "linkis_kernel")
-    try:
+    with extension_loaded() as ip:
         yield ip
-    finally:
-        ip.run_line_magic("unload_ext", "linkis_kernel")
-        ip.config.pop("LinkisMagics", None)  # %config lands in the shell's config too
 
 
 def config(ip: InteractiveShell, caplog: pytest.LogCaptureFixture, statement: str) -> list[str]:

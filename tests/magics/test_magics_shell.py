@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
+from support.shells import extension_loaded
 from support.waiting import wait_until
 
 from linkis_kernel.client import LinkisJobError
@@ -19,13 +20,8 @@ from linkis_kernel.magics import LinkisMagics, linkis_magics
 @pytest.fixture
 def shell(linkis_env: Any) -> Iterator[InteractiveShell]:
     """A plain IPython shell with the extension loaded, connected by token to the server."""
-    ip = InteractiveShell.instance()
-    ip.run_line_magic("load_ext", "linkis_kernel")
-    try:
+    with extension_loaded() as ip:
         yield ip
-    finally:
-        ip.run_line_magic("unload_ext", "linkis_kernel")
-        ip.config.pop("LinkisMagics", None)  # %config lands in the shell's config too
 
 
 def magics_of(ip: InteractiveShell) -> LinkisMagics:

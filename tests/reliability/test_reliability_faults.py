@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from support.faultproxy import KINDS, FaultProxy
-from support.inprocess import clocked_server, running_service
+from support.inprocess import SESSION_TIMEOUT, InProcessServer
 from support.serverproc import ServerProcess, start_server
 from support.waiting import wait_until
 
@@ -40,7 +40,6 @@ NUMBERED_SHELL = (
     f"for i in $(seq 1 {SHELL_LINES}); do echo line-$i; printf 'log-line-%d\\f.\\n' $i >&2; "
     "sleep 0.03; done"
 )
-SESSION_TIMEOUT = 60.0
 POLL_PATHS = r"/(status|log|progress|progressWithResource)$"
 RESULT_ROWS = 1000
 PAGE_SIZE = 100
@@ -178,12 +177,9 @@ def test_a_submit_whose_answer_is_lost_is_never_resent(
     assert "Run `%linkis jobs`" in caught.value.describe(MAGIC_COMMANDS)
 
 
-def test_session_expiry_mid_job_logs_in_again_once(tmp_path: Path) -> None:
-    with (
-        running_service(tmp_path / "data") as service,
-        clocked_server(service, SESSION_TIMEOUT) as server,
-        FaultProxy(server.url) as proxy,
-    ):
+def test_session_expiry_mid_job_logs_in_again_once(clocked: InProcessServer) -> None:
+    server = clocked
+    with FaultProxy(server.url) as proxy:
         client = LinkisClient(proxy.url, user=server.user, password=server.password)
         job = fast_polling(client.submit("sleep 1; echo survived", engine="shell", creator="nb"))
         server.clock.advance(SESSION_TIMEOUT + 1)  # no request for longer than the timeout

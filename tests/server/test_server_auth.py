@@ -8,12 +8,11 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from support.inprocess import PASSWORD, USER, InProcessServer, clocked_server, running_service
+from support.inprocess import PASSWORD, SESSION_TIMEOUT, USER, InProcessServer
 from support.serverproc import GUEST, ServerProcess, start_server
 
 from linkis_kernel import wire
 from linkis_kernel.local.app import ROUTES
-from linkis_kernel.local.service import LocalLinkis
 
 NOT_LOGGED_IN = "You are not logged in, please login first(您尚未登录，请先登录)!"
 
@@ -235,22 +234,6 @@ def test_session_timeout_comes_from_the_environment(short_session_server: Server
         timeout=10,
     ).json()
     assert login["data"]["sessionTimeOut"] == 2000
-
-
-SESSION_TIMEOUT = 60.0
-
-
-@pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalLinkis]:
-    with running_service(tmp_path_factory.mktemp("in-process")) as linkis:
-        yield linkis
-
-
-@pytest.fixture
-def clocked(service: LocalLinkis) -> Iterator[InProcessServer]:
-    """The app in this process, its sessions and throttling measured by a fake clock."""
-    with clocked_server(service, SESSION_TIMEOUT) as server:
-        yield server
 
 
 def test_session_expires_after_idle_timeout(clocked: InProcessServer) -> None:

@@ -9,5 +9,6 @@ import path through the rootdir `tests/conftest.py`).
 * `waiting`: `wait_until`, the one way tests wait for something to happen.
 * `contract`: the Linkis example bodies in `tests/fixtures/linkis` and the JSON shape comparison.
 * `faultproxy`: an HTTP proxy that injects gateway and network faults.
+* `shells`: the in-process IPython shell with the extension loaded (`extension_loaded`).
 * `jupyterenv`: private Jupyter directories and kernelspecs for tests that run Jupyter.
 """

@@ -24,6 +24,7 @@ from linkis_kernel.local.auth import AuthStore, User
 from linkis_kernel.local.service import LocalLinkis
 
 USER, PASSWORD = "alice", "alice-password"
+SESSION_TIMEOUT = 60.0  # seconds of the FakeClock
 
 
 @dataclass
