@@ -21,7 +21,6 @@ import secrets
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +31,7 @@ import nbformat
 import pytest
 import requests
 from support.jupyterenv import free_port, install_linkis_kernelspecs, private_jupyter_env
+from support.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "browser"
@@ -103,18 +103,21 @@ def lab_environment(base: Path, linkis_server: Any, prefix: Path, token: str) ->
 
 
 def wait_until_ready(lab: Lab) -> None:
-    deadline = time.monotonic() + LAB_START_TIMEOUT
-    while time.monotonic() < deadline:
+    def answers() -> bool:
         if lab.process.poll() is not None:
             pytest.fail(f"JupyterLab exited on start:\n{lab.log_tail()}", pytrace=False)
         try:
             headers = {"Authorization": f"token {lab.token}"}
-            if requests.get(f"{lab.url}/api/status", headers=headers, timeout=2).ok:
-                return
+            return requests.get(f"{lab.url}/api/status", headers=headers, timeout=2).ok
         except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"JupyterLab did not answer within {LAB_START_TIMEOUT:.0f} s:\n{lab.log_tail()}")
+            return False
+
+    wait_until(
+        answers,
+        LAB_START_TIMEOUT,
+        0.2,
+        message=lambda: f"JupyterLab did not answer:\n{lab.log_tail()}",
+    )
 
 
 @pytest.fixture(scope="session")
