@@ -197,7 +197,10 @@ def line_help() -> str:
         "  " + parser.format_usage().removeprefix("::").strip()
         for parser in commands.choices.values()
     ]
-    return LINE_PARSER.format_help() + "\nusage of each:\n" + "\n".join(usages)
+    # IPython's help formatter starts the usage with "::" (for its docstrings); a user reads
+    # the help as plain text.
+    overview = LINE_PARSER.format_help().removeprefix("::").lstrip()
+    return overview + "\nusage of each:\n" + "\n".join(usages)
 
 
 def referenced_variables(code: str) -> list[str]:

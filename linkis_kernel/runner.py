@@ -15,9 +15,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .client import ATTACH, EMBEDDED_NOTE, JOBS, KILL, LOG, Commands, LinkisError
+from .client import (
+    ATTACH,
+    EMBEDDED_NOTE,
+    JOBS,
+    KILL,
+    LOG,
+    Commands,
+    LinkisError,
+    LinkisJobNotFoundError,
+)
 from .display.text import TextProgress
-from .job import Job, KillReport, LinkisClient
+from .job import Job, KillReport, LinkisClient, NoDefaultRunTypeError, UnknownEngineError
 from .wire import CANCELLED, DEFAULT_CREATOR, SUCCEED
 
 if TYPE_CHECKING:
@@ -32,6 +41,8 @@ CLI_COMMANDS: Commands = {
     KILL: "linkis-kernel kill {ref}",
     JOBS: "linkis-kernel jobs",
 }
+ENGINE_OPTION = "`-e {}`"
+RUN_TYPE_OPTION = "`-t {}`"
 
 
 def run_main(args: argparse.Namespace) -> int:
@@ -51,6 +62,10 @@ def run_main(args: argparse.Namespace) -> int:
             creator=args.creator or DEFAULT_CREATOR,
             variables=dict(args.var),
         )
+    except UnknownEngineError as exc:
+        return _fail(args, exc.describe(ENGINE_OPTION))
+    except NoDefaultRunTypeError as exc:
+        return _fail(args, exc.describe(RUN_TYPE_OPTION))
     except (LinkisError, ValueError) as exc:
         return _fail(args, f"Could not submit the job: {_describe(exc)}")
     except KeyboardInterrupt:
@@ -124,6 +139,8 @@ def _with_client(
     _note_embedded(client, args)
     try:
         return command(client)
+    except LinkisJobNotFoundError as exc:
+        return _fail(args, _describe(exc))
     except LinkisError as exc:
         return _fail(args, f"{failure}: {_describe(exc)}")
     except KeyboardInterrupt:

@@ -145,6 +145,18 @@ class LinkisNotFoundError(LinkisError):
     next_steps = (NextStep(JOBS, why="to list your jobs"),)
 
 
+class LinkisJobNotFoundError(LinkisNotFoundError):
+    """No job with this task or exec id is visible to the user: there is none, or it is
+    another user's (Linkis does not say which)."""
+
+    def __init__(self, ref: int | str) -> None:
+        self.ref = ref
+        super().__init__(f"No Linkis job {ref} is visible to you", next_steps=(NextStep(JOBS),))
+
+    def describe(self, commands: Commands) -> str:
+        return f"No Linkis job {self.ref} is visible to you; `{commands[JOBS]}` lists yours."
+
+
 class LinkisServerError(LinkisError):
     """The server reported a failure (status 1 or HTTP 5xx with a Linkis envelope)."""
 

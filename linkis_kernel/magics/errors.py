@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ..client import ATTACH, JOBS, KILL, LOG, Commands, LinkisError
+from ..client import ATTACH, JOBS, KILL, LOG, Commands, LinkisError, LinkisJobNotFoundError
 from ..client import LinkisJobError as ClientJobError
 from ..display import LinkisCellError
+from ..job import NoDefaultRunTypeError, UnknownEngineError
 
 MAGIC_COMMANDS: Commands = {
     LOG: "%linkis log {ref}",
@@ -16,6 +17,9 @@ MAGIC_COMMANDS: Commands = {
     JOBS: "%linkis jobs",
 }
 """How the magics and the kernel spell a next step, e.g. `%linkis log 12`."""
+
+ENGINE_OPTION = "`-e {}`"
+RUN_TYPE_OPTION = "`-t {}`"
 
 
 def magic_command(action: str, ref: int | str | None = None) -> str:
@@ -61,5 +65,19 @@ def short_errors(*also: type[Exception]) -> Iterator[None]:
         yield
     except ClientJobError as error:
         raise LinkisJobError.shown(error) from None
+    except LinkisJobNotFoundError as error:  # a sentence of its own, no class name needed
+        raise LinkisCellError(describe(error)) from None
     except caught as error:
         raise LinkisCellError(f"{type(error).__name__}: {describe(error)}") from None
+
+
+@contextmanager
+def engine_errors() -> Iterator[None]:
+    """An engine or run type the job layer does not know, worded as the cell's options
+    (`-e spark`, `-t sql`)."""
+    try:
+        yield
+    except UnknownEngineError as error:
+        raise LinkisCellError(error.describe(ENGINE_OPTION)) from None
+    except NoDefaultRunTypeError as error:
+        raise LinkisCellError(error.describe(RUN_TYPE_OPTION)) from None

@@ -42,7 +42,7 @@ from ..options import (
     parse_line,
 )
 from ..wire import DEFAULT_CREATOR, FAILED_STATES
-from .errors import MAGIC_COMMANDS, describe, magic_command, short_errors
+from .errors import MAGIC_COMMANDS, describe, engine_errors, magic_command, short_errors
 from .settings import RULES, checked
 from .subcommands import Subcommands
 
@@ -216,7 +216,7 @@ class LinkisMagics(Magics, Configurable):
             code, options.variables, self.user_ns, sql=is_sql(run_type, engine)
         )
         client = self.connection()
-        with short_errors(ValueError):  # an engine or run type the job layer does not know
+        with short_errors(), engine_errors():
             job = client.submit(
                 code,
                 engine=engine,

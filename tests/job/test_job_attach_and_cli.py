@@ -137,8 +137,20 @@ def test_cli_errors_name_cli_commands(linkis_server) -> None:
     env = cli_env(linkis_server)
     missing = cli(env, "log", "987654")
     assert missing.returncode == 2 and missing.stdout == ""
-    assert missing.stderr.startswith("linkis-kernel log: Could not read the log of job 987654")
-    assert "`linkis-kernel jobs`" in missing.stderr and "client." not in missing.stderr
+    assert missing.stderr == (
+        "linkis-kernel log: No Linkis job 987654 is visible to you; "
+        "`linkis-kernel jobs` lists yours.\n"
+    )
+    for command in ("attach", "kill"):
+        unknown = cli(env, command, "987654")
+        assert unknown.returncode == 2
+        assert unknown.stderr.startswith(f"linkis-kernel {command}: No Linkis job 987654 is")
+    typo = run_cli(env, "-e", "sparkk", "--code", "select 1")
+    assert typo.returncode == 2 and typo.stderr.startswith(
+        "linkis-kernel run: Unknown engine 'sparkk': did you mean `-e spark`? Known engines:"
+    )
+    serve_help = cli(env, "serve", "--help")
+    assert "(default 9001)" in serve_help.stdout
     failed = run_cli(env, "-e", "spark", "-c", "nb", "--code", "select * from missing_table")
     assert failed.returncode == 1
     assert re.search(r"`linkis-kernel log \d+` to see the full log", failed.stderr)
