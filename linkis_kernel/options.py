@@ -136,7 +136,9 @@ def build_line_parser() -> MagicArgumentParser:
     # The help formatter puts the "%" in front of the program name.
     parser = MagicArgumentParser(prog="linkis", description="Linkis jobs from IPython.")
     commands = parser.add_subparsers(dest="command", metavar="SUBCOMMAND")
-    connect = commands.add_parser("connect", help="connect to a gateway (none: embedded server)")
+    connect = commands.add_parser(
+        "connect", help="connect to a gateway (no URL: LINKIS_URL, else the embedded server)"
+    )
     connect.add_argument("url", nargs="?", help="gateway URL, e.g. http://gateway:9001")
     connect.add_argument("--user", help="user name (default LINKIS_USER)")
     connect.add_argument(

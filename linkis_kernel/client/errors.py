@@ -166,14 +166,18 @@ class LinkisServerError(LinkisError):
 class LinkisTransportError(LinkisError):
     """No usable Linkis answer: connection error, timeout, or a body that is not Linkis JSON.
 
-    `excerpt` holds the first characters of a non-JSON body (HTML tags stripped).
+    `excerpt` holds the first characters of a non-JSON body (HTML tags stripped), `reason` why
+    no answer came, in words (e.g. `connection refused`).
     """
 
     hint = "Check that the Linkis gateway is running and LINKIS_URL points at it, then retry."
 
-    def __init__(self, message: str, *, excerpt: str | None = None, **kwargs) -> None:
+    def __init__(
+        self, message: str, *, excerpt: str | None = None, reason: str | None = None, **kwargs
+    ) -> None:
         super().__init__(message, **kwargs)
         self.excerpt = excerpt
+        self.reason = reason
 
 
 class LinkisSubmitUncertainError(LinkisTransportError):

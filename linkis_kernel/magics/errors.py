@@ -5,7 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ..client import ATTACH, JOBS, KILL, LOG, Commands, LinkisError, LinkisJobNotFoundError
+from ..client import (
+    ATTACH,
+    JOBS,
+    KILL,
+    LOG,
+    Commands,
+    LinkisAuthError,
+    LinkisError,
+    LinkisJobNotFoundError,
+    LinkisTransportError,
+)
 from ..client import LinkisJobError as ClientJobError
 from ..display import LinkisCellError
 from ..job import NoDefaultRunTypeError, UnknownEngineError
@@ -53,6 +63,30 @@ class LinkisJobError(ClientJobError):
 def describe(error: Exception) -> str:
     """An error as one line of the notebook: Linkis errors with `%linkis` next steps."""
     return error.describe(MAGIC_COMMANDS) if isinstance(error, LinkisError) else str(error)
+
+
+def connection_problem(url: str, error: LinkisError, *, user: str | None, auth: str) -> str:
+    """Why `%linkis connect` could not connect to `url`: nothing answers, not a Linkis
+    gateway, or the credentials (`auth`: token, password or none) were refused."""
+    if isinstance(error, LinkisAuthError):
+        if auth == "none":
+            return (
+                f"the Linkis gateway at {url} wants a login: add `--user NAME` (a password is "
+                f"then asked for), or set LINKIS_USER with LINKIS_TOKEN or LINKIS_PASSWORD."
+            )
+        return f"the Linkis gateway at {url} refused the {auth} of user {user!r}. {error.hint}"
+    if isinstance(error, LinkisTransportError) and error.http_status is None:
+        return (
+            f"nothing answers at {url} ({error.reason or error.message}). Check the address "
+            f"and that the gateway runs."
+        )
+    if isinstance(error, LinkisTransportError):
+        answer = f"HTTP {error.http_status}" + (f": {error.excerpt}" if error.excerpt else "")
+        return (
+            f"{url} answered, but not as a Linkis gateway ({answer}). Give the gateway's "
+            f"address, e.g. http://gateway:9001."
+        )
+    return describe(error)
 
 
 @contextmanager

@@ -141,8 +141,13 @@ class LinkisMagics(Magics, Configurable):
 
     @observe("url", "user", "token_env")
     def _forget_client(self, change: dict[str, Any]) -> None:
-        self._client = None
-        self._password = None
+        self.disconnect()
+
+    def disconnect(self) -> None:
+        """Forget the client and any password `%linkis connect` asked for."""
+        with self._lock:
+            self._client = None
+            self._password = None
 
     def resolved(self, name: str, option: str | None = None) -> str | None:
         """A setting: the cell option, else `%config`, else the environment, else the default."""

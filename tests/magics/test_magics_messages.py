@@ -7,11 +7,16 @@ who keeps going) and reads the outputs as the notebook shows them.
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
+from support.jupyterenv import free_port
 
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
@@ -70,3 +75,77 @@ def test_typo_engine_unknown_job_and_bare_linkis(linkis_env: Any, tmp_path: Path
 
     assert bare.startswith("%linkis SUBCOMMAND"), bare[:80]
     assert "::" not in bare and "usage of each:" in bare
+
+
+class NotLinkis(BaseHTTPRequestHandler):
+    """A web server that is no Linkis gateway: every path is a 404 page."""
+
+    def do_GET(self) -> None:
+        self.send_error(404, "Nothing here")
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def web_page_url() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NotLinkis)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
+@pytest.fixture
+def embedded_env(linkis_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """No LINKIS_* settings: the kernel finds the shared server as its embedded one."""
+    data = tmp_path / "jupyter-data"
+    data.mkdir()
+    (data / "linkis-kernel").symlink_to(linkis_server.data_dir)
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(data))
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    for name in ("URL", "USER", "PASSWORD", "TOKEN", "ENGINE", "CREATOR"):
+        monkeypatch.delenv(f"LINKIS_{name}", raising=False)
+    return linkis_server
+
+
+def test_connect_checks_the_gateway_and_a_bare_connect_goes_back_to_embedded(
+    embedded_env: Any, web_page_url: str, tmp_path: Path
+) -> None:
+    server = embedded_env
+    nothing = f"http://127.0.0.1:{free_port()}"
+    refused, web_page, no_login, bad_token, kept, good, back, status = run_cells(
+        f"%linkis connect {nothing}",
+        f"%linkis connect {web_page_url}",
+        f"%linkis connect {server.url}",
+        f"import os\nos.environ['LINKIS_TOKEN'] = 'not-the-token'\n"
+        f"%linkis connect {server.url} --user {server.user}",
+        "from linkis_kernel.magics import linkis_magics\nprint(repr(linkis_magics(get_ipython()).url))",
+        f"os.environ['LINKIS_TOKEN'] = '{server.token}'\n"
+        f"%linkis connect {server.url} --user {server.user}",
+        "del os.environ['LINKIS_TOKEN']\n%linkis connect",
+        "%linkis status",
+        cwd=tmp_path,
+    )
+    assert refused == (
+        f"ERROR Not connected: nothing answers at {nothing} (connection refused). "
+        "Check the address and that the gateway runs."
+    )
+    assert web_page.startswith(
+        f"ERROR Not connected: {web_page_url} answered, but not as a Linkis gateway (HTTP 404"
+    )
+    assert no_login.startswith(f"ERROR Not connected: the Linkis gateway at {server.url} wants")
+    assert "`--user NAME`" in no_login
+    assert bad_token == (
+        f"ERROR Not connected: the Linkis gateway at {server.url} refused the token of user "
+        f"'{server.user}'. Check LINKIS_TOKEN and LINKIS_USER (the token must be known to the "
+        "gateway)."
+    )
+    assert "not-the-token" not in bad_token
+    assert kept.strip() == "None", "a failed connect leaves the URL setting as it was"
+    assert good.strip() == (f"Connected to {server.url} as {server.user} (token auth).")
+    embedded = f"Connected to the embedded Linkis at {server.url} as {server.user} (token auth)."
+    assert back.strip().endswith(embedded) and status.strip() == embedded
+    for text in (refused, web_page, no_login, bad_token):
+        assert "Connected to" not in text and "/api/rest_j" not in text
