@@ -121,7 +121,8 @@ def test_connect_checks_the_gateway_and_a_bare_connect_goes_back_to_embedded(
         f"%linkis connect {server.url}",
         f"import os\nos.environ['LINKIS_TOKEN'] = 'not-the-token'\n"
         f"%linkis connect {server.url} --user {server.user}",
-        "from linkis_kernel.magics import linkis_magics\nprint(repr(linkis_magics(get_ipython()).url))",
+        "from linkis_kernel.magics import linkis_magics\n"
+        "print(repr(linkis_magics(get_ipython()).url))",
         f"os.environ['LINKIS_TOKEN'] = '{server.token}'\n"
         f"%linkis connect {server.url} --user {server.user}",
         "del os.environ['LINKIS_TOKEN']\n%linkis connect",
