@@ -24,6 +24,7 @@ from .client import (
     Commands,
     LinkisError,
     LinkisJobNotFoundError,
+    phrase_steps,
 )
 from .display.text import TextProgress
 from .job import Job, KillReport, LinkisClient, NoDefaultRunTypeError, UnknownEngineError
@@ -170,7 +171,13 @@ def _follow(job: Job, args: argparse.Namespace) -> int:
         return _fail(args, f"Linkis job {job.task_id} was cancelled.", EXIT_CANCELLED)
     try:
         if job.state != SUCCEED:
-            return _fail(args, job.failure().describe(CLI_COMMANDS), EXIT_FAILED)
+            failure = job.failure()
+            lines = [
+                f"{failure.message}:",
+                *(f"  {line}".rstrip() for line in failure.reason_lines()),
+            ]
+            lines.append(phrase_steps(failure.next_steps, CLI_COMMANDS))
+            return _fail_lines(args, lines, EXIT_FAILED)
         return _print_results(job, args)
     except KeyboardInterrupt:
         return _fail(args, "Interrupted while reading the result.", EXIT_CANCELLED)
@@ -240,5 +247,11 @@ def _info(args: argparse.Namespace, message: str) -> None:
 
 def _fail(args: argparse.Namespace, message: str, status: int = EXIT_USAGE) -> int:
     """Print `message` as one line on stderr and return `status`."""
-    print(f"linkis-kernel {args.command}: {' '.join(message.split())}", file=sys.stderr, flush=True)
+    return _fail_lines(args, [" ".join(message.split())], status)
+
+
+def _fail_lines(args: argparse.Namespace, lines: list[str], status: int) -> int:
+    """Print a failure of several lines on stderr (the first names the command); `status`."""
+    text = "\n".join([f"linkis-kernel {args.command}: {lines[0]}", *lines[1:]])
+    print(text, file=sys.stderr, flush=True)
     return status

@@ -183,9 +183,9 @@ class ProgressPanel:
         self.renders += 1
         self.state.value = (
             f"<b>Linkis</b> {html.escape(self.engine)} · {state_steps_html(snapshot.state)} · "
-            f"{format_duration(snapshot.elapsed)} · task <code>{snapshot.task_id}</code>"
-            '<div style="font-size:85%;line-height:1.3;color:#666;word-break:break-all">'
-            f"exec id <code>{html.escape(snapshot.exec_id)}</code></div>"
+            f"{format_duration(snapshot.elapsed)} · task "
+            f'<code title="exec id {html.escape(snapshot.exec_id, quote=True)}">'
+            f"{snapshot.task_id}</code>"
         )
         self._render_bar(snapshot)
         waiting = snapshot.queue_position is not None and snapshot.state != RUNNING

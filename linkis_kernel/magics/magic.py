@@ -280,7 +280,7 @@ class LinkisMagics(Magics, Configurable):
                 results = job.results(limit=self.fetch_limit_for(options.limit))
         except KeyboardInterrupt as interrupt:
             note = self._interrupt_note(job, interrupt, kill)
-            self._end_view(view, job, note=note)
+            self._end_view(view, job)  # the note shows once, as the cell's error output
             raise JobInterrupted(note) from None
         except (LinkisJobError, LinkisCellError):
             self._end_view(view, job)
@@ -357,7 +357,6 @@ class LinkisMagics(Magics, Configurable):
             elapsed=snapshot.elapsed if snapshot else 0.0,
             run_type=job.run_type,
             results=summarize_results(results, self.limits_for(limit)),
-            fetch_limit=self.fetch_limit_for(limit),
             note=note,
             log_tail=log_tail,
             commands=MAGIC_COMMANDS,

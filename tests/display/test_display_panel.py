@@ -77,8 +77,8 @@ def test_state_steps_queue_position_and_ids() -> None:
     panel.update(snap("Scheduled", queue_position=3))
     assert "<b" in panel.state.value and ">Scheduled</b>" in panel.state.value
     assert '<span style="color:#999">Running</span>' in panel.state.value
-    assert "task <code>42</code>" in panel.state.value
-    assert "exec_id018030" in panel.state.value
+    assert 'task <code title="exec id exec_id018030' in panel.state.value
+    assert panel.state.value.count("exec_id018030") == 1, "the exec id is only a tooltip"
     assert panel.queue.value == "3 job(s) ahead in the queue"
     clock.now += 1
     panel.update(snap("Running", progress=0.1, queue_position=None))

@@ -193,9 +193,16 @@ def test_run_exit_codes_for_failures_and_usage_errors(linkis_server, tmp_path: P
     env = cli_env(linkis_server)
     failed = run_cli(env, "-e", "spark", "-c", "nb", "--code", "select * from missing_table")
     assert failed.returncode == 1
-    last = failed.stderr.strip().splitlines()[-1]
-    assert last.startswith("linkis-kernel run: Linkis job") and "ended Failed" in last
     assert "Traceback" not in failed.stderr and failed.stdout == ""
+    quiet = run_cli(env, "-q", "-e", "spark", "-c", "nb", "--code", "select * from missing_table")
+    assert quiet.returncode == 1
+    first, reason, *rest, last = quiet.stderr.splitlines()
+    task_id = re.fullmatch(r"linkis-kernel run: Linkis job (\d+) ended Failed:", first).group(1)
+    assert reason.startswith("  errCode ") and "missing_table does not exist" in reason
+    assert "LINE 1: select * from missing_table" in "\n".join(rest)
+    assert last == f"Run `linkis-kernel log {task_id}` to see the full log."
+    assert " INFO " not in quiet.stderr and " ERROR " not in quiet.stderr
+    assert re.search(r"^linkis-kernel run: Linkis job \d+ ended Failed:$", failed.stderr, re.M)
 
     unknown = run_cli(env, "-e", "doris", "--code", "select 1")
     assert unknown.returncode == 2 and "doris" in unknown.stderr

@@ -150,3 +150,20 @@ def test_connect_checks_the_gateway_and_a_bare_connect_goes_back_to_embedded(
     assert back.strip().endswith(embedded) and status.strip() == embedded
     for text in (refused, web_page, no_login, bad_token):
         assert "Connected to" not in text and "/api/rest_j" not in text
+
+
+def test_cards_and_errors_say_things_once(linkis_env: Any, tmp_path: Path) -> None:
+    ok, failed = run_cells(
+        "%%linkis\nselect 1 as one",
+        "%%linkis\nselect * from no_such_table",
+        cwd=tmp_path,
+    )
+    card = ok.splitlines()[0]
+    assert re.fullmatch(r"Linkis spark-3\.2\.1 \(sql\) · task \d+ · Succeed in [\d.]+s", card)
+    assert "exec id" not in ok and "exec_id" not in ok
+    assert "fetch limit" not in ok, "nothing was cut, so no limit is named"
+
+    assert "exec_id" not in failed and "exec id" not in failed
+    assert failed.count("Table with name no_such_table does not exist") == 1, failed
+    assert not re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d", failed), "no timestamped log lines"
+    assert re.search(r"Run `%linkis log \d+` to see the full log\.", failed)
