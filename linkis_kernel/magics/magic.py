@@ -10,6 +10,7 @@ defaults.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -37,9 +38,12 @@ from ..options import (
     CellOptions,
     cell_magic_arguments,
     fill_variables,
+    is_shell,
     is_sql,
     parse_cell_options,
     parse_line,
+    undefined_variables,
+    undefined_warning,
 )
 from ..wire import DEFAULT_CREATOR, FAILED_STATES
 from .errors import MAGIC_COMMANDS, describe, engine_errors, magic_command, short_errors
@@ -220,6 +224,9 @@ class LinkisMagics(Magics, Configurable):
         variables = fill_variables(
             code, options.variables, self.user_ns, sql=is_sql(run_type, engine)
         )
+        undefined = [] if is_shell(run_type, engine) else undefined_variables(code, variables)
+        if undefined:
+            print(undefined_warning(undefined), file=sys.stderr)
         client = self.connection()
         with short_errors(), engine_errors():
             job = client.submit(

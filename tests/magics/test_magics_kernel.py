@@ -112,9 +112,11 @@ def test_interrupting_attach_leaves_a_foreign_job_running(kernel: Any, linkis_se
     manager.interrupt_kernel()
     reply = client.get_shell_msg(timeout=20)
     assert reply["content"]["ename"] == "JobInterrupted"
-    cards = cards_in(iopub_until_idle(client, msg_id))
-    assert len(cards) == 1
-    assert f"the job keeps running: `%linkis attach {job.task_id}`" in cards[-1]
+    messages = iopub_until_idle(client, msg_id)
+    cards = cards_in(messages)
+    assert len(cards) == 1 and "keeps running" not in cards[-1]
+    (error,) = [m["content"] for m in messages if m["msg_type"] == "error"]
+    assert f"the job keeps running: `%linkis attach {job.task_id}`" in error["traceback"][0]
     assert owner.jobhistory_get(job.task_id).status == "Running"
     assert "Cancelled" in job.kill()
 

@@ -167,3 +167,21 @@ def test_cards_and_errors_say_things_once(linkis_env: Any, tmp_path: Path) -> No
     assert failed.count("Table with name no_such_table does not exist") == 1, failed
     assert not re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d", failed), "no timestamped log lines"
     assert re.search(r"Run `%linkis log \d+` to see the full log\.", failed)
+
+
+def test_an_undefined_variable_is_named_before_the_job_runs(
+    linkis_env: Any, tmp_path: Path
+) -> None:
+    undefined, _, python_var, given, shell = run_cells(
+        "%%linkis\nselect ${x} as a",
+        "x = 5",
+        "%%linkis\nselect ${x} as a",
+        "%%linkis --var y=2\n--@set z=3\nselect ${y} as b, ${z} as c, '${run_date}' as d",
+        "%%linkis -e shell\necho ${HOME:-none}",
+        cwd=tmp_path,
+    )
+    warning = undefined.splitlines()[0]
+    assert warning.startswith("Warning: ${x} is not defined here")
+    assert warning.endswith("Define it with `--var x=...`.")
+    for text in (python_var, given, shell):
+        assert "Warning" not in text, text
