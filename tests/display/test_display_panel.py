@@ -99,6 +99,13 @@ def test_stage_table_and_resources() -> None:
     assert 'memory <b style="color:#2e7d32">25%</b>' in panel.resources.value
     assert 'cores <b style="color:#c62828">80%</b>' in panel.resources.value
     assert "1 YARN application(s)" in panel.resources.value
+    assert panel.resources.value.startswith('<span class="linkis-resources">queue use: ')
+    local = ResourceUsage(0.1, 0.2, "green", "green", [{"applicationId": "local_4242"}])
+    embedded = ProgressPanel("spark", clock=Clock())
+    embedded.update(snap(stages=(), resources=local))
+    assert "YARN" not in embedded.resources.value and "queue" not in embedded.resources.value
+    assert "local process use: memory" in embedded.resources.value
+    assert embedded.stages.value == ""
 
 
 def test_log_tabs_collect_every_snapshot_and_open_error_on_failure() -> None:

@@ -182,7 +182,10 @@ def test_run_without_a_url_says_it_uses_the_embedded_server(tmp_path: Path) -> N
         done = run_cli(env, "-e", "spark", "--code", "select 42 as answer")
         assert done.returncode == 0, done.stderr
         url = json.loads(connection.read_text())["url"]
-        note = f"No LINKIS_URL set: using the embedded local Linkis at {url} (DuckDB)."
+        note = (
+            f"No LINKIS_URL set: using the embedded local Linkis at {url} "
+            "(SQL runs on DuckDB, Python and Shell on this machine)."
+        )
         assert done.stderr.splitlines()[0] == note
         assert done.stdout.split()[:2] == ["answer", "42"]
     finally:

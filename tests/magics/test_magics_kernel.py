@@ -162,8 +162,8 @@ def test_terminal_ipython_prints_the_status_line_card_and_table(
     out = done.stdout
     assert done.returncode == 0, done.stderr
     assert (
-        f"No LINKIS_URL set: using the embedded local Linkis at {linkis_server.url} (DuckDB)."
-        in out
+        f"No LINKIS_URL set: using the embedded local Linkis at {linkis_server.url} "
+        "(SQL runs on DuckDB, Python and Shell on this machine)." in out
     )
     assert re.search(r"^\[linkis spark-3\.2\.1\] Succeed · [\d.]+s · task \d+$", out, re.M)
     assert re.search(r"^Linkis spark-3\.2\.1 \(sql\) · task \d+ · Succeed in", out, re.M)

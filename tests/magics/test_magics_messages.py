@@ -7,6 +7,7 @@ who keeps going) and reads the outputs as the notebook shows them.
 from __future__ import annotations
 
 import re
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -185,3 +186,16 @@ def test_an_undefined_variable_is_named_before_the_job_runs(
     assert warning.endswith("Define it with `--var x=...`.")
     for text in (python_var, given, shell):
         assert "Warning" not in text, text
+
+
+def test_labels_say_what_really_runs(embedded_env: Any, tmp_path: Path) -> None:
+    python_job, log = run_cells(
+        "%%linkis -e python --progress text\nprint(6 * 7)",
+        "last = %linkis jobs -n 1\n%linkis log {last.task_id[0]} --level info",
+        cwd=tmp_path,
+    )
+    assert "(SQL runs on DuckDB, Python and Shell on this machine)." in python_job
+    assert "(DuckDB)." not in python_job
+    assert "stages" not in python_job and "YARN" not in python_job
+    version = ".".join(map(str, sys.version_info[:3]))
+    assert f"Python {version} runs it." in log
