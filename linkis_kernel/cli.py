@@ -38,9 +38,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the embedded Linkis-compatible server")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=9001, help="port; 0 picks a free one")
-    serve.add_argument("--data-dir", help="where history, logs and results live")
-    serve.add_argument("--workers", type=int, default=2, help="jobs that run at once")
+    serve.add_argument(
+        "--port", type=int, default=9001, help="port (default 9001); 0 picks a free one"
+    )
+    serve.add_argument(
+        "--data-dir",
+        help="where history, logs and results live (default: <jupyter data dir>/linkis-kernel)",
+    )
+    serve.add_argument("--workers", type=int, default=2, help="jobs that run at once (default 2)")
 
     run = commands.add_parser("run", help="submit code to Linkis, stream progress, print result")
     run.add_argument("-e", "--engine", required=True, help="engine type, e.g. spark or hive-3.1.3")

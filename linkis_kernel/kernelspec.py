@@ -1,9 +1,12 @@
 """The Linkis kernelspecs and `linkis-kernel install`.
 
-Each folder of `kernelspec/` holds one kernelspec: `kernel.json` without `argv` (the defaults
-travel in `env`: LINKIS_KERNEL_ENGINE, LINKIS_KERNEL_RUN_TYPE, LINKIS_KERNEL_LANGUAGE) and its
-logos. Installing adds `argv` with the Python that runs the install. The kernelspec `language`
-is `python` for every kernel: papermill picks its Python translator from it (see kernel.py).
+Each folder of `kernelspec/` holds one kernelspec: `kernel.json` (the defaults travel in
+`env`: LINKIS_KERNEL_ENGINE, LINKIS_KERNEL_RUN_TYPE, LINKIS_KERNEL_LANGUAGE) and its logos.
+The wheel ships them as they are in `share/jupyter/kernels/` (shared data), so `pip install`
+registers them with the environment's Jupyter; their `argv` starts with plain `python`, as
+ipykernel's python3 does. `linkis-kernel install` (--user, --sys-prefix, --prefix) writes them
+with `argv` naming the Python that runs the install. The kernelspec `language` is `python` for
+every kernel: papermill picks its Python translator from it (see kernel.py).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ _SOURCE_DIRS = (_PACKAGE_DIR / "kernelspecs", _PACKAGE_DIR.parent / "kernelspec"
 
 @dataclass(frozen=True)
 class KernelSpecSource:
-    """One kernelspec folder: its name, where it lives, and its kernel.json (without argv)."""
+    """One kernelspec folder: its name, where it lives, and its kernel.json."""
 
     name: str
     directory: Path
@@ -36,9 +39,9 @@ class KernelSpecSource:
         return str(self.spec.get("display_name", self.name))
 
     def kernel_json(self, python: str) -> dict[str, Any]:
-        """The kernel.json to install: the template plus `argv` running `python`."""
+        """The kernel.json to install: the shipped one with `argv` running `python`."""
         argv = [python, "-m", KERNEL_MODULE, "-f", "{connection_file}"]
-        return {"argv": argv, **self.spec}
+        return {**self.spec, "argv": argv}
 
 
 def source_dir() -> Path:

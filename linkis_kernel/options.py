@@ -9,7 +9,7 @@ import argparse
 import datetime as dt
 import numbers
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -25,6 +25,7 @@ from IPython.core.magic_arguments import (
 from .display import PROGRESS_MODES
 from .job import default_run_type
 from .wire import (
+    BUILTIN_VARIABLES,
     CANCELLED,
     FAILED,
     INITED,
@@ -43,6 +44,9 @@ JOB_STATUS_CHOICES = tuple(
 )
 # `${name}` and `${name + 1}` reference `name`; `{name}` is never touched.
 VARIABLE_REFERENCE = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_]*)")
+# `--@set name=value` (SQL) and `#@set name=value` (Python, shell) lines define a variable.
+SET_LINE = re.compile(r"^\s*(?:--|#)\s*@set\s+([A-Za-z_][A-Za-z0-9_]*)\s*=", re.MULTILINE)
+SHELL_RUN_TYPES = frozenset({"shell", "sh"})
 
 
 @dataclass
@@ -136,7 +140,9 @@ def build_line_parser() -> MagicArgumentParser:
     # The help formatter puts the "%" in front of the program name.
     parser = MagicArgumentParser(prog="linkis", description="Linkis jobs from IPython.")
     commands = parser.add_subparsers(dest="command", metavar="SUBCOMMAND")
-    connect = commands.add_parser("connect", help="connect to a gateway (none: embedded server)")
+    connect = commands.add_parser(
+        "connect", help="connect to a gateway (no URL: LINKIS_URL, else the embedded server)"
+    )
     connect.add_argument("url", nargs="?", help="gateway URL, e.g. http://gateway:9001")
     connect.add_argument("--user", help="user name (default LINKIS_USER)")
     connect.add_argument(
@@ -197,7 +203,10 @@ def line_help() -> str:
         "  " + parser.format_usage().removeprefix("::").strip()
         for parser in commands.choices.values()
     ]
-    return LINE_PARSER.format_help() + "\nusage of each:\n" + "\n".join(usages)
+    # IPython's help formatter starts the usage with "::" (for its docstrings); a user reads
+    # the help as plain text.
+    overview = LINE_PARSER.format_help().removeprefix("::").lstrip()
+    return overview + "\nusage of each:\n" + "\n".join(usages)
 
 
 def referenced_variables(code: str) -> list[str]:
@@ -208,11 +217,43 @@ def referenced_variables(code: str) -> list[str]:
 def is_sql(run_type: str | None, engine: str) -> bool:
     """Whether Linkis treats the code as SQL: by the run type, else the engine's default one
     (an engine without a known default is left for the submit to reject)."""
+    return _run_type_of(run_type, engine) in SQL_RUN_TYPES
+
+
+def is_shell(run_type: str | None, engine: str) -> bool:
+    """Whether the code is a shell script, where `${NAME}` is also the shell's own syntax."""
+    return _run_type_of(run_type, engine) in SHELL_RUN_TYPES
+
+
+def _run_type_of(run_type: str | None, engine: str) -> str:
     try:
-        run_type = run_type or default_run_type(engine)
+        return (run_type or default_run_type(engine)).lower()
     except ValueError:
-        return False
-    return run_type.lower() in SQL_RUN_TYPES
+        return ""
+
+
+def undefined_variables(code: str, variables: Mapping[str, str]) -> list[str]:
+    """The `${name}`s that neither `variables` (from --var and Python), an `@set` line of the
+    code, nor a Linkis built-in such as `run_date` define. Linkis may still know them (a user's
+    global variables live on the server), so they call for a warning, not an error."""
+    set_here = set(SET_LINE.findall(code))
+    return [
+        name
+        for name in referenced_variables(code)
+        if name not in variables and name not in set_here and name not in BUILTIN_VARIABLES
+    ]
+
+
+def undefined_warning(names: Sequence[str]) -> str:
+    """The warning for `undefined_variables`, pointing at `--var`."""
+    refs = ", ".join(f"${{{name}}}" for name in names)
+    fix = " ".join(f"{name}=..." for name in names)
+    verb = "is" if len(names) == 1 else "are"
+    return (
+        f"Warning: {refs} {verb} not defined here (no --var, no Python variable, not a Linkis "
+        f"built-in such as ${{run_date}}); unless Linkis defines it (e.g. as a global "
+        f"variable), the engine gets it as written. Define it with `--var {fix}`."
+    )
 
 
 def sql_literal(name: str, value: Any) -> str:

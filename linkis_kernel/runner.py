@@ -15,9 +15,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .client import ATTACH, EMBEDDED_NOTE, JOBS, KILL, LOG, Commands, LinkisError
+from .client import (
+    ATTACH,
+    EMBEDDED_NOTE,
+    JOBS,
+    KILL,
+    LOG,
+    Commands,
+    LinkisError,
+    LinkisJobNotFoundError,
+    phrase_steps,
+)
 from .display.text import TextProgress
-from .job import Job, KillReport, LinkisClient
+from .job import Job, KillReport, LinkisClient, NoDefaultRunTypeError, UnknownEngineError
 from .wire import CANCELLED, DEFAULT_CREATOR, SUCCEED
 
 if TYPE_CHECKING:
@@ -32,6 +42,8 @@ CLI_COMMANDS: Commands = {
     KILL: "linkis-kernel kill {ref}",
     JOBS: "linkis-kernel jobs",
 }
+ENGINE_OPTION = "`-e {}`"
+RUN_TYPE_OPTION = "`-t {}`"
 
 
 def run_main(args: argparse.Namespace) -> int:
@@ -51,6 +63,10 @@ def run_main(args: argparse.Namespace) -> int:
             creator=args.creator or DEFAULT_CREATOR,
             variables=dict(args.var),
         )
+    except UnknownEngineError as exc:
+        return _fail(args, exc.describe(ENGINE_OPTION))
+    except NoDefaultRunTypeError as exc:
+        return _fail(args, exc.describe(RUN_TYPE_OPTION))
     except (LinkisError, ValueError) as exc:
         return _fail(args, f"Could not submit the job: {_describe(exc)}")
     except KeyboardInterrupt:
@@ -124,6 +140,8 @@ def _with_client(
     _note_embedded(client, args)
     try:
         return command(client)
+    except LinkisJobNotFoundError as exc:
+        return _fail(args, _describe(exc))
     except LinkisError as exc:
         return _fail(args, f"{failure}: {_describe(exc)}")
     except KeyboardInterrupt:
@@ -153,7 +171,13 @@ def _follow(job: Job, args: argparse.Namespace) -> int:
         return _fail(args, f"Linkis job {job.task_id} was cancelled.", EXIT_CANCELLED)
     try:
         if job.state != SUCCEED:
-            return _fail(args, job.failure().describe(CLI_COMMANDS), EXIT_FAILED)
+            failure = job.failure()
+            lines = [
+                f"{failure.message}:",
+                *(f"  {line}".rstrip() for line in failure.reason_lines()),
+            ]
+            lines.append(phrase_steps(failure.next_steps, CLI_COMMANDS))
+            return _fail_lines(args, lines, EXIT_FAILED)
         return _print_results(job, args)
     except KeyboardInterrupt:
         return _fail(args, "Interrupted while reading the result.", EXIT_CANCELLED)
@@ -223,5 +247,11 @@ def _info(args: argparse.Namespace, message: str) -> None:
 
 def _fail(args: argparse.Namespace, message: str, status: int = EXIT_USAGE) -> int:
     """Print `message` as one line on stderr and return `status`."""
-    print(f"linkis-kernel {args.command}: {' '.join(message.split())}", file=sys.stderr, flush=True)
+    return _fail_lines(args, [" ".join(message.split())], status)
+
+
+def _fail_lines(args: argparse.Namespace, lines: list[str], status: int) -> int:
+    """Print a failure of several lines on stderr (the first names the command); `status`."""
+    text = "\n".join([f"linkis-kernel {args.command}: {lines[0]}", *lines[1:]])
+    print(text, file=sys.stderr, flush=True)
     return status

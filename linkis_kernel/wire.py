@@ -71,6 +71,23 @@ SQL_DEFAULT_LIMIT = 5000
 ENTRANCE_APPLICATION = "linkis-cg-entrance"
 EXEC_ID_PREFIX = "exec_id"
 
+# Variables Linkis fills by itself (VariableUtils, docs/linkis-rest.md "Variables"): the user
+# names and the run_date family, each date also in a `_std` form with dashes.
+_DATE_VARIABLES = (
+    "run_date", "run_today", "run_mon", "run_month_begin", "run_month_end", "run_quarter_begin",
+    "run_quarter_end", "run_half_year_begin", "run_half_year_end", "run_year_begin",
+    "run_year_end", "run_month_now_begin", "run_month_now_end", "run_today_h", "run_today_hour",
+)  # fmt: skip
+BUILTIN_VARIABLES = frozenset(
+    {
+        "user",
+        "execute_user",
+        "submit_user",
+        *_DATE_VARIABLES,
+        *(f"{n}_std" for n in _DATE_VARIABLES),
+    }
+)
+
 # Engine versions a bare engine type expands to (Linkis 1.7.0 LabelCommonConfig).
 DEFAULT_ENGINE_VERSIONS = {
     "spark": "3.2.1",

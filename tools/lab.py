@@ -61,6 +61,9 @@ def start_embedded_server() -> int | None:
 def lab_command(notebooks: Path, port: int) -> list[str]:
     command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1"]
     command += [f"--port={port}", f"--ServerApp.root_dir={notebooks}"]
+    # Only warnings and errors: the URL this script prints last is then not lost among ~20
+    # startup lines (JupyterLab's own URL lines included).
+    command += ["--ServerApp.log_level=WARN", "--LabApp.log_level=WARN"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")
     return command
@@ -107,6 +110,16 @@ def stop_server(pid: int) -> None:
     print(f"Stopped the embedded Linkis server (pid {pid}).")
 
 
+def banner(url: str) -> str:
+    """The URL to open, set apart from everything above it (bold on a terminal)."""
+    bold, plain = ("\033[1m", "\033[0m") if sys.stdout.isatty() else ("", "")
+    rule = "=" * min(100, len(url) + 12)
+    return (
+        f"\n{rule}\n{bold}JupyterLab: {url}{plain}\n"
+        f"Open quickstart.ipynb to begin. Press Ctrl-C to stop.\n{rule}\n"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8888, help="first port to try (8888)")
@@ -128,8 +141,7 @@ def main() -> int:
     status = 0
     try:
         info = wait_for_lab(process)
-        print(f"\nJupyterLab: http://127.0.0.1:{info['port']}/lab?token={token}")
-        print("Open quickstart.ipynb to begin. Press Ctrl-C to stop.\n", flush=True)
+        print(banner(f"http://127.0.0.1:{info['port']}/lab?token={token}"), flush=True)
         status = process.wait()
     except KeyboardInterrupt:
         print("\nStopping JupyterLab ...", flush=True)

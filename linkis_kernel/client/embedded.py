@@ -24,7 +24,10 @@ from ..wire import (
     server_answers,
 )
 
-EMBEDDED_NOTE = "No LINKIS_URL set: using the embedded local Linkis at {url} (DuckDB)."
+EMBEDDED_NOTE = (
+    "No LINKIS_URL set: using the embedded local Linkis at {url} "
+    "(SQL runs on DuckDB, Python and Shell on this machine)."
+)
 
 
 class LocalServerError(RuntimeError):

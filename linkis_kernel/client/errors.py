@@ -10,6 +10,7 @@ them for the Python API, and each front end passes its own `Commands` to `error.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -109,6 +110,16 @@ class LinkisError(Exception):
         return _rebuild, (type(self), self.__dict__.copy())
 
 
+_LOG_PREFIX = re.compile(
+    r"^\s*\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?\s+(?:ERROR|WARN|INFO)?\s*"
+)
+
+
+def log_message(line: str) -> str:
+    """A Linkis log line without its timestamp and level: what it says."""
+    return _LOG_PREFIX.sub("", line).strip()
+
+
 def _join(*parts: str) -> str:
     return " ".join(part for part in parts if part)
 
@@ -145,6 +156,18 @@ class LinkisNotFoundError(LinkisError):
     next_steps = (NextStep(JOBS, why="to list your jobs"),)
 
 
+class LinkisJobNotFoundError(LinkisNotFoundError):
+    """No job with this task or exec id is visible to the user: there is none, or it is
+    another user's (Linkis does not say which)."""
+
+    def __init__(self, ref: int | str) -> None:
+        self.ref = ref
+        super().__init__(f"No Linkis job {ref} is visible to you", next_steps=(NextStep(JOBS),))
+
+    def describe(self, commands: Commands) -> str:
+        return f"No Linkis job {self.ref} is visible to you; `{commands[JOBS]}` lists yours."
+
+
 class LinkisServerError(LinkisError):
     """The server reported a failure (status 1 or HTTP 5xx with a Linkis envelope)."""
 
@@ -154,14 +177,18 @@ class LinkisServerError(LinkisError):
 class LinkisTransportError(LinkisError):
     """No usable Linkis answer: connection error, timeout, or a body that is not Linkis JSON.
 
-    `excerpt` holds the first characters of a non-JSON body (HTML tags stripped).
+    `excerpt` holds the first characters of a non-JSON body (HTML tags stripped), `reason` why
+    no answer came, in words (e.g. `connection refused`).
     """
 
     hint = "Check that the Linkis gateway is running and LINKIS_URL points at it, then retry."
 
-    def __init__(self, message: str, *, excerpt: str | None = None, **kwargs) -> None:
+    def __init__(
+        self, message: str, *, excerpt: str | None = None, reason: str | None = None, **kwargs
+    ) -> None:
         super().__init__(message, **kwargs)
         self.excerpt = excerpt
+        self.reason = reason
 
 
 class LinkisSubmitUncertainError(LinkisTransportError):
@@ -205,20 +232,27 @@ class LinkisJobError(LinkisError):
         text = self._what()
         if self.err_code or self.err_desc:
             text += f": errCode {self.err_code}, {(self.err_desc or 'no description').rstrip('.')}"
-        if self.error_lines:
-            text += f". Last error: {self.error_lines[-1].strip().rstrip('.')}"
+        if self.error_lines and not self.err_desc:
+            text += f". Last error: {log_message(self.error_lines[-1]).rstrip('.')}"
         return _join(f"{text}.", phrase_steps(self.next_steps, commands))
 
+    def reason_lines(self) -> list[str]:
+        """Why the job failed, as lines: errCode and errDesc, else the last ERROR lines without
+        their timestamps (so the message shows once, not again as log lines)."""
+        code = f"errCode {self.err_code}" if self.err_code else ""
+        if self.err_desc:
+            first, *more = self.err_desc.strip().splitlines() or [""]
+            return [f"{code}: {first}" if code else first, *more]
+        return [line for line in (code, *map(log_message, self.error_lines[-5:])) if line]
+
     def traceback_lines(self, commands: Commands) -> list[str]:
-        """Short rendering: what failed, errCode/errDesc, last ERROR lines, next step."""
-        lines = [f"LinkisJobError: {self._what()}"]
-        if self.exec_id:
-            lines.append(f"  exec id: {self.exec_id}")
-        if self.err_code or self.err_desc:
-            lines.append(f"  errCode {self.err_code}: {self.err_desc or ''}".rstrip())
-        lines.extend(f"  {line}" for line in self.error_lines[-5:])
-        lines.append(f"  {phrase_steps(self.next_steps, commands)}")
-        return lines
+        """Short rendering: what failed, why, the next step."""
+        reasons = [f"  {line}".rstrip() for line in self.reason_lines()]
+        return [
+            f"LinkisJobError: {self._what()}",
+            *reasons,
+            f"  {phrase_steps(self.next_steps, commands)}",
+        ]
 
     def _render_traceback_(self) -> list[str]:
         return self.traceback_lines(PYTHON_COMMANDS)

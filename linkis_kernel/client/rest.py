@@ -22,7 +22,7 @@ from .. import wire
 from .downloads import download_result_set
 from .embedded import EMBEDDED_NOTE, ensure_server
 from .envelope import data_of, parse
-from .errors import LinkisError, LinkisValidationError
+from .errors import LinkisError, LinkisTransportError, LinkisValidationError
 from .models import (
     ColumnInfo,
     DirTree,
@@ -171,6 +171,26 @@ class LinkisRestClient:
     def logout(self) -> None:
         """End the password session (`user/logout`); a no-op for token auth."""
         self._transport.logout()
+
+    def check_gateway(self) -> None:
+        """Check that a Linkis gateway answers at `url`: GET `user/publicKey`, which needs no
+        login (docs/linkis-rest.md, "Authentication").
+
+        Raises LinkisTransportError when nothing answers (no `http_status`) or the answer is not
+        a Linkis envelope (`http_status` set); a Linkis refusal still shows a gateway."""
+        try:
+            self._transport.finish(
+                "GET", "user/publicKey", self._transport.send("GET", "user/publicKey")
+            )
+        except LinkisTransportError:
+            raise
+        except LinkisError:
+            pass  # an envelope, even one that refuses, comes from a Linkis gateway
+
+    def check_login(self) -> None:
+        """Check that the gateway accepts this client's credentials (or their absence) with one
+        small authenticated call; raises LinkisAuthError when it does not."""
+        self.jobhistory_list(page_size=1)
 
     # ---- entrance ---------------------------------------------------------------------------
 

@@ -277,9 +277,11 @@ class Transport:
             reason = "could not connect to the server"
         else:
             reason = "the connection broke"
+        failure = _connect_failure(exc)
         cls = LinkisSubmitUncertainError if uncertain else LinkisTransportError
         return cls(
-            f"{reason} ({type(exc).__name__}){envelope.gave_up_note(attempts)}",
+            f"{reason} ({failure or type(exc).__name__}){envelope.gave_up_note(attempts)}",
+            reason=failure or reason,
             method=method,
             url=envelope.safe_url(self._api + path),
         )
@@ -323,6 +325,16 @@ def _never_sent(exc: Exception) -> bool:
         return True
     reason = getattr(exc.args[0], "reason", None) if exc.args else None
     return isinstance(reason, NewConnectionError)
+
+
+def _connect_failure(exc: Exception) -> str | None:
+    """Why a connection could not be made, in words: `connection refused`, `unknown host`."""
+    text = str(exc)
+    if "Connection refused" in text:
+        return "connection refused"
+    if "Name or service not known" in text or "NameResolutionError" in text:
+        return "unknown host"
+    return None
 
 
 def _ms(started: float) -> float:

@@ -77,7 +77,6 @@ class JobCard:
     elapsed: float
     run_type: str | None = None
     results: tuple[ResultSummary, ...] = ()
-    fetch_limit: int | None = None
     note: str | None = None
     log_tail: tuple[str, ...] = ()
     commands: Commands | None = None  # how the front end words the log hint; None: no hint
@@ -90,10 +89,9 @@ class JobCard:
         )
 
     def detail_lines(self) -> list[str]:
-        lines = [f"exec id {self.exec_id}"]
-        lines.extend(_summary_line(summary, len(self.results)) for summary in self.results)
-        if self.fetch_limit is not None and any(r.kind == "table" for r in self.results):
-            lines.append(f"fetch limit {self.fetch_limit:,} rows per result")
+        """What came back and any note; a limit is named only on a result it cut short. The
+        exec id is left to the HTML card's tooltip: users type the task id."""
+        lines = [_summary_line(summary, len(self.results)) for summary in self.results]
         if self.note:
             lines.append(self.note)
         return lines
@@ -118,7 +116,8 @@ class JobCard:
         run_type = f" ({html.escape(self.run_type)})" if self.run_type else ""
         head = (
             f"<b>Linkis</b> {html.escape(self.engine)}{run_type} · task "
-            f"<code>{html.escape(str(self.task_id))}</code> · "
+            f'<code title="exec id {html.escape(self.exec_id, quote=True)}">'
+            f"{html.escape(str(self.task_id))}</code> · "
             f'<b style="color:{colour}">{html.escape(self.state)}</b> '
             f"in {format_duration(self.elapsed)}"
         )

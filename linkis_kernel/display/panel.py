@@ -59,6 +59,9 @@ def state_steps_html(state: str) -> str:
     return " → ".join(rendered)
 
 
+YARN_APPLICATION_PREFIX = "application_"  # YARN application ids: application_<cluster>_<n>
+
+
 def stages_html(stages: tuple[StageProgress, ...]) -> str:
     """The per-stage task table (running / succeeded / failed / total)."""
     if not stages:
@@ -73,7 +76,8 @@ def stages_html(stages: tuple[StageProgress, ...]) -> str:
 
 
 def resources_html(resources: ResourceUsage | None) -> str:
-    """Queue memory and core use with the colours Linkis gives them."""
+    """Queue memory and core use with the colours Linkis gives them; figures without a YARN
+    application (an embedded server's own process) read as local use."""
     if resources is None:
         return ""
 
@@ -81,10 +85,15 @@ def resources_html(resources: ResourceUsage | None) -> str:
         colour = RGB_COLOURS.get(str(rgb).lower(), "#555")
         return f'{label} <b style="color:{colour}">{fraction * 100:.0f}%</b>'
 
-    apps = len(resources.applications or ())
-    suffix = f" · {apps} YARN application(s)" if apps else ""
+    yarn_apps = [
+        app
+        for app in resources.applications or ()
+        if str(app.get("applicationId", "")).startswith(YARN_APPLICATION_PREFIX)
+    ]
+    suffix = f" · {len(yarn_apps)} YARN application(s)" if yarn_apps else ""
+    label = "queue use" if yarn_apps or not resources.applications else "local process use"
     return (
-        f'<span class="linkis-resources">queue use: '
+        f'<span class="linkis-resources">{label}: '
         f"{gauge('memory', resources.memory_percent, resources.memory_rgb)} · "
         f"{gauge('cores', resources.core_percent, resources.core_rgb)}{suffix}</span>"
     )
@@ -183,9 +192,9 @@ class ProgressPanel:
         self.renders += 1
         self.state.value = (
             f"<b>Linkis</b> {html.escape(self.engine)} · {state_steps_html(snapshot.state)} · "
-            f"{format_duration(snapshot.elapsed)} · task <code>{snapshot.task_id}</code>"
-            '<div style="font-size:85%;line-height:1.3;color:#666;word-break:break-all">'
-            f"exec id <code>{html.escape(snapshot.exec_id)}</code></div>"
+            f"{format_duration(snapshot.elapsed)} · task "
+            f'<code title="exec id {html.escape(snapshot.exec_id, quote=True)}">'
+            f"{snapshot.task_id}</code>"
         )
         self._render_bar(snapshot)
         waiting = snapshot.queue_position is not None and snapshot.state != RUNNING

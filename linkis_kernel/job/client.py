@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..client import LinkisNotFoundError, LinkisRestClient, TaskInfo
+from ..client import LinkisJobNotFoundError, LinkisNotFoundError, LinkisRestClient, TaskInfo
 from ..wire import DEFAULT_CREATOR, DEFAULT_ENGINE_VERSIONS
 from .handle import Job
 from .submit import build_submit_body, default_run_type, expand_engine
@@ -69,10 +69,15 @@ class LinkisClient(LinkisRestClient):
         )
 
     def job(self, job_id: int | str) -> Job:
-        """Attach to an existing job by task id (int or digits) or by exec id."""
+        """Attach to an existing job by task id (int or digits) or by exec id.
+
+        Raises LinkisJobNotFoundError when no such job is visible to this user."""
         text = str(job_id).strip()
         if isinstance(job_id, int) or text.isdigit():
-            return Job.from_task(self, self.jobhistory_get(int(text)))
+            try:
+                return Job.from_task(self, self.jobhistory_get(int(text)))
+            except LinkisNotFoundError:
+                raise LinkisJobNotFoundError(int(text)) from None
         return Job.from_task(self, self._task_for_exec_id(text))
 
     def _task_for_exec_id(self, exec_id: str) -> TaskInfo:
@@ -84,8 +89,4 @@ class LinkisClient(LinkisRestClient):
                     return task
             if page * _EXEC_ID_SEARCH_PAGE_SIZE >= found.total or not found.tasks:
                 break
-        raise LinkisNotFoundError(
-            f"No job with exec id {exec_id!r} among your latest "
-            f"{_EXEC_ID_SEARCH_PAGES * _EXEC_ID_SEARCH_PAGE_SIZE} jobs; attach by task id "
-            f"instead: client.job(<task id>)"
-        )
+        raise LinkisJobNotFoundError(exec_id)

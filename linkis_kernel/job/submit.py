@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import difflib
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 # The run type a bare engine gets when none is given.
@@ -18,17 +19,61 @@ DEFAULT_RUN_TYPES = {
 }
 DEFAULT_SOURCE = {"scriptPath": "linkis-kernel"}
 
+PYTHON_ENGINE = "engine='{}'"
+PYTHON_RUN_TYPE = "run_type='{}'"
+
+
+class UnknownEngineError(ValueError):
+    """A bare engine name with no known version: most often a typo.
+
+    `known` are the engines a bare name may be (those with a default version), `closest` the
+    likeliest one meant (None when none is close). `describe` words it for a front end."""
+
+    def __init__(self, engine: str, known: Iterable[str]) -> None:
+        self.engine = engine
+        self.known = tuple(sorted(known))
+        matches = difflib.get_close_matches(engine.lower(), self.known, n=1, cutoff=0.6)
+        self.closest = matches[0] if matches else None
+        super().__init__(self.describe(PYTHON_ENGINE))
+
+    def describe(self, spelling: str) -> str:
+        """The error with engines spelt as a front end passes them, e.g. `-e {}` or
+        `engine='{}'`."""
+        known = f"Known engines: {', '.join(self.known)}."
+        if self.closest:
+            guess = spelling.format(self.closest)
+            return f"Unknown engine {self.engine!r}: did you mean {guess}? {known}"
+        versioned = spelling.format(f"{self.engine}-VERSION")
+        return (
+            f"Unknown engine {self.engine!r}. {known} "
+            f"An engine not listed needs its version: {versioned}."
+        )
+
+
+class NoDefaultRunTypeError(ValueError):
+    """An engine whose usual run type is not known, run without naming one."""
+
+    def __init__(self, engine_type: str) -> None:
+        self.engine_type = engine_type
+        super().__init__(self.describe(PYTHON_RUN_TYPE))
+
+    def describe(self, spelling: str) -> str:
+        """The error with the run type spelt as a front end passes it, e.g. `-t {}`."""
+        return (
+            f"No default run type is known for engine {self.engine_type!r}: name one, "
+            f"e.g. {spelling.format('sql')}."
+        )
+
 
 def expand_engine(engine: str, versions: Mapping[str, str]) -> str:
-    """`spark` -> `spark-3.2.1` (the configured default version); `spark-2.4.3` stays as given."""
+    """`spark` -> `spark-3.2.1` (the configured default version); `spark-2.4.3` stays as given.
+
+    A bare name with no default version raises UnknownEngineError."""
     engine = engine.strip()
     if "-" in engine:
         return engine
     if engine not in versions:
-        raise ValueError(
-            f"No default version is known for engine {engine!r}: pass it with its version, "
-            f"e.g. engine='{engine}-1', or add it to client.engine_versions."
-        )
+        raise UnknownEngineError(engine, versions)
     return f"{engine}-{versions[engine]}"
 
 
@@ -36,10 +81,7 @@ def default_run_type(engine_label: str) -> str:
     """The usual run type of an engine (`spark-3.2.1` -> `sql`, `hive` -> `hql`)."""
     engine_type = engine_label.split("-", 1)[0]
     if engine_type not in DEFAULT_RUN_TYPES:
-        raise ValueError(
-            f"No default run type is known for engine {engine_type!r}: pass run_type=, "
-            f"e.g. run_type='sql'."
-        )
+        raise NoDefaultRunTypeError(engine_type)
     return DEFAULT_RUN_TYPES[engine_type]
 
 

@@ -330,7 +330,8 @@ def run_process(job: RunContext, kind: str, scratch: Path) -> None:
     job.attach(process=process)
     if job.cancelled.is_set():  # killed while the process was starting
         stop_process(process)
-    job.write_log(INFO, f"The local {kind} engine started (pid {process.pid}).")
+    runs = f"Python {sys.version.split()[0]}" if kind == PYTHON else "bash"
+    job.write_log(INFO, f"The local {kind} engine started (pid {process.pid}): {runs} runs it.")
     job.start_statements(1)
     job.statement_progress(0, 0.0)
     stderr_tail: list[str] = []

@@ -34,7 +34,6 @@ from .engines import (
 from .ids import ShortId
 from .logfile import ERROR, INFO, JobLog
 
-_STAGE_TASKS = 100  # each statement is one stage of 100 "tasks": succeedTasks = percent done
 _MONITOR_SECONDS = 0.2
 _PERSIST_SECONDS = 0.5
 _NOT_DONE_CAP = 0.99
@@ -64,7 +63,6 @@ class Job:
     cursor: Any = None
     process: subprocess.Popen | None = None
     _fractions: list[float] = field(default_factory=list)
-    _failed_stage: int | None = None
     _current: int = -1
     _sample: ResourceSample | None = None
     _cores: float = 0.0
@@ -114,27 +112,9 @@ class Job:
             return self._shown
 
     def progress_info(self) -> list[dict]:
-        """One stage per started statement: totalTasks 100, succeedTasks = percent done."""
-        with self._lock:
-            stages = []
-            for index, fraction in enumerate(self._fractions):
-                started = fraction > 0 or index == self._current
-                if not started:
-                    continue
-                failed = index == self._failed_stage
-                done = round(fraction * _STAGE_TASKS)
-                stages.append(
-                    {
-                        "id": f"jobId_{self.task_id}_stage_{index}",
-                        "succeedTasks": done,
-                        "failedTasks": (_STAGE_TASKS - done) if failed else 0,
-                        "runningTasks": 1
-                        if self.state == RUNNING and done < _STAGE_TASKS and not failed
-                        else 0,
-                        "totalTasks": _STAGE_TASKS,
-                    }
-                )
-            return stages
+        """No stages: DuckDB, Python and Shell have none (Spark does), so none are made up;
+        the overall progress stays real (docs/linkis-rest.md, "Progress")."""
+        return []
 
     def start_running(self) -> bool:
         """Scheduled -> Running; False when the job was killed before it could start."""
@@ -149,8 +129,6 @@ class Job:
         with self._lock:
             if self.state in TERMINAL_STATES:
                 return False
-            if state == FAILED:
-                self._failed_stage = self._current
             self.state, self.err_code, self.err_desc = state, err_code, err_desc
             return True
 

@@ -10,6 +10,7 @@ defaults.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -37,12 +38,15 @@ from ..options import (
     CellOptions,
     cell_magic_arguments,
     fill_variables,
+    is_shell,
     is_sql,
     parse_cell_options,
     parse_line,
+    undefined_variables,
+    undefined_warning,
 )
 from ..wire import DEFAULT_CREATOR, FAILED_STATES
-from .errors import MAGIC_COMMANDS, describe, magic_command, short_errors
+from .errors import MAGIC_COMMANDS, describe, engine_errors, magic_command, short_errors
 from .settings import RULES, checked
 from .subcommands import Subcommands
 
@@ -141,8 +145,13 @@ class LinkisMagics(Magics, Configurable):
 
     @observe("url", "user", "token_env")
     def _forget_client(self, change: dict[str, Any]) -> None:
-        self._client = None
-        self._password = None
+        self.disconnect()
+
+    def disconnect(self) -> None:
+        """Forget the client and any password `%linkis connect` asked for."""
+        with self._lock:
+            self._client = None
+            self._password = None
 
     def resolved(self, name: str, option: str | None = None) -> str | None:
         """A setting: the cell option, else `%config`, else the environment, else the default."""
@@ -215,8 +224,11 @@ class LinkisMagics(Magics, Configurable):
         variables = fill_variables(
             code, options.variables, self.user_ns, sql=is_sql(run_type, engine)
         )
+        undefined = [] if is_shell(run_type, engine) else undefined_variables(code, variables)
+        if undefined:
+            print(undefined_warning(undefined), file=sys.stderr)
         client = self.connection()
-        with short_errors(ValueError):  # an engine or run type the job layer does not know
+        with short_errors(), engine_errors():
             job = client.submit(
                 code,
                 engine=engine,
@@ -275,7 +287,7 @@ class LinkisMagics(Magics, Configurable):
                 results = job.results(limit=self.fetch_limit_for(options.limit))
         except KeyboardInterrupt as interrupt:
             note = self._interrupt_note(job, interrupt, kill)
-            self._end_view(view, job, note=note)
+            self._end_view(view, job)  # the note shows once, as the cell's error output
             raise JobInterrupted(note) from None
         except (LinkisJobError, LinkisCellError):
             self._end_view(view, job)
@@ -352,7 +364,6 @@ class LinkisMagics(Magics, Configurable):
             elapsed=snapshot.elapsed if snapshot else 0.0,
             run_type=job.run_type,
             results=summarize_results(results, self.limits_for(limit)),
-            fetch_limit=self.fetch_limit_for(limit),
             note=note,
             log_tail=log_tail,
             commands=MAGIC_COMMANDS,

@@ -10,14 +10,15 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from ..client import LOG
+from ..client import LOG, LinkisError
 from ..display import LinkisCellError
 from ..options import CellOptions, line_help
 from ..wire import STATES, SUCCEED
-from .errors import MAGIC_COMMANDS, magic_command
+from .errors import MAGIC_COMMANDS, connection_problem, magic_command
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -57,26 +58,58 @@ class Subcommands:
         return self.magics.connection().job(job_id)
 
     def connect(self, args: argparse.Namespace) -> None:
-        """Point the magics at a gateway (asking for a password when nothing else logs in)."""
+        """Point the magics at a gateway (asking for a password when nothing else logs in), or
+        with no URL back at LINKIS_URL, else the embedded server. Says connected only once the
+        gateway answered and took the credentials; otherwise says why and changes nothing."""
         magics = self.magics
+        before = (magics.url, magics.user, magics.token_env)
         with magics.hold_trait_notifications():  # a value the settings refuse changes none
-            magics.url = args.url or magics.url
-            magics.user = args.user or magics.user
+            magics.url = args.url
+            magics.user = args.user or (magics.user if args.url else None)
             magics.token_env = args.token_env or magics.token_env
+        try:
+            self._connect_checked()
+        except LinkisCellError:
+            with magics.hold_trait_notifications():
+                magics.url, magics.user, magics.token_env = before
+            magics.disconnect()
+            raise
+
+    def _connect_checked(self) -> None:
+        magics = self.magics
         url = magics.url or os.environ.get("LINKIS_URL")
         user = magics.user or os.environ.get("LINKIS_USER")
+        if url:  # before asking for a password, see that a gateway answers there at all
+            from ..job import LinkisClient
+
+            with self._problems(url, user, "none"):
+                LinkisClient(url, retries=0).check_gateway()
         has_token = bool(magics.token_env and os.environ.get(magics.token_env))
         password = None
         if url and user and not has_token and not os.environ.get("LINKIS_PASSWORD"):
             password = getpass.getpass(f"Linkis password for {user}: ")
         magics.reconnect(password)
-        self.status(args)
+        self.status(argparse.Namespace())
+
+    @contextmanager
+    def _problems(self, url: str, user: str | None, auth: str) -> Iterator[None]:
+        """A Linkis error while connecting, as one "Not connected: ..." sentence."""
+        try:
+            yield
+        except LinkisError as error:
+            problem = connection_problem(url, error, user=user, auth=auth)
+            raise LinkisCellError(f"Not connected: {problem}") from None
 
     def status(self, args: argparse.Namespace) -> None:
+        """Where we are connected, as whom: checked with the gateway, not just configured."""
         client = self.magics.connection()
-        if client.auth_kind != "none":
-            client.login()  # fails here, with the reason, when the credentials are refused
-        print(f"Connected to {client.url} as {client.user} ({client.auth_kind} auth).")
+        with self._problems(client.url, client.user, client.auth_kind):
+            client.check_login()
+        where = f"the embedded Linkis at {client.url}" if client.embedded else client.url
+        if client.auth_kind == "none":
+            print(f"Connected to {where} without credentials (the gateway asks for none).")
+        else:
+            print(f"Connected to {where} as {client.user} ({client.auth_kind} auth).")
 
     def jobs(self, args: argparse.Namespace) -> pd.DataFrame:
         import pandas as pd

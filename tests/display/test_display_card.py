@@ -40,20 +40,19 @@ def test_succeed_card_names_what_ran_and_how_to_see_the_log() -> None:
             ResultSummary(0, "text", None),
             ResultSummary(1, "table", 5000, "truncated by cap"),
         ),
-        fetch_limit=100000,
         commands=MAGIC_COMMANDS,
     )
     text = card.text()
     assert text.splitlines()[0] == "Linkis spark-3.2.1 (sql) · task 42 · Succeed in 1m15s"
-    assert f"exec id {EXEC_ID}" in text
+    assert EXEC_ID not in text, "users type the task id; the exec id is a tooltip"
     assert "result 1 of 2: text" in text
     assert "result 2 of 2: table, 5,000 rows fetched; truncated by cap" in text
-    assert "fetch limit 100,000 rows per result" in text
+    assert "fetch limit" not in text, "nothing was cut by the fetch limit"
     assert "log: %linkis log 42" in text
     bundle = card._repr_mimebundle_()
     assert bundle["text/plain"] == text
     page = bundle["text/html"]
-    assert "Succeed</b>" in page and "<code>42</code>" in page
+    assert "Succeed</b>" in page and f'<code title="exec id {EXEC_ID}">42</code>' in page
     assert "<code>%linkis log 42</code>" in page
     assert "<script" not in page
 

@@ -77,8 +77,8 @@ def test_state_steps_queue_position_and_ids() -> None:
     panel.update(snap("Scheduled", queue_position=3))
     assert "<b" in panel.state.value and ">Scheduled</b>" in panel.state.value
     assert '<span style="color:#999">Running</span>' in panel.state.value
-    assert "task <code>42</code>" in panel.state.value
-    assert "exec_id018030" in panel.state.value
+    assert 'task <code title="exec id exec_id018030' in panel.state.value
+    assert panel.state.value.count("exec_id018030") == 1, "the exec id is only a tooltip"
     assert panel.queue.value == "3 job(s) ahead in the queue"
     clock.now += 1
     panel.update(snap("Running", progress=0.1, queue_position=None))
@@ -99,6 +99,13 @@ def test_stage_table_and_resources() -> None:
     assert 'memory <b style="color:#2e7d32">25%</b>' in panel.resources.value
     assert 'cores <b style="color:#c62828">80%</b>' in panel.resources.value
     assert "1 YARN application(s)" in panel.resources.value
+    assert panel.resources.value.startswith('<span class="linkis-resources">queue use: ')
+    local = ResourceUsage(0.1, 0.2, "green", "green", [{"applicationId": "local_4242"}])
+    embedded = ProgressPanel("spark", clock=Clock())
+    embedded.update(snap(stages=(), resources=local))
+    assert "YARN" not in embedded.resources.value and "queue" not in embedded.resources.value
+    assert "local process use: memory" in embedded.resources.value
+    assert embedded.stages.value == ""
 
 
 def test_log_tabs_collect_every_snapshot_and_open_error_on_failure() -> None:

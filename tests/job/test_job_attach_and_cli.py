@@ -137,8 +137,20 @@ def test_cli_errors_name_cli_commands(linkis_server) -> None:
     env = cli_env(linkis_server)
     missing = cli(env, "log", "987654")
     assert missing.returncode == 2 and missing.stdout == ""
-    assert missing.stderr.startswith("linkis-kernel log: Could not read the log of job 987654")
-    assert "`linkis-kernel jobs`" in missing.stderr and "client." not in missing.stderr
+    assert missing.stderr == (
+        "linkis-kernel log: No Linkis job 987654 is visible to you; "
+        "`linkis-kernel jobs` lists yours.\n"
+    )
+    for command in ("attach", "kill"):
+        unknown = cli(env, command, "987654")
+        assert unknown.returncode == 2
+        assert unknown.stderr.startswith(f"linkis-kernel {command}: No Linkis job 987654 is")
+    typo = run_cli(env, "-e", "sparkk", "--code", "select 1")
+    assert typo.returncode == 2 and typo.stderr.startswith(
+        "linkis-kernel run: Unknown engine 'sparkk': did you mean `-e spark`? Known engines:"
+    )
+    serve_help = cli(env, "serve", "--help")
+    assert "(default 9001)" in serve_help.stdout
     failed = run_cli(env, "-e", "spark", "-c", "nb", "--code", "select * from missing_table")
     assert failed.returncode == 1
     assert re.search(r"`linkis-kernel log \d+` to see the full log", failed.stderr)
@@ -170,7 +182,10 @@ def test_run_without_a_url_says_it_uses_the_embedded_server(tmp_path: Path) -> N
         done = run_cli(env, "-e", "spark", "--code", "select 42 as answer")
         assert done.returncode == 0, done.stderr
         url = json.loads(connection.read_text())["url"]
-        note = f"No LINKIS_URL set: using the embedded local Linkis at {url} (DuckDB)."
+        note = (
+            f"No LINKIS_URL set: using the embedded local Linkis at {url} "
+            "(SQL runs on DuckDB, Python and Shell on this machine)."
+        )
         assert done.stderr.splitlines()[0] == note
         assert done.stdout.split()[:2] == ["answer", "42"]
     finally:
@@ -181,9 +196,16 @@ def test_run_exit_codes_for_failures_and_usage_errors(linkis_server, tmp_path: P
     env = cli_env(linkis_server)
     failed = run_cli(env, "-e", "spark", "-c", "nb", "--code", "select * from missing_table")
     assert failed.returncode == 1
-    last = failed.stderr.strip().splitlines()[-1]
-    assert last.startswith("linkis-kernel run: Linkis job") and "ended Failed" in last
     assert "Traceback" not in failed.stderr and failed.stdout == ""
+    quiet = run_cli(env, "-q", "-e", "spark", "-c", "nb", "--code", "select * from missing_table")
+    assert quiet.returncode == 1
+    first, reason, *rest, last = quiet.stderr.splitlines()
+    task_id = re.fullmatch(r"linkis-kernel run: Linkis job (\d+) ended Failed:", first).group(1)
+    assert reason.startswith("  errCode ") and "missing_table does not exist" in reason
+    assert "LINE 1: select * from missing_table" in "\n".join(rest)
+    assert last == f"Run `linkis-kernel log {task_id}` to see the full log."
+    assert " INFO " not in quiet.stderr and " ERROR " not in quiet.stderr
+    assert re.search(r"^linkis-kernel run: Linkis job \d+ ended Failed:$", failed.stderr, re.M)
 
     unknown = run_cli(env, "-e", "doris", "--code", "select 1")
     assert unknown.returncode == 2 and "doris" in unknown.stderr

@@ -12,6 +12,7 @@ import pytest
 
 from linkis_kernel.client import Column
 from linkis_kernel.job import (
+    UnknownEngineError,
     build_submit_body,
     clamp_progress,
     default_run_type,
@@ -32,8 +33,15 @@ def test_bare_engine_takes_the_default_version_and_a_versioned_one_is_kept() -> 
     assert expand_engine("hive", DEFAULT_ENGINE_VERSIONS) == "hive-3.1.3"
     assert expand_engine("spark-2.4.3", DEFAULT_ENGINE_VERSIONS) == "spark-2.4.3"
     assert expand_engine("spark", {"spark": "2.4.3"}) == "spark-2.4.3"
-    with pytest.raises(ValueError, match="engine='doris-1'"):
+    with pytest.raises(UnknownEngineError, match=r"engine='doris-VERSION'") as unknown:
         expand_engine("doris", DEFAULT_ENGINE_VERSIONS)
+    assert unknown.value.closest is None and "spark" in unknown.value.known
+    with pytest.raises(ValueError, match=r"did you mean engine='spark'\?") as typo:
+        expand_engine("sparkk", DEFAULT_ENGINE_VERSIONS)
+    assert typo.value.closest == "spark"
+    assert typo.value.describe("-e {}").startswith(
+        "Unknown engine 'sparkk': did you mean -e spark?"
+    )
 
 
 def test_default_run_types_follow_the_engine() -> None:

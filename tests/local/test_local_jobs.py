@@ -76,8 +76,7 @@ def test_python_and_shell_write_text_results_and_log_stderr(
     assert text["type"] == "1" and text["metadata"] == "NULL"
     assert text["fileContent"] == [["hello"], ["wörld"]]
     assert "WARN careful" in linkis.log(USER, py["execID"], 0, -1)["log"][1]
-    (stage,) = linkis.progress(USER, py["execID"], None)["progressInfo"]
-    assert stage["succeedTasks"] == stage["totalTasks"] == 100
+    assert linkis.progress(USER, py["execID"], None)["progressInfo"] == [], "no made-up stages"
 
     sh = run(linkis, "echo one; echo two; echo ${LINKIS_TOKEN:-no token}", engine="shell",
              run_type="sh")  # fmt: skip
@@ -131,8 +130,7 @@ def test_progress_is_monotonic_and_reaches_one_only_at_the_end(linkis: LocalLink
     assert seen == sorted(seen)
     assert linkis.progress(USER, exec_id, None)["progress"] == 1.0
     assert any(0.5 < p < 1.0 for p in seen), seen
-    running_stage = [s for stages in stages_seen for s in stages if s["runningTasks"] == 1]
-    assert running_stage and all(s["totalTasks"] == 100 for s in running_stage)
+    assert stages_seen and all(stages == [] for stages in stages_seen), "DuckDB has no stages"
     assert linkis.history_get(USER, submitted["taskID"])["task"]["progress"] == "1.0"
     assert any(0.0 < float(p) < 1.0 for p in persisted), persisted  # saved while it ran
 

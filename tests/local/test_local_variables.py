@@ -131,3 +131,13 @@ def test_date_patterns(placeholder: str, value: str) -> None:
 def test_bad_date_offset() -> None:
     with pytest.raises(VariableError, match="bad date offset"):
         sub("&{yyyy%-1w}")
+
+
+def test_the_client_knows_every_built_in_the_server_fills() -> None:
+    from datetime import date, datetime
+
+    from linkis_kernel.local.variables import _PROTECTED, _date_variables
+    from linkis_kernel.wire import BUILTIN_VARIABLES
+
+    served = set(_date_variables(date(2024, 1, 31), datetime(2024, 2, 1, 9))) | set(_PROTECTED)
+    assert served == BUILTIN_VARIABLES

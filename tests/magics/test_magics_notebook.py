@@ -102,7 +102,7 @@ def test_cells_run_on_linkis_end_to_end(linkis_env: Any, tmp_path: Path) -> None
     assert not any(WIDGET_VIEW in output.get("data", {}) for output in outputs)
     assert [output.output_type for output in outputs] == ["display_data", "execute_result"]
     task_id = re.search(r"task (\d+) ·", card["text/plain"]).group(1)
-    assert f"<code>{task_id}</code>" in data_of(outputs[0])
+    assert re.search(rf'<code title="exec id [^"]+">{task_id}</code>', data_of(outputs[0]))
     table = data_of(outputs[1])
     assert "Customer 0001" in table and "5 rows; complete" in table
     assert stdout_of(cells[2]) == (

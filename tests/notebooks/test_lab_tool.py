@@ -80,6 +80,8 @@ def check_running_lab(
     lab_line = wait_for_line(lines, "JupyterLab: ", seen)
     assert "Linkis kernels installed (--prefix" in "".join(seen)
     url = lab_line.split()[1]
+    assert seen[-2].startswith("====="), "the URL is set apart by a rule"
+    assert not [line for line in seen if line.startswith("[I ")], "no JupyterLab INFO lines"
     assert url.startswith(f"http://127.0.0.1:{port}/lab?token=")
     base, token = url.split("/lab?token=")
     headers = {"Authorization": f"token {token}"}
