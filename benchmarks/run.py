@@ -69,7 +69,7 @@ class Plan:
 
 
 FULL = Plan(
-    frames=[(10_000, 7), (100_000, 5), (1_000_000, 5)],
+    frames=[(10_000, 15), (100_000, 7), (1_000_000, 5)],
     paging_reads=40,
     stream=(10_000_000, 1),
     page_sizes=PAGE_SIZES,

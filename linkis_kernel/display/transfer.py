@@ -42,8 +42,8 @@ class DownloadProgress:
         self._last = float("-inf")
         self._width = 0
         self._lock = threading.Lock()
-        self._bar: Any = None
-        self._text: Any = None
+        self.bar: Any = None  # the widgets, in widget mode
+        self.status: Any = None
         if mode == "widget":
             self._show_widget()
 
@@ -90,9 +90,9 @@ class DownloadProgress:
 
     def _render(self, *, final: bool, ok: bool = True) -> None:
         if self.mode == "widget":
-            self._bar.value = self._fraction(final) if self.total else float(final)
-            self._bar.bar_style = ("success" if ok else "danger") if final else "info"
-            self._text.value = self.counts(final)
+            self.bar.value = self._fraction(final) if self.total else float(final)
+            self.bar.bar_style = ("success" if ok else "danger") if final else "info"
+            self.status.value = self.counts(final)
         elif self.mode == "text" and (self.tty or final):
             text = self.line(final)
             padding = " " * max(0, self._width - len(text))
@@ -104,11 +104,11 @@ class DownloadProgress:
         import ipywidgets as w
         from IPython.display import display
 
-        self._bar = w.FloatProgress(value=0.0, min=0.0, max=1.0, bar_style="info")
-        self._bar.add_class("linkis-bar")
-        self._text = w.Label("starting")
+        self.bar = w.FloatProgress(value=0.0, min=0.0, max=1.0, bar_style="info")
+        self.bar.add_class("linkis-bar")
+        self.status = w.Label("starting")
         title = w.HTML(f"<b>Linkis</b> download <code>{html.escape(self.label)}</code>")
-        box = w.HBox([title, self._bar, self._text])
+        box = w.HBox([title, self.bar, self.status])
         display(box.add_class("linkis-panel"))
 
 

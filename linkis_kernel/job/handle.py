@@ -21,16 +21,16 @@ from ..client import (
     TaskInfo,
     phrase_steps,
 )
-from ..results import DEFAULT_BATCH_ROWS, RESULT_PAGE_SIZE, engine_cap_reason
 from ..wire import (
     CANCELLED,
     FAILED_STATES,
     INITED,
     LOG_LEVELS,
+    OPEN_FILE_DEFAULT_PAGE_SIZE,
     TERMINAL_STATES,
 )
 from .clock import SYSTEM_CLOCK, Clock
-from .outputs import JobResults, RowProgress
+from .outputs import DEFAULT_BATCH_ROWS, JobResults, RowProgress
 from .poller import JobPoller
 from .snapshot import Snapshot, differs, empty_log, moved
 
@@ -114,7 +114,7 @@ class Job:
         )
         self._info: TaskInfo | None = None
         self._outputs = JobResults(
-            lambda: self.client, self.task_id, self._ended_info, self._cap_reason
+            lambda: self.client, self.task_id, self._settled_info, self._warn_lines
         )
 
     @classmethod
@@ -370,21 +370,8 @@ class Job:
             info = self.info()
         return info
 
-    def _ended_info(self) -> TaskInfo:
-        """The history row, after making sure the job has ended (results need that)."""
-        info = self._settled_info()
-        if info.status not in TERMINAL_STATES:
-            raise LinkisError(
-                f"Linkis job {self.task_id} is still {info.status}: wait for it with "
-                f"job.wait() before reading its results"
-            )
-        return info
-
-    def _cap_reason(self, info: TaskInfo | None) -> str | None:
-        warn_lines = self._poller.levels["warn"] if self.log_lines else self.log("warn")
-        creator = info.creator if info else self.creator
-        run_type = info.run_type if info else self.run_type
-        return engine_cap_reason(creator, run_type, warn_lines)
+    def _warn_lines(self) -> list[str]:
+        return self._poller.levels["warn"] if self.log_lines else self.log("warn")
 
     def result_paths(self) -> list[str]:
         """The job's result-set files, in result order (empty when it wrote none)."""
@@ -394,7 +381,7 @@ class Job:
         self,
         *,
         limit: int | None = None,
-        page_size: int = RESULT_PAGE_SIZE,
+        page_size: int = OPEN_FILE_DEFAULT_PAGE_SIZE,
         decimal: str = "decimal",
     ) -> list[ResultSet]:
         """Every result set, in order; tables as typed DataFrames.
@@ -409,7 +396,7 @@ class Job:
         self,
         *,
         limit: int | None = None,
-        page_size: int = RESULT_PAGE_SIZE,
+        page_size: int = OPEN_FILE_DEFAULT_PAGE_SIZE,
         decimal: str = "decimal",
     ) -> pd.DataFrame:
         """The last table result as a DataFrame."""
@@ -420,7 +407,7 @@ class Job:
         index: int = -1,
         batch_rows: int = DEFAULT_BATCH_ROWS,
         *,
-        page_size: int = RESULT_PAGE_SIZE,
+        page_size: int = OPEN_FILE_DEFAULT_PAGE_SIZE,
         decimal: str = "decimal",
         on_progress: RowProgress | None = None,
     ) -> Iterator[pd.DataFrame]:

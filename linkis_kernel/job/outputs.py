@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..client import DirTree, LinkisError, LinkisNotFoundError, LinkisValidationError, TaskInfo
+from ..wire import TERMINAL_STATES
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -18,26 +19,39 @@ if TYPE_CHECKING:
     from ..results import ResultSet
 
 DOWNLOAD_FORMATS = ("csv", "xlsx", "parquet")
+DEFAULT_BATCH_ROWS = 100_000
+PARQUET_OPTIONS = frozenset({"batch_rows", "page_size", "decimal"})
 # How a row-count progress report looks: rows written, and the rows expected (None: unknown).
 RowProgress = Callable[[int, "int | None"], None]
 
 
 class JobResults:
-    """The result files of one job. `ended_info` gives the job's history row once the job has
-    ended (it raises while it runs); `cap_reason` says why a 5000-row table may be cut short."""
+    """The result files of one job. `settled_info` gives the job's history row (once the job
+    has ended, one that agrees); `warn_lines` its WARN log lines, which may say why a table of
+    exactly 5000 rows is cut short."""
 
     def __init__(
         self,
         client: Callable[[], LinkisRestClient],
         task_id: int,
-        ended_info: Callable[[], TaskInfo],
-        cap_reason: Callable[[TaskInfo | None], str | None],
+        settled_info: Callable[[], TaskInfo],
+        warn_lines: Callable[[], list[str]],
     ) -> None:
         self._client = client
         self.task_id = task_id
-        self._ended_info = ended_info
-        self._cap_reason = cap_reason
+        self._settled_info = settled_info
+        self._warn_lines = warn_lines
         self._cached: tuple[tuple, list[ResultSet]] | None = None
+
+    def _ended_info(self) -> TaskInfo:
+        """The history row, after making sure the job has ended (results need that)."""
+        info = self._settled_info()
+        if info.status not in TERMINAL_STATES:
+            raise LinkisError(
+                f"Linkis job {self.task_id} is still {info.status}: wait for it with "
+                f"job.wait() before reading its results"
+            )
+        return info
 
     def files(self) -> list[DirTree]:
         """The result-set files (with their sizes), in result order."""
@@ -56,7 +70,7 @@ class JobResults:
 
     def sets(self, *, limit: int | None, page_size: int, decimal: str) -> list[ResultSet]:
         """Every result set (see `Job.results`); the last answer is kept per arguments."""
-        from ..results import read_result_sets
+        from ..results import engine_cap_reason, read_result_sets
 
         key = (limit or None, page_size, decimal)
         if self._cached is not None and self._cached[0] == key:
@@ -69,7 +83,7 @@ class JobResults:
             limit=limit,
             page_size=page_size,
             decimal=decimal,
-            cap_reason=lambda: self._cap_reason(info),
+            cap_reason=lambda: engine_cap_reason(info.creator, info.run_type, self._warn_lines()),
         )
         self._cached = (key, sets)
         return sets
@@ -132,14 +146,19 @@ class JobResults:
 
         require_pyarrow()
         check_target(path)
-        if options.keys() - {"batch_rows", "page_size", "decimal"}:
-            unknown = ", ".join(sorted(options.keys() - {"batch_rows", "page_size", "decimal"}))
+        unknown = sorted(options.keys() - PARQUET_OPTIONS)
+        if unknown:
             raise LinkisValidationError(
-                f"Parquet downloads take batch_rows, page_size and decimal, not {unknown}"
+                "Parquet downloads take batch_rows, page_size and decimal, not "
+                + ", ".join(unknown)
             )
         file = self._file(index)
         reader = BatchReader(
-            self._client(), file.path, file_size=file.size, on_progress=on_progress, **options
+            self._client(),
+            file.path,
+            file_size=file.size,
+            on_progress=on_progress,
+            **{"batch_rows": DEFAULT_BATCH_ROWS, **options},
         )
         return write_parquet(reader, path)
 

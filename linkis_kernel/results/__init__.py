@@ -7,14 +7,13 @@ pyarrow, for Parquet) are imported only when a table is built.
 
 from __future__ import annotations
 
-from .batches import DEFAULT_BATCH_ROWS, BatchReader
+from .batches import BatchReader
 from .convert import TableBuilder, base_type, convert_column, table_frame
 from .pages import PREFETCH_PAGES, RESULT_PAGE_SIZE, iter_pages
 from .parquet import PARQUET_INSTALL, check_target, require_pyarrow, write_parquet
 from .sets import KIND_BY_TYPE, ResultSet, engine_cap_reason, read_result_set, read_result_sets
 
 __all__ = [
-    "DEFAULT_BATCH_ROWS",
     "KIND_BY_TYPE",
     "PARQUET_INSTALL",
     "PREFETCH_PAGES",

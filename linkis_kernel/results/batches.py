@@ -20,7 +20,6 @@ if TYPE_CHECKING:
 
     from ..client import Column, LinkisRestClient
 
-DEFAULT_BATCH_ROWS = 100_000
 # A .dolphin row: 10 digits of record length, 10 of index length, then per cell its byte length
 # and a comma, then the cells (docs/linkis-rest.md, "The .dolphin format").
 _RECORD_OVERHEAD = 20
@@ -43,7 +42,7 @@ class BatchReader:
         client: LinkisRestClient,
         path: str,
         *,
-        batch_rows: int = DEFAULT_BATCH_ROWS,
+        batch_rows: int,
         page_size: int = RESULT_PAGE_SIZE,
         decimal: str = "decimal",
         file_size: int | None = None,

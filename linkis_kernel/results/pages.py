@@ -20,8 +20,8 @@ from ..wire import NULL_MARKER, OPEN_FILE_DEFAULT_PAGE_SIZE
 if TYPE_CHECKING:
     from ..client import FilePage, LinkisRestClient
 
-# Rows per openFile request. The embedded server spends about the same CPU per row at 2,000 to
-# 10,000 rows a page and more beyond (benchmarks/RESULTS.md, "Page size"); Linkis' own default.
+# Rows per openFile request, Linkis' own default: the page-size sweep in benchmarks/RESULTS.md
+# finds it the fastest, the server spending more CPU per row on larger pages.
 RESULT_PAGE_SIZE = OPEN_FILE_DEFAULT_PAGE_SIZE
 # Requests in flight: two keep the server busy while a page travels and is decoded; more only
 # make the pages compete for the server's CPU.

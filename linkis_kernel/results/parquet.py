@@ -55,28 +55,27 @@ def check_target(dest: str | os.PathLike) -> Path:
 def write_parquet(reader: BatchReader, dest: str | os.PathLike) -> Path:
     """Write every batch of `reader` into the Parquet file `dest`; returns its path."""
     require_pyarrow()
-    import pyarrow.parquet as pq
-
     target = check_target(dest)
     partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
-    writer: pq.ParquetWriter | None = None
     try:
-        schema: pa.Schema | None = None
-        for frame in reader:
-            if schema is None:
-                schema = arrow_schema(frame, reader.columns or [])
-                writer = pq.ParquetWriter(partial, schema)
-            assert writer is not None
-            writer.write_table(_arrow_table(frame, schema))
-        if writer is not None:
-            writer.close()
-            writer = None
+        _write_batches(reader, partial)
         os.replace(partial, target)
     finally:
-        if writer is not None:
-            writer.close()
         partial.unlink(missing_ok=True)
     return target
+
+
+def _write_batches(reader: BatchReader, path: Path) -> None:
+    """One row group per batch; the schema comes from the first batch (there always is one)."""
+    import pyarrow.parquet as pq
+
+    batches = iter(reader)
+    first = next(batches)
+    schema = arrow_schema(first, reader.columns or [])
+    with pq.ParquetWriter(path, schema) as writer:
+        writer.write_table(_arrow_table(first, schema))
+        for frame in batches:
+            writer.write_table(_arrow_table(frame, schema))
 
 
 def arrow_schema(frame: pd.DataFrame, columns: list[Column]) -> pa.Schema:

@@ -13,6 +13,7 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 from linkis_kernel.display import LinkisCellError
+from linkis_kernel.display.transfer import DownloadProgress
 from linkis_kernel.job import LinkisClient
 
 pytest.importorskip("pyarrow")
@@ -74,3 +75,33 @@ def test_download_of_a_running_job_fails_in_one_line_and_writes_nothing(
     finally:
         job.kill(wait=5)
     assert list(folder.iterdir()) == []
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_text_bar_rewrites_one_line_in_a_terminal_and_ends_it() -> None:
+    stream = Terminal()
+    ticks = iter(range(100))
+    progress = DownloadProgress("out.parquet", "text", stream=stream, clock=lambda: next(ticks))
+    progress.update(500, 1000)
+    progress.update(1000, 1000)  # an estimate reached is not yet the end
+    progress.close()
+    lines = stream.getvalue().split("\r")[1:]
+    assert "50% · 500 of about 1,000 rows" in lines[0] and "█" * 15 + "░" * 15 in lines[0]
+    assert "99% · 1,000 of about 1,000 rows" in lines[1]
+    assert lines[2].rstrip().endswith("100% · 1,000 of 1,000 rows") and lines[2].endswith("\n")
+
+
+def test_the_widget_bar_ends_green_or_red() -> None:
+    done = DownloadProgress("a.parquet", "widget", clock=lambda: 0.0)
+    done.update(10, 40)
+    assert (done.bar.value, done.status.value) == (0.25, "25% · 10 of about 40 rows")
+    done.close()
+    assert (done.bar.value, done.bar.bar_style) == (1.0, "success")
+    failed = DownloadProgress("b.csv", "widget", unit="bytes")
+    failed.update(2048)
+    failed.close(ok=False)
+    assert failed.bar.bar_style == "danger" and failed.status.value == "2,048 bytes"
