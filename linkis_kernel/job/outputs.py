@@ -53,9 +53,10 @@ class JobResults:
             )
         return info
 
-    def files(self) -> list[DirTree]:
-        """The result-set files (with their sizes), in result order."""
-        info = self._ended_info()
+    def files(self, info: TaskInfo | None = None) -> list[DirTree]:
+        """The result-set files (with their sizes), in result order; `info` is the ended
+        job's history row when the caller has just read it."""
+        info = info or self._ended_info()
         if not info.result_location:
             return []
         tree = self._client().dir_file_trees(info.result_location)
@@ -75,8 +76,8 @@ class JobResults:
         key = (limit or None, page_size, decimal)
         if self._cached is not None and self._cached[0] == key:
             return self._cached[1]
-        paths = self.paths()
         info = self._ended_info()
+        paths = [file.path for file in self.files(info)]
         sets = read_result_sets(
             self._client(),
             paths,

@@ -164,3 +164,14 @@ def test_without_pyarrow_parquet_names_the_install_command() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "needs pyarrow" in out.stdout and PARQUET_INSTALL in out.stdout
+
+
+def test_reading_a_small_result_costs_one_history_read_one_listing_and_one_page(
+    linkis_server, typed_job: Job
+) -> None:
+    with FaultProxy(linkis_server.url) as proxy:
+        job = client_for(linkis_server, proxy.url).job(typed_job.task_id)
+        proxy.requests.clear()
+        assert len(job.result()) == 3 * REPEATS
+        kinds = [path.rsplit("/", 1)[-1] for path in proxy.paths()]
+    assert kinds == ["get", "getDirFileTrees", "openFile"]
