@@ -44,6 +44,8 @@ class DownloadProgress:
         self._lock = threading.Lock()
         self.bar: Any = None  # the widgets, in widget mode
         self.status: Any = None
+        self._box: Any = None
+        self._handle: Any = None
         if mode == "widget":
             self._show_widget()
 
@@ -64,6 +66,8 @@ class DownloadProgress:
             if ok:
                 self.total = self.done
             self._render(final=True, ok=ok)
+            if self.mode == "widget":
+                self._leave_static(ok)
             if self.mode == "text":
                 self.stream.write("\n")
                 self.stream.flush()
@@ -108,8 +112,22 @@ class DownloadProgress:
         self.bar.add_class("linkis-bar")
         self.status = w.Label("starting")
         title = w.HTML(f"<b>Linkis</b> download <code>{html.escape(self.label)}</code>")
-        box = w.HBox([title, self.bar, self.status])
-        display(box.add_class("linkis-panel"))
+        self._box = w.HBox([title, self.bar, self.status]).add_class("linkis-panel")
+        self._handle = display(self._box, display_id=True)
+
+    def _leave_static(self, ok: bool) -> None:
+        """Close the widgets and leave the final line in their place, so that no widget state
+        outlives the download (a saved notebook shows the line)."""
+        colour = "#2e7d32" if ok else "#c62828"
+        text = f"Linkis download {self.label}: {self.counts(final=True)}"
+        bundle = {
+            "text/plain": text,
+            "text/html": f'<span style="color:{colour}">{html.escape(text)}</span>',
+        }
+        if self._handle is not None:
+            self._handle.update(bundle, raw=True)
+        for widget in (self._box, *self._box.children):
+            widget.close()
 
 
 def _isatty(stream: TextIO) -> bool:

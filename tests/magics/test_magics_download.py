@@ -101,6 +101,7 @@ def test_the_widget_bar_ends_green_or_red() -> None:
     assert (done.bar.value, done.status.value) == (0.25, "25% · 10 of about 40 rows")
     done.close()
     assert (done.bar.value, done.bar.bar_style) == (1.0, "success")
+    assert done.bar.comm is None and done.status.comm is None, "no widget outlives the download"
     failed = DownloadProgress("b.csv", "widget", unit="bytes")
     failed.update(2048)
     failed.close(ok=False)
