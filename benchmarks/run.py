@@ -30,15 +30,22 @@ from typing import Any
 from bench_kernel import measure_kernel_start, measure_magic
 from bench_load import measure_load
 from bench_polling import measure_polling
-from bench_results import measure_frames, measure_paging, prepare_result
+from bench_results import (
+    PAGE_SIZES,
+    measure_frames,
+    measure_paging,
+    measure_streams,
+    prepare_result,
+)
 from benchlib import BENCH_DIR, REPO_ROOT, Section, Server, start_server
 
-SECTION_KEYS = ("dataframe", "paging", "polling", "kernel_start", "magic", "load")
+SECTION_KEYS = ("dataframe", "paging", "polling", "kernel_start", "magic", "load", "stream")
 SERVER_WORKERS = 4  # the polling benchmark runs up to 4 sleep jobs at once
 PACKAGES = (
     "linkis-kernel",
     "pandas",
     "numpy",
+    "pyarrow",
     "requests",
     "tornado",
     "duckdb",
@@ -53,6 +60,8 @@ class Plan:
 
     frames: list[tuple[int, int]]  # (rows, repetitions)
     paging_reads: int
+    stream: tuple[int, int]  # (rows, repetitions) to Parquet and through iter_batches
+    page_sizes: tuple[int, ...]  # openFile page sizes tried for plain requests (and ours)
     polling: list[tuple[float, int]]  # (job seconds, repetitions)
     kernel_starts: int
     magic_runs: int
@@ -60,16 +69,20 @@ class Plan:
 
 
 FULL = Plan(
-    frames=[(10_000, 7), (100_000, 5), (1_000_000, 5)],
+    frames=[(10_000, 15), (100_000, 7), (1_000_000, 5)],
     paging_reads=40,
+    stream=(10_000_000, 1),
+    page_sizes=PAGE_SIZES,
     polling=[(0.2, 7), (2.0, 5), (20.0, 2)],
     kernel_starts=5,
     magic_runs=20,
     load=(20, 500),
 )
 QUICK = Plan(
-    frames=[(10_000, 3), (100_000, 2)],
+    frames=[(10_000, 1), (100_000, 1)],
     paging_reads=10,
+    stream=(20_000, 1),
+    page_sizes=(5_000, 20_000),
     polling=[(0.2, 2), (2.0, 1)],
     kernel_starts=2,
     magic_runs=5,
@@ -82,7 +95,9 @@ def run_sections(server: Server, plan: Plan, only: set[str]) -> list[Section]:
     largest: dict[str, Any] = {}
 
     def frames() -> Section:
-        section, largest["path"], largest["rows"] = measure_frames(server, plan.frames)
+        section, largest["path"], largest["rows"], largest["best"] = measure_frames(
+            server, plan.frames, plan.page_sizes
+        )
         return section
 
     def paging() -> Section:
@@ -94,6 +109,9 @@ def run_sections(server: Server, plan: Plan, only: set[str]) -> list[Section]:
     steps: dict[str, Callable[[], Section]] = {
         "dataframe": frames,
         "paging": paging,
+        "stream": lambda: measure_streams(
+            server, *plan.stream, largest.get("best"), plan.page_sizes
+        ),
         "polling": lambda: measure_polling(server, plan.polling),
         "kernel_start": lambda: measure_kernel_start(server, plan.kernel_starts),
         "magic": lambda: measure_magic(server, plan.magic_runs),

@@ -173,7 +173,13 @@ def build_line_parser() -> MagicArgumentParser:
     download = commands.add_parser("download", help="save a result to a file")
     download.add_argument("id", help="task id or exec id")
     download.add_argument("path", help="file to write")
-    download.add_argument("--format", choices=("csv", "xlsx"), default="csv")
+    download.add_argument(
+        "--format",
+        choices=("csv", "xlsx", "parquet"),
+        default=None,
+        help="csv or xlsx (the server's export) or parquet (every row, typed); default: the "
+        "file name's suffix, else csv",
+    )
     commands.add_parser("refresh", help="forget cached database, table and column names")
     commands.add_parser("help", help="this help")
     return parser

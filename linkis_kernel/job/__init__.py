@@ -12,6 +12,7 @@ from ..client import ResourceUsage, StageProgress
 from .client import LinkisClient
 from .clock import SYSTEM_CLOCK, Clock, SystemClock
 from .handle import Job, KillReport
+from .outputs import DOWNLOAD_FORMATS, JobResults, download_format
 from .snapshot import WAITING_STATES, Snapshot, clamp_progress, queue_position
 from .submit import (
     DEFAULT_RUN_TYPES,
@@ -26,10 +27,12 @@ from .submit import (
 __all__ = [
     "DEFAULT_RUN_TYPES",
     "DEFAULT_SOURCE",
+    "DOWNLOAD_FORMATS",
     "SYSTEM_CLOCK",
     "WAITING_STATES",
     "Clock",
     "Job",
+    "JobResults",
     "KillReport",
     "LinkisClient",
     "NoDefaultRunTypeError",
@@ -41,6 +44,7 @@ __all__ = [
     "build_submit_body",
     "clamp_progress",
     "default_run_type",
+    "download_format",
     "expand_engine",
     "queue_position",
 ]

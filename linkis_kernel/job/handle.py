@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +30,7 @@ from ..wire import (
     TERMINAL_STATES,
 )
 from .clock import SYSTEM_CLOCK, Clock
+from .outputs import DEFAULT_BATCH_ROWS, JobResults, RowProgress
 from .poller import JobPoller
 from .snapshot import Snapshot, differs, empty_log, moved
 
@@ -112,7 +113,9 @@ class Job:
             client, exec_id, self.task_id, state=state, clock=clock, info=self.info
         )
         self._info: TaskInfo | None = None
-        self._results: tuple[tuple, list[ResultSet]] | None = None
+        self._outputs = JobResults(
+            lambda: self.client, self.task_id, self._settled_info, self._warn_lines
+        )
 
     @classmethod
     def from_task(
@@ -367,23 +370,12 @@ class Job:
             info = self.info()
         return info
 
-    def _ended_info(self) -> TaskInfo:
-        """The history row, after making sure the job has ended (results need that)."""
-        info = self._settled_info()
-        if info.status not in TERMINAL_STATES:
-            raise LinkisError(
-                f"Linkis job {self.task_id} is still {info.status}: wait for it with "
-                f"job.wait() before reading its results"
-            )
-        return info
+    def _warn_lines(self) -> list[str]:
+        return self._poller.levels["warn"] if self.log_lines else self.log("warn")
 
     def result_paths(self) -> list[str]:
         """The job's result-set files, in result order (empty when it wrote none)."""
-        info = self._ended_info()
-        if not info.result_location:
-            return []
-        tree = self.client.dir_file_trees(info.result_location)
-        return tree.result_paths() if tree is not None else []
+        return self._outputs.paths()
 
     def results(
         self,
@@ -398,30 +390,7 @@ class Job:
         float64 instead of Decimal objects for decimal columns. The last answer is kept, so
         asking again with the same arguments returns the same objects without a request.
         """
-        from ..results import engine_cap_reason, read_result_sets
-
-        key = (limit or None, page_size, decimal)
-        if self._results is not None and self._results[0] == key:
-            return self._results[1]
-        paths = self.result_paths()
-        info = self._info
-
-        def cap_reason() -> str | None:
-            warn_lines = self._poller.levels["warn"] if self.log_lines else self.log("warn")
-            creator = info.creator if info else self.creator
-            run_type = info.run_type if info else self.run_type
-            return engine_cap_reason(creator, run_type, warn_lines)
-
-        sets = read_result_sets(
-            self.client,
-            paths,
-            limit=limit,
-            page_size=page_size,
-            decimal=decimal,
-            cap_reason=cap_reason,
-        )
-        self._results = (key, sets)
-        return sets
+        return self._outputs.sets(limit=limit, page_size=page_size, decimal=decimal)
 
     def result(
         self,
@@ -431,35 +400,53 @@ class Job:
         decimal: str = "decimal",
     ) -> pd.DataFrame:
         """The last table result as a DataFrame."""
-        sets = self.results(limit=limit, page_size=page_size, decimal=decimal)
-        tables = [s for s in sets if s.kind == "table"]
-        if not tables:
-            kinds = ", ".join(s.kind for s in sets) or "nothing"
-            raise LinkisError(
-                f"Linkis job {self.task_id} produced no table result (it produced: {kinds}); "
-                f"see job.results() for every result set"
-            )
-        return tables[-1].data
+        return self._outputs.table(limit=limit, page_size=page_size, decimal=decimal)
+
+    def iter_batches(
+        self,
+        index: int = -1,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+        *,
+        page_size: int = OPEN_FILE_DEFAULT_PAGE_SIZE,
+        decimal: str = "decimal",
+        on_progress: RowProgress | None = None,
+    ) -> Iterator[pd.DataFrame]:
+        """The table result at `index` (default the last) as DataFrames of `batch_rows` rows,
+        typed as `result()` types them, holding one batch and a few pages at a time.
+
+        Batch indexes continue one another, so `pd.concat(job.iter_batches())` equals
+        `job.result()`. `on_progress(rows, estimated_total)` follows every page.
+        """
+        return self._outputs.batches(
+            index,
+            batch_rows=batch_rows,
+            page_size=page_size,
+            decimal=decimal,
+            on_progress=on_progress,
+        )
 
     def download(
-        self, path: str | Path, *, format: str = "csv", index: int = -1, **options: Any
+        self,
+        path: str | Path,
+        *,
+        format: str | None = None,
+        index: int = -1,
+        on_progress: RowProgress | None = None,
+        **options: Any,
     ) -> Path:
-        """Save one result set (default the last) as csv or xlsx via `resultsetToExcel`.
+        """Save one result set (default the last) as csv, xlsx or parquet; the format comes
+        from `format`, else from the file name's suffix (csv when it names none).
 
-        `options` go to the client's `resultset_to_excel` (charset, separator, null_value,
-        limit, file_name, on_progress).
+        csv and xlsx are the server's export (`resultsetToExcel`); `options` go to the
+        client's `resultset_to_excel` (charset, separator, null_value, limit, file_name).
+        parquet reads every row through `openFile` batch by batch with `result()`'s column
+        types (options: batch_rows, page_size, decimal; needs pyarrow). Either way the file
+        appears only once complete. `on_progress(done, total)` follows the download: bytes
+        (total None) for csv and xlsx, rows (total estimated, or None) for parquet.
         """
-        paths = self.result_paths()
-        if not paths:
-            raise LinkisNotFoundError(f"Linkis job {self.task_id} wrote no result set to download")
-        try:
-            remote = paths[index]
-        except IndexError:
-            raise LinkisError(
-                f"Linkis job {self.task_id} has {len(paths)} result set(s); index {index} is "
-                f"out of range"
-            ) from None
-        return self.client.resultset_to_excel(remote, path, output_type=format, **options)
+        return self._outputs.download(
+            path, format=format, index=index, on_progress=on_progress, **options
+        )
 
 
 def _join(*parts: str) -> str:

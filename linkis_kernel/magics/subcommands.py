@@ -15,7 +15,8 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from ..client import LOG, LinkisError
-from ..display import LinkisCellError
+from ..display import LinkisCellError, choose_progress_mode
+from ..job import download_format
 from ..options import CellOptions, line_help
 from ..wire import STATES, SUCCEED
 from .errors import MAGIC_COMMANDS, connection_problem, magic_command
@@ -162,7 +163,23 @@ class Subcommands:
         return value
 
     def download(self, args: argparse.Namespace) -> None:
-        path = self._job(args.id).download(args.path, format=args.format)
+        """Save a result to a file: csv or xlsx exported by the server, or parquet read page by
+        page (the format from --format, else the file name's suffix), with a progress bar."""
+        from ..display.transfer import DownloadProgress
+
+        magics = self.magics
+        job = self._job(args.id)
+        parquet = download_format(args.path, args.format) == "parquet"
+        mode = choose_progress_mode(magics.progress, magics.shell)
+        progress = DownloadProgress(
+            os.path.basename(args.path), mode, unit="rows" if parquet else "bytes"
+        )
+        try:
+            path = job.download(args.path, format=args.format, on_progress=progress.update)
+        except BaseException:
+            progress.close(ok=False)
+            raise
+        progress.close()
         print(f"Saved the result of Linkis job {args.id} to {path}.")
 
     def refresh(self, args: argparse.Namespace) -> None:

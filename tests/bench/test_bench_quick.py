@@ -13,13 +13,18 @@ RUN = REPO_ROOT / "benchmarks" / "run.py"
 COMMITTED = REPO_ROOT / "benchmarks" / "RESULTS.md"
 SECTIONS = {
     "1. Results to DataFrame": (
-        r"\| 100,000 \| \d+ \| [\d.]+ s \| [\d.]+ s \| [\d.]+ s \| \*\*[\d.]+x\*\*"
+        r"\| 100,000 \| \d+ \| [\d.]+ s \| [\d.]+ s \| [\d.]+ s \| [\d.]+ s \([\d,]+\) \| "
+        r"\*\*[\d.]+x\*\* \| \*\*[\d.]+x\*\*"
     ),
     "2. Server paging": r"\| 100,000 \| 5000 \| \d+ \| [\d.]+ ms \| [\d.]+ ms \| \*\*[\d.]+x\*\*",
     "3. Polling": r"\| 2 s \| plain \| \d+ \| [\d.]+ s \| -?[\d.]+ s \| \*\*-?[\d.]+%\*\*",
     "4. Kernel start": r"\| python3 \| \d+ \| [\d.]+ ms \| [\d.]+ ms \|",
     "5. `%%linkis select 1`": r"\| 5 \| [\d.]+ ms \| [\d.]+ ms \| \*\*-?[\d.]+ ms\*\*",
     "6. Server load": r"\| throughput \| \*\*[\d.]+ jobs/s\*\* \|",
+    "7. A result too big for memory": (
+        r"\| `job.download\(x.parquet\)` \| \d+ \| [\d.]+ s \| \*\*[\d.]+x\*\* \|.*\n"
+        r"\| `job.iter_batches\(\)` \| \d+ \| [\d.]+ s \| \*\*[\d.]+x\*\* \|"
+    ),
 }
 
 

@@ -19,6 +19,7 @@ from linkis_kernel.client import (
     LinkisTransportError,
     NextStep,
 )
+from linkis_kernel.results import PREFETCH_PAGES
 from linkis_kernel.wire import CANCELLED, RUNNING, SUCCEED, TERMINAL_STATES
 
 
@@ -132,7 +133,8 @@ def test_paging_crosses_page_boundaries_and_stops_at_the_limit(client: LinkisCli
     client.pages = 0
     (full,) = job.results(page_size=7)
     assert full.data["n"].tolist() == list(range(100)) and not full.truncated
-    assert client.pages == 15  # 14 full pages and one short one
+    # 14 full pages and one short one; the page after it may have been asked for ahead
+    assert client.pages - 15 in (0, PREFETCH_PAGES - 1)
 
     client.pages = 0
     (limited,) = job.results(limit=10)
@@ -148,7 +150,8 @@ def test_a_result_of_exactly_one_page(client: LinkisClient) -> None:
     client.pages = 0
     (result,) = job.results(page_size=7)
     assert result.data["n"].tolist() == list(range(7)) and not result.truncated
-    assert client.pages == 2  # the full page, then the empty one that ends it
+    # the full page, then the empty one that ends it (and perhaps one asked for ahead)
+    assert client.pages - 2 in (0, PREFETCH_PAGES - 1)
 
 
 def test_the_ide_row_cap_is_reported_and_other_creators_get_everything(

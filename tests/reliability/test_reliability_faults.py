@@ -27,6 +27,7 @@ from linkis_kernel.client import (
     LinkisTransportError,
 )
 from linkis_kernel.magics import MAGIC_COMMANDS
+from linkis_kernel.results import PREFETCH_PAGES
 from linkis_kernel.wire import CANCELLED, FAILED, RUNNING, SUCCEED
 
 # About a second of DuckDB work (a cross join) with a small, exact answer.
@@ -140,7 +141,10 @@ def test_a_failed_page_is_fetched_again_and_the_result_is_complete(
         frame = client.job(task_id).result(page_size=PAGE_SIZE)
         pages = proxy.paths(r"/openFile$")
         faults = [r for r in proxy.requests if r.fault]
-    assert len(faults) == 2 and len(pages) == RESULT_ROWS // PAGE_SIZE + 1 + 2
+    # every page once, the empty one that ends the result, the two retries, and perhaps the
+    # page after the end, asked for ahead
+    needed = RESULT_ROWS // PAGE_SIZE + 1 + 2
+    assert len(faults) == 2 and len(pages) - needed in (0, PREFETCH_PAGES - 1)
     assert len(frame) == RESULT_ROWS
     pd.testing.assert_frame_equal(frame, expected)
 
