@@ -168,6 +168,15 @@ def build_line_parser() -> MagicArgumentParser:
     download.add_argument("id", help="task id or exec id")
     download.add_argument("path", help="file to write")
     download.add_argument("--format", choices=("csv", "xlsx"), default="csv")
+    variables = commands.add_parser(
+        "vars", help="your global variables (Linkis fills them into ${NAME} in every job)"
+    )
+    variables.add_argument(
+        "assignments",
+        nargs="*",
+        metavar="NAME=VALUE",
+        help="set these (NAME= deletes one); none: list them",
+    )
     commands.add_parser("refresh", help="forget cached database, table and column names")
     commands.add_parser("help", help="this help")
     return parser
