@@ -180,6 +180,15 @@ def build_line_parser() -> MagicArgumentParser:
         help="csv or xlsx (the server's export) or parquet (every row, typed); default: the "
         "file name's suffix, else csv",
     )
+    variables = commands.add_parser(
+        "vars", help="your global variables (Linkis fills them into ${NAME} in every job)"
+    )
+    variables.add_argument(
+        "assignments",
+        nargs="*",
+        metavar="NAME=VALUE",
+        help="set these (NAME= deletes one); none: list them",
+    )
     commands.add_parser("refresh", help="forget cached database, table and column names")
     commands.add_parser("help", help="this help")
     return parser

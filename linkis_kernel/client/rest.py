@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -303,6 +303,35 @@ class LinkisRestClient:
             data_of(self._transport.call("GET", "jobhistory/list", params=params)),
         )
 
+    # ---- global variables -------------------------------------------------------------------
+
+    def global_variables(self) -> dict[str, str]:
+        """GET `variable/listGlobalVariable`: your global variables, name -> value.
+
+        Linkis fills them into `${name}` in every job of yours that does not set the name itself.
+        """
+        items = data_of(self._transport.call("GET", "variable/listGlobalVariable"))
+        return parse(
+            lambda d: {str(v["key"]): str(v["value"]) for v in d.get("globalVariables") or []},
+            items,
+        )
+
+    def set_global_variables(self, variables: Mapping[str, object]) -> None:
+        """POST `variable/saveGlobalVariable`: `variables` become your whole list of global
+        variables (names left out are deleted; an empty mapping deletes them all)."""
+        items = [
+            {"key": _variable_name(name), "value": _variable_value(name, value)}
+            for name, value in variables.items()
+        ]
+        body = {"globalVariables": items}
+        data_of(self._transport.call("POST", "variable/saveGlobalVariable", body=body))
+
+    def set_global_variable(self, name: str, value: object) -> None:
+        """Add or change one global variable, keeping the others (reads the list, saves it)."""
+        variables: dict[str, object] = dict(self.global_variables())
+        variables[_variable_name(name)] = value
+        self.set_global_variables(variables)
+
     # ---- filesystem -------------------------------------------------------------------------
 
     def dir_file_trees(self, path: str) -> DirTree | None:
@@ -411,3 +440,22 @@ def _check_page(page: int, page_size: int, *, limit: int | None) -> None:
     if page_size < 1 or (limit is not None and page_size > limit):
         bound = f" and at most {limit}" if limit is not None else ""
         raise LinkisValidationError(f"page_size must be at least 1{bound}, not {page_size}")
+
+
+def _variable_name(name: object) -> str:
+    text = str(name).strip() if name is not None else ""
+    if not text:
+        raise LinkisValidationError(
+            "A global variable needs a name", hint="Pass e.g. set_global_variable('region', 'eu')."
+        )
+    return text
+
+
+def _variable_value(name: str, value: object) -> str:
+    text = "" if value is None else str(value)
+    if not text.strip():
+        raise LinkisValidationError(
+            f"The global variable {name!r} has an empty value, which Linkis refuses",
+            hint="Give it a value, or leave the name out of set_global_variables() to delete it.",
+        )
+    return text

@@ -18,6 +18,7 @@ from tornado.iostream import StreamClosedError
 from .. import wire
 from .auth import MSG_LOGIN_OK, MSG_LOGOUT_OK, MSG_NOT_LOGGED_IN, User
 from .dolphin import read_header
+from .engines import ENGINE_RUN_TYPES
 from .errors import ServiceError
 from .excel import ExportOptions, attachment_headers, build_xlsx, check_downloadable, csv_chunks
 from .handler import ApiError, ApiHandler, Reply
@@ -32,6 +33,13 @@ MSG_ALREADY_LOGGED_IN = f"{wire.MSG_ALREADY_LOGGED_IN}(已经登录，请先退�
 MSG_PUBLIC_KEY = "Gain success(获取成功)！"
 MSG_HEARTBEAT = "Maintain heartbeat success(维系心跳成功)"
 MSG_PAUSE = "success to pause job (成功pause了job)"
+MSG_BASEINFO = "get baseinfo success(获取成功)！"
+MSG_OAUTH_OFF = "Gateway 未启用 OAuth 认证，请采用其他认证方式!"
+# linkis.jobhistory.error.msg.tip: what a page shows, `%s` the request URL, when a call fails.
+ERROR_MSG_TIP = (
+    "The request interface %s is abnormal. You can try to troubleshoot common problems in the "
+    "knowledge base document"
+)
 FILE_CHUNK = 64 * 1024
 # Databases `datasource/all` skips (`wds.linkis.db.filter.keywords`).
 _DB_FILTER_KEYWORD = "bak"
@@ -109,6 +117,19 @@ async def heartbeat(h: ApiHandler) -> Reply:
     return Reply({}, MSG_HEARTBEAT)
 
 
+async def base_info(h: ApiHandler) -> Reply:
+    data = {
+        "resultSetExportEnable": True,
+        "linkisClusterName": "",
+        "engineLogOnlyAdminEnable": False,
+    }
+    return Reply(data, MSG_BASEINFO)
+
+
+async def oauth_redirect(h: ApiHandler) -> Reply:
+    raise ServiceError(MSG_OAUTH_OFF, status=wire.STATUS_NOT_LOGGED_IN)
+
+
 # -- entrance ------------------------------------------------------------------------------------
 
 
@@ -183,6 +204,51 @@ async def history_list(h: ApiHandler) -> Reply:
         creator=h.str_param("creator") or None,
     )
     return Reply(data)
+
+
+async def undone_tasks(h: ApiHandler) -> Reply:
+    data = await h.run(
+        h.ctx.service.undone_tasks,
+        h.user,
+        status=h.str_param("status") or None,
+        page_now=h.int_param("pageNow", 1),
+        page_size=h.int_param("pageSize", 20),
+        start_date=h.int_param("startDate"),
+        end_date=h.int_param("endDate"),
+        task_id=h.int_param("startTaskID"),
+        engine_type=h.str_param("engineType"),
+        creator=h.str_param("creator"),
+    )
+    return Reply(data)
+
+
+async def job_extra_info(h: ApiHandler) -> Reply:
+    return Reply(await h.run(h.ctx.service.extra_info, h.user, h.int_param("jobId")))
+
+
+async def diagnosis_query(h: ApiHandler) -> Reply:
+    return Reply(await h.run(h.ctx.service.diagnosis, h.user, h.str_param("taskID")))
+
+
+async def governance_station_admin(h: ApiHandler) -> Reply:
+    # Every user sees only their own jobs here, so nobody is a (history, department) admin.
+    flags = {"admin": False, "historyAdmin": False, "deptAdmin": False}
+    return Reply({**flags, "errorMsgTip": ERROR_MSG_TIP, "canResultSet": True})
+
+
+# -- configuration and variables -----------------------------------------------------------------
+
+
+async def engine_types(h: ApiHandler) -> Reply:
+    return Reply({"engineType": list(ENGINE_RUN_TYPES)})
+
+
+async def list_global_variables(h: ApiHandler) -> Reply:
+    return Reply(await h.run(h.ctx.service.list_global_variables, h.user))
+
+
+async def save_global_variables(h: ApiHandler) -> Reply:
+    return Reply(await h.run(h.ctx.service.save_global_variables, h.user, h.json_object()))
 
 
 # -- filesystem ----------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ one history row, or one page of a log.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 
 from ..wire import (
@@ -62,9 +63,13 @@ _CORE_LABELS = ("engineType", "codeType", "userCreator")
 class Entrance:
     """Submit, status, log, progress and kill of jobs; the jobs themselves live in `jobs`."""
 
-    def __init__(self, jobs: JobBook, layout: Layout):
+    def __init__(
+        self, jobs: JobBook, layout: Layout, global_variables: Callable[[str], dict[str, str]]
+    ):
+        """`global_variables(user)` gives a user's global variables, name -> value."""
         self.jobs = jobs
         self.layout = layout
+        self.global_variables = global_variables
 
     # ---- submit / execute ------------------------------------------------------------------
     def submit(self, user: str, body: dict) -> dict:
@@ -188,10 +193,12 @@ class Entrance:
         if lang is None:
             return code
         log.write(INFO, "Program is substituting variables for you")
-        variables = params.get("variable") or {}
+        own = params.get("variable") or {}
         try:
-            if not isinstance(variables, dict):
+            if not isinstance(own, dict):
                 raise VariableError("params.variable must be an object of name -> value")
+            # The job's own variables win over the user's global ones; `@set` lines win over both.
+            variables = {**self.global_variables(user), **own}
             result = substitute(code, lang, variables, user=user, submit_user=user)
         except VariableError as exc:
             desc = f"Variable replacement failed!(变量替换失败！){exc}"

@@ -246,6 +246,20 @@ class History:
         return rows, int(total)
 
 
+def gson_metrics(row: sqlite3.Row) -> dict[str, object]:
+    """A task's metrics as Linkis stores them: times as Gson date strings, plus the engine
+    instance and whether the engine was reused once they are known."""
+    metrics = json.loads(row["metrics_json"])
+    found: dict[str, object] = {
+        k: _gson_time(v) if k.endswith("Time") else v for k, v in metrics.items()
+    }
+    if row["engine_instance"]:
+        found["engineInstance"] = row["engine_instance"]
+    if row["is_reuse"] is not None:
+        found["isReuse"] = bool(row["is_reuse"])
+    return found
+
+
 def task_vo(row: sqlite3.Row, *, with_code: bool) -> dict:
     """A history row as QueryTaskVO with Linkis' JSON types (docs/linkis-rest.md, "Job history")."""
     metrics = json.loads(row["metrics_json"])
@@ -258,11 +272,6 @@ def task_vo(row: sqlite3.Row, *, with_code: bool) -> dict:
     finished = row["status"] in TERMINAL_STATES
     if completed is None:
         completed = row["updated_time"] if finished else now_ms()
-    gson_metrics = {k: _gson_time(v) if k.endswith("Time") else v for k, v in metrics.items()}
-    if row["engine_instance"]:
-        gson_metrics["engineInstance"] = row["engine_instance"]
-    if row["is_reuse"] is not None:
-        gson_metrics["isReuse"] = bool(row["is_reuse"])
     return {
         "taskID": row["task_id"],
         "instance": row["instance"],
@@ -296,6 +305,6 @@ def task_vo(row: sqlite3.Row, *, with_code: bool) -> dict:
         "requestStartTime": submitted,
         "requestEndTime": scheduled,
         "requestSpendTime": None if scheduled is None else scheduled - submitted,
-        "metrics": json.dumps(gson_metrics, ensure_ascii=False, separators=(",", ":")),
+        "metrics": json.dumps(gson_metrics(row), ensure_ascii=False, separators=(",", ":")),
         "subJobs": None,
     }

@@ -7,6 +7,7 @@ a previous process left unfinished are failed).
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sqlite3
 import threading
@@ -20,6 +21,7 @@ from .engines import ERR_ENGINE, ERR_RESTART, SQL, JobCancelled, JobFailed, run_
 from .errors import ServiceError, no_permission
 from .history import History, now_ms, task_vo
 from .ids import ShortId, parse_exec_id
+from .jobdetails import MSG_JOB_ID_EMPTY, checked_filter, diagnosis, diagnosis_task_id, extra_info
 from .jobs import Job, ProgressMonitor, Scheduler, finish_line, kill_running
 from .logfile import ERROR, INFO, format_line
 from .paths import schema_path
@@ -34,6 +36,8 @@ MSG_RESTARTED = (
 MSG_KILLED_BY_USER = "Job is killed by user!"
 MSG_SERVER_STOPPED = "The embedded Linkis server stopped before the job could finish."
 MSG_NOT_STARTED = "The embedded Linkis server is not started; call start() first"
+UNDONE_STATES = "Running,Inited,Scheduled"
+_DAY_MS = 86_400_000
 
 
 def progress_text(value: float) -> str:
@@ -192,6 +196,10 @@ class JobBook:
             metrics={"completeTime": now_ms()},
         )
         shutil.rmtree(job.scratch_dir, ignore_errors=True)
+        # A job that wrote no result set leaves no result folder, as in Linkis: getDirFileTrees
+        # then answers `dirFileTrees: null` for its resultLocation.
+        with contextlib.suppress(OSError):
+            job.result_dir.rmdir()
 
     def _persist_progress(self, job: Job, value: float) -> None:
         if not job.finished:
@@ -289,3 +297,50 @@ class JobBook:
         )
         tasks = [self._with_live_progress(task_vo(r, with_code=True)) for r in rows]
         return {"tasks": tasks, "totalPage": total}
+
+    def undone_tasks(
+        self,
+        user: str,
+        *,
+        status: str | None,
+        page_now: int,
+        page_size: int,
+        start_date: int | None,
+        end_date: int | None,
+        task_id: int | None,
+        engine_type: str | None,
+        creator: str | None,
+    ) -> dict:
+        """jobhistory/listundonetasks (docs/linkis-rest.md, "Job details"): the caller's jobs
+        not yet finished, submitted in the day before `end_date` unless `start_date` says."""
+        engine_type = checked_filter(engine_type, "Invalid engienType: ")
+        creator = checked_filter(creator, "Invalid creator : ")
+        states = [s for s in (status or UNDONE_STATES).split(",") if s]
+        end = end_date if end_date is not None else now_ms()
+        start = start_date if start_date else end - _DAY_MS
+        return self.history_list(
+            user,
+            start_date=start,
+            end_date=end,
+            status=states,
+            page_now=page_now,
+            page_size=page_size,
+            task_id=task_id,
+            engine_type=engine_type,
+            creator=creator,
+        )
+
+    def extra_info(self, user: str, task_id: int | None) -> dict:
+        """jobhistory/job-extra-info (docs/linkis-rest.md, "Job details"): the job's metrics,
+        code and run time."""
+        if task_id is None:
+            raise ServiceError(MSG_JOB_ID_EMPTY)
+        return extra_info(self.owned_row(task_id, user, missing=MSG_HISTORY_NOT_FOUND))
+
+    def diagnosis(self, user: str, task_id: str | None) -> dict:
+        """jobhistory/diagnosis-query (docs/linkis-rest.md, "Job details"); another user's job
+        or an unknown one gets an empty diagnosis, as in Linkis."""
+        row = self.history.row(diagnosis_task_id(task_id))
+        if row is None or row["execute_user"] != user:
+            return {"diagnosisMsg": ""}
+        return {"diagnosisMsg": diagnosis(row)}

@@ -35,6 +35,10 @@ class Layout:
         return self.root / "history.sqlite"
 
     @property
+    def global_variables_file(self) -> Path:
+        return self.root / "variables.sqlite"
+
+    @property
     def scratch_dir(self) -> Path:
         return self.root / "tmp"
 

@@ -17,6 +17,7 @@ import duckdb
 from . import catalog, demo
 from .entrance import Entrance
 from .errors import ServiceError
+from .globalvars import GlobalVariables
 from .history import History
 from .jobbook import MSG_NOT_STARTED, JobBook
 from .paths import Layout
@@ -33,7 +34,8 @@ class LocalLinkis:
         self.jobs = JobBook(
             self.layout.history_file, instance=instance, workers=workers, sql=lambda: self.duck
         )
-        self.entrance = Entrance(self.jobs, self.layout)
+        self._variables: GlobalVariables | None = None
+        self.entrance = Entrance(self.jobs, self.layout, self.global_variables)
         self.workspace = Workspace(self.layout)
         self._closed = False
         # The endpoints, each answered by the part that owns it.
@@ -46,6 +48,9 @@ class LocalLinkis:
         self.kill_jobs = self.entrance.kill_jobs
         self.history_get = self.jobs.history_get
         self.history_list = self.jobs.history_list
+        self.undone_tasks = self.jobs.undone_tasks
+        self.extra_info = self.jobs.extra_info
+        self.diagnosis = self.jobs.diagnosis
         self.dir_tree = self.workspace.dir_tree
         self.result_file = self.workspace.result_file
         self.open_file = self.workspace.open_file
@@ -57,6 +62,7 @@ class LocalLinkis:
         for folder in (self.layout.root, self.layout.duckdb_file.parent, self.layout.scratch_dir):
             folder.mkdir(parents=True, exist_ok=True)
         self.jobs.start()
+        self._variables = GlobalVariables(self.layout.global_variables_file)
         self._duck = duckdb.connect(str(self.layout.duckdb_file))
         if not catalog.is_marked(self.layout.duckdb_file):  # first start (or one cut short)
             demo.seed(self._duck)
@@ -68,6 +74,8 @@ class LocalLinkis:
             return
         self._closed = True
         self.jobs.close()
+        if self._variables is not None:
+            self._variables.close()
         if self._duck is not None:
             self._duck.close()
 
@@ -81,6 +89,25 @@ class LocalLinkis:
         if self._duck is None:
             raise ServiceError(MSG_NOT_STARTED)
         return self._duck
+
+    @property
+    def variables(self) -> GlobalVariables:
+        if self._variables is None:
+            raise ServiceError(MSG_NOT_STARTED)
+        return self._variables
+
+    # ---- global variables ------------------------------------------------------------------
+    def global_variables(self, user: str) -> dict[str, str]:
+        """`user`'s global variables, name -> value."""
+        return self.variables.as_dict(user)
+
+    def list_global_variables(self, user: str) -> dict:
+        """variable/listGlobalVariable (docs/linkis-rest.md, "Global variables")."""
+        return self.variables.listing(user)
+
+    def save_global_variables(self, user: str, body: dict) -> dict:
+        """variable/saveGlobalVariable (docs/linkis-rest.md, "Global variables")."""
+        return self.variables.save(user, body)
 
     # ---- metadata --------------------------------------------------------------------------
     def databases(self, user: str) -> dict:

@@ -206,7 +206,7 @@ class LinkisMagics(Magics, Configurable):
         Python variable of that name (a SQL literal for SQL code: strings quoted, numbers as
         they are), else left to Linkis (e.g. ${run_date}). `{name}` is not touched.
         As a line magic: `%linkis help` lists the subcommands (connect, status, jobs, attach,
-        kill, log, result, download).
+        kill, log, result, download, vars, refresh).
         """
         if cell is None:
             return self.run_subcommand(line)

@@ -1,5 +1,5 @@
 """The `%linkis <subcommand>` handlers: connect, status, jobs, attach, kill, log, result,
-download, refresh and help.
+download, vars, refresh and help.
 
 Each handler takes the arguments `options.parse_line` parsed; `LinkisMagics.run_subcommand`
 picks the handler and turns Linkis errors into short error outputs.
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..client import LOG, LinkisError
 from ..display import LinkisCellError, choose_progress_mode
 from ..job import download_format
-from ..options import CellOptions, line_help
+from ..options import CellOptions, key_values, line_help
 from ..wire import STATES, SUCCEED
 from .errors import MAGIC_COMMANDS, connection_problem, magic_command
 
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 STATE_BY_NAME = {state.lower(): state for state in STATES}
 JOB_COLUMNS = ["task_id", "state", "engine", "run_type", "created", "duration_s", "code"]
+VARIABLE_COLUMNS = ["name", "value"]
 
 Handler = Callable[[argparse.Namespace], Any]
 
@@ -50,6 +51,7 @@ class Subcommands:
             "log": self.log,
             "result": self.result,
             "download": self.download,
+            "vars": self.variables,
             "refresh": self.refresh,
             "help": self.help,
         }
@@ -181,6 +183,32 @@ class Subcommands:
             raise
         progress.close()
         print(f"Saved the result of Linkis job {args.id} to {path}.")
+
+    def variables(self, args: argparse.Namespace) -> pd.DataFrame | None:
+        """List your global variables, or set (`NAME=VALUE`) and delete (`NAME=`) some."""
+        client = self.magics.connection()
+        if not args.assignments:
+            import pandas as pd
+
+            found = client.global_variables()
+            if not found:
+                print("You have no global variables; set one with `%linkis vars NAME=VALUE`.")
+                return None
+            return pd.DataFrame(list(found.items()), columns=VARIABLE_COLUMNS)
+        changes = key_values([args.assignments], "%linkis vars")
+        variables = client.global_variables()
+        for name, value in changes.items():
+            if value:
+                variables[name] = value
+            else:
+                variables.pop(name, None)
+        client.set_global_variables(variables)
+        set_names = [name for name, value in changes.items() if value]
+        deleted = [name for name, value in changes.items() if not value]
+        said = [f"set {', '.join(set_names)}"] if set_names else []
+        said += [f"deleted {', '.join(deleted)}"] if deleted else []
+        print(f"Global variables saved ({'; '.join(said)}).")
+        return None
 
     def refresh(self, args: argparse.Namespace) -> None:
         for hook in self.magics.refresh_hooks:

@@ -394,3 +394,17 @@ def test_cut_off_download_leaves_no_file(
                 c.resultset_to_excel(path, tmp_path / "r.xlsx", output_type="xlsx")
     assert "cut off" in str(caught.value)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_global_variables_round_trip_and_fill_a_job(tmp_path: Path) -> None:
+    # A server of its own: global variables fill `${...}` in every later job of the user.
+    with start_server(tmp_path / "data") as server, server.linkis_client() as client:
+        assert client.global_variables() == {}
+        client.set_global_variables({"region": "eu", "n": 2})
+        client.set_global_variable("n", 41)
+        assert client.global_variables() == {"region": "eu", "n": "41"}
+        job = client.submit("select '${region}' as region, ${n} + 1 as answer", engine="spark")
+        assert job.wait().state == wire.SUCCEED
+        assert job.results()[0].data.values.tolist() == [["eu", 42]]
+        client.set_global_variables({})
+        assert client.global_variables() == {}

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from support.shells import extension_loaded
 from support.waiting import wait_until
@@ -163,8 +164,37 @@ def test_result_jobs_and_help_subcommands(
     assert failed.code.iloc[0] == "select * from no_table"
     run(shell, "%linkis help")
     help_text = capsys.readouterr().out
-    for subcommand in ("connect", "status", "jobs", "attach", "kill", "log", "result", "download"):
+    for subcommand in (
+        "connect", "status", "jobs", "attach", "kill", "log", "result", "download", "vars",
+    ):  # fmt: skip
         assert subcommand in help_text
+
+
+def test_vars_lists_sets_and_deletes_global_variables_that_fill_cells(
+    shell: InteractiveShell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = magics_of(shell).connection()
+    client.set_global_variables({})
+    try:
+        assert run(shell, "%linkis vars") is None
+        assert "no global variables" in capsys.readouterr().out
+        run(shell, "%linkis vars lk_region=eu lk_greeting=hello")
+        assert "set lk_region, lk_greeting" in capsys.readouterr().out
+        table = run(shell, "%linkis vars")
+        assert table.values.tolist() == [["lk_region", "eu"], ["lk_greeting", "hello"]]
+        # The magic leaves ${name} it cannot fill to Linkis, which takes the global variable.
+        cell = "%%linkis --quiet\nselect '${lk_region}' as r, '${lk_greeting}' as g"
+        assert run(shell, cell).values.tolist() == [["eu", "hello"]]
+        shell.user_ns["lk_region"] = "us"  # the cell's own value wins over the global one
+        assert run(shell, "%%linkis --quiet\nselect '${lk_region}' as r").r.tolist() == ["us"]
+        run(shell, "%linkis vars lk_greeting=")
+        assert "deleted lk_greeting" in capsys.readouterr().out
+        assert client.global_variables() == {"lk_region": "eu"}
+        with pytest.raises(UsageError, match="expects KEY=VALUE"):
+            run(shell, "%linkis vars oops")
+    finally:
+        client.set_global_variables({})
+        shell.user_ns.pop("lk_region", None)
 
 
 def test_an_empty_cell_is_a_usage_error(shell: InteractiveShell) -> None:

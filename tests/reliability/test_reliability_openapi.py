@@ -8,6 +8,7 @@ or fall outside the described status codes, content types and schemas.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import pytest
 import requests
@@ -75,6 +76,15 @@ def test_the_description_is_served_without_auth_and_lists_every_route(
 @pytest.fixture(scope="module")
 def api_base(linkis_server: ServerProcess) -> str:
     return f"{linkis_server.url}{wire.API_PREFIX}"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def forget_generated_variables(linkis_server: ServerProcess) -> Iterator[None]:
+    """Generated requests save global variables, which would fill `${...}` in later jobs."""
+    yield
+    linkis_server.client.post(
+        linkis_server.api("variable/saveGlobalVariable"), json={"globalVariables": []}, timeout=10
+    ).raise_for_status()
 
 
 @SCHEMA.parametrize()

@@ -41,9 +41,23 @@ class Case:
 
 
 CASES: dict[str, Case] = {
+    "baseinfo.json": Case(
+        "GET",
+        "user/baseinfo",
+        200,
+        auth="none",
+        values=("resultSetExportEnable", "linkisClusterName", "engineLogOnlyAdminEnable"),
+    ),
+    "configuration-engineType.json": Case(
+        "GET",
+        "configuration/engineType",
+        200,
+        note="the engine types this server runs, not Linkis' default list",
+    ),
     "error-execid-slot-empty.json": Case("GET", "entrance/{empty_slot_exec}/status", 400),
     "error-filesystem-path-empty.json": Case("GET", "filesystem/getDirFileTrees", 400),
     "error-jobhistory-not-found.json": Case("GET", "jobhistory/999999/get", 400),
+    "error-job-extra-info-no-jobid.json": Case("GET", "jobhistory/job-extra-info", 400),
     "error-kill-by-taskid-completed.json": Case("GET", "entrance/{old_task}/kill", 400),
     "error-kill-no-permission.json": Case("GET", "entrance/{running_exec}/kill", 400, auth="guest"),
     "error-kill-unknown-no-taskid.json": Case("GET", f"entrance/{EXAMPLE_EXEC_ID}/kill", 400),
@@ -57,10 +71,17 @@ CASES: dict[str, Case] = {
         note="a ticket the server does not know; real idle expiry: test_server_auth",
     ),
     "error-malformed-execid.json": Case("GET", "entrance/exec_idabc/status", 400),
+    "error-oauth-redirect-disabled.json": Case("GET", "user/oauth-redirect", 401, auth="none"),
     "error-openFile-pagesize-too-large.json": Case(
         "GET", "filesystem/openFile", 400, params={"path": "{table_result}", "pageSize": "100001"}
     ),
     "error-progress-unknown-execid.json": Case("GET", f"entrance/{EXAMPLE_EXEC_ID}/progress", 400),
+    "error-saveGlobalVariable-empty-value.json": Case(
+        "POST",
+        "variable/saveGlobalVariable",
+        400,
+        body={"globalVariables": [{"key": "run_region", "value": " "}]},
+    ),
     "error-submit-empty-code.json": Case("POST", "entrance/submit", 400, body=submit_body(" ")),
     "error-submit-missing-engineType.json": Case(
         "POST",
@@ -80,6 +101,19 @@ CASES: dict[str, Case] = {
     "getDirFileTrees.json": Case(
         "GET", "filesystem/getDirFileTrees", 200, params={"path": "{table_dir}"}
     ),
+    "governanceStationAdmin.json": Case(
+        "GET",
+        "jobhistory/governanceStationAdmin",
+        200,
+        values=("admin", "historyAdmin", "deptAdmin", "errorMsgTip", "canResultSet"),
+    ),
+    "jobhistory-diagnosis-query.json": Case(
+        "GET",
+        "jobhistory/diagnosis-query",
+        200,
+        params={"taskID": "{table_task}"},
+        values=("diagnosisMsg",),
+    ),
     "jobhistory-get-cancelled.json": Case("GET", "jobhistory/{cancelled_task}/get", 200),
     "jobhistory-get-failed.json": Case("GET", "jobhistory/{failed_task}/get", 200),
     "jobhistory-get-inited.json": Case(
@@ -90,7 +124,16 @@ CASES: dict[str, Case] = {
     ),
     "jobhistory-get-running.json": Case("GET", "jobhistory/{running_task}/get", 200),
     "jobhistory-get-succeed.json": Case("GET", "jobhistory/{table_task}/get", 200),
+    "jobhistory-job-extra-info.json": Case(
+        "GET", "jobhistory/job-extra-info", 200, params={"jobId": "{table_task}"}
+    ),
     "jobhistory-list.json": Case("GET", "jobhistory/list", 200),
+    "jobhistory-listundonetasks.json": Case(
+        "GET",
+        "jobhistory/listundonetasks",
+        200,
+        params={"pageSize": "100", "status": "Running,Inited,Scheduled"},
+    ),
     "kill-forced.json": Case(
         "GET", "entrance/{old_exec}/kill", 200, params={"taskID": "{old_task}"}
     ),
@@ -106,6 +149,7 @@ CASES: dict[str, Case] = {
         200,
         body={"idList": ["{text_exec}", "{old_exec}"], "taskIDList": ["{text_task}", "{old_task}"]},
     ),
+    "listGlobalVariable.json": Case("GET", "variable/listGlobalVariable", 200),
     "log-distinctLevel-false.json": Case(
         "GET", "entrance/{table_exec}/log", 200, params={"distinctLevel": "false"}
     ),
@@ -172,6 +216,9 @@ CASES: dict[str, Case] = {
     ),
     "progressWithResource.json": Case("GET", "entrance/{table_exec}/progressWithResource", 200),
     "publicKey.json": Case("GET", "user/publicKey", 200, auth="none"),
+    "saveGlobalVariable.json": Case(
+        "POST", "variable/saveGlobalVariable", 200, body="saveGlobalVariable-request.json"
+    ),
     "status-by-taskid-completed.json": Case(
         "GET", "entrance/{old_task}/status", 200, values=("status",)
     ),
@@ -274,6 +321,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         wait_for_state(server, cancelled["execID"], wire.RUNNING)
         server.client.get(server.api(f"entrance/{cancelled['execID']}/kill"), timeout=10)
         assert server.wait(cancelled["execID"]) == wire.CANCELLED
+        server.client.post(
+            server.api("variable/saveGlobalVariable"),
+            json=load_example("saveGlobalVariable-request.json"),
+            timeout=10,
+        ).raise_for_status()
         running = server.submit("sleep 30", engine="shell", run_type="shell")
         wait_for_state(server, running["execID"], wire.RUNNING)
         table_dir, table_result = _first_result(server, table["taskID"])
