@@ -33,6 +33,7 @@ from .engines import (
 )
 from .ids import ShortId
 from .logfile import ERROR, INFO, JobLog
+from .sessions import EngineSession
 
 _STAGE_TASKS = 100  # each statement is one stage of 100 "tasks": succeedTasks = percent done
 _MONITOR_SECONDS = 0.2
@@ -63,6 +64,8 @@ class Job:
     cancel_reason: str | None = None  # errDesc when the job ends Cancelled; None: killed by user
     cursor: Any = None
     process: subprocess.Popen | None = None
+    session: EngineSession | None = None  # the engine (EngineConn) a Python job runs on
+    _engine_start: int | None = None  # None: no engine start shown; 0 starting; 1 started
     _fractions: list[float] = field(default_factory=list)
     _failed_stage: int | None = None
     _current: int = -1
@@ -97,6 +100,15 @@ class Job:
             self.cursor = cursor
             self.process = process
 
+    def engine_starting(self, starting: bool) -> None:
+        """Show the engine start as a step of progressInfo while it lasts, done after."""
+        with self._lock:
+            self._engine_start = 0 if starting else 1
+
+    def attach_session(self, session: EngineSession | None) -> None:
+        with self._lock:
+            self.session = session
+
     # -- views ----------------------------------------------------------------------------
     @property
     def finished(self) -> bool:
@@ -116,7 +128,7 @@ class Job:
     def progress_info(self) -> list[dict]:
         """One stage per started statement: totalTasks 100, succeedTasks = percent done."""
         with self._lock:
-            stages = []
+            stages = [] if self._engine_start is None else [self._engine_stage()]
             for index, fraction in enumerate(self._fractions):
                 started = fraction > 0 or index == self._current
                 if not started:
@@ -135,6 +147,16 @@ class Job:
                     }
                 )
             return stages
+
+    def _engine_stage(self) -> dict:
+        done = self._engine_start or 0
+        return {
+            "id": f"jobId_{self.task_id}_engineconn_start",
+            "succeedTasks": done,
+            "failedTasks": 0,
+            "runningTasks": 1 - done,
+            "totalTasks": 1,
+        }
 
     def start_running(self) -> bool:
         """Scheduled -> Running; False when the job was killed before it could start."""
@@ -162,6 +184,8 @@ class Job:
     def engine_pid(self) -> int:
         """The process doing the work: the job's subprocess, or this server for DuckDB."""
         with self._lock:
+            if self.session is not None and self.session.started:
+                return self.session.pid
             return self.process.pid if self.process is not None else os.getpid()
 
     def sample_resources(self) -> None:
@@ -312,8 +336,11 @@ class ProgressMonitor:
 
 
 def kill_running(job: Job) -> None:
-    """Stop a running job's engine without waiting for it: interrupt DuckDB or kill the group."""
+    """Stop a running job's engine without waiting for it: interrupt DuckDB or the engine
+    session's statement, or kill the job's process group."""
     job.cancelled.set()
+    if job.session is not None:
+        job.session.interrupt(job)
     cursor, process = job.engine_handles()
     if cursor is not None:
         interrupt(cursor)

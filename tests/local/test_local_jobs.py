@@ -76,7 +76,8 @@ def test_python_and_shell_write_text_results_and_log_stderr(
     assert text["type"] == "1" and text["metadata"] == "NULL"
     assert text["fileContent"] == [["hello"], ["wörld"]]
     assert "WARN careful" in linkis.log(USER, py["execID"], 0, -1)["log"][1]
-    (stage,) = linkis.progress(USER, py["execID"], None)["progressInfo"]
+    engine_start, stage = linkis.progress(USER, py["execID"], None)["progressInfo"]
+    assert engine_start["succeedTasks"] == engine_start["totalTasks"] == 1
     assert stage["succeedTasks"] == stage["totalTasks"] == 100
 
     sh = run(linkis, "echo one; echo two; echo ${LINKIS_TOKEN:-no token}", engine="shell",
