@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..client import LOG, Commands
 from ..wire import CANCELLED, FAILED, SUCCEED, TIMEOUT
+from .rich import figure_png
 
 if TYPE_CHECKING:
     from ..results import ResultSet
@@ -81,6 +82,7 @@ class JobCard:
     note: str | None = None
     log_tail: tuple[str, ...] = ()
     commands: Commands | None = None  # how the front end words the log hint; None: no hint
+    engine_line: str | None = None  # which engine ran the job: started for it, or reused
 
     def headline(self) -> str:
         run_type = f" ({self.run_type})" if self.run_type else ""
@@ -91,6 +93,8 @@ class JobCard:
 
     def detail_lines(self) -> list[str]:
         lines = [f"exec id {self.exec_id}"]
+        if self.engine_line:
+            lines.append(self.engine_line)
         lines.extend(_summary_line(summary, len(self.results)) for summary in self.results)
         if self.fetch_limit is not None and any(r.kind == "table" for r in self.results):
             lines.append(f"fetch limit {self.fetch_limit:,} rows per result")
@@ -140,6 +144,14 @@ class JobCard:
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
         return {"text/plain": self.text(), "text/html": self.html()}
+
+
+def engine_line(task: dict[str, Any]) -> str | None:
+    """`started engine host:port` or `reused engine host:port`, from a job-history row."""
+    instance, reused = task.get("engineInstance"), task.get("isReuse")
+    if not instance or reused is None:
+        return None
+    return f"{'reused' if reused else 'started'} engine `{instance}`"
 
 
 def _code_spans(line: str) -> str:
@@ -275,6 +287,8 @@ def result_view(result: ResultSet, limits: Limits, header: str | None = None) ->
         data = result.data
         text = data.decode("ascii") if isinstance(data, bytes) else str(data)
         return PictureView("".join(text.split()), header)
+    if result.kind == "html" and (png := figure_png(str(result.data))) is not None:
+        return PictureView(png, header)
     return text_view(result, limits, header)
 
 

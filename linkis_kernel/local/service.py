@@ -20,6 +20,7 @@ from .entrance import Entrance
 from .errors import ServiceError
 from .history import History
 from .jobbook import MSG_NOT_STARTED, JobBook
+from .manager import ManagerEndpoints
 from .paths import Layout
 from .workspace import Workspace
 
@@ -51,6 +52,7 @@ class LocalLinkis:
         )
         self.entrance = Entrance(self.jobs, self.layout)
         self.workspace = Workspace(self.layout)
+        self.manager = ManagerEndpoints(self.engines)
         self._closed = False
         # The endpoints, each answered by the part that owns it.
         self.submit = self.entrance.submit

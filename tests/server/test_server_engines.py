@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import requests
+from support.contract import load_example, shape_differences
 from support.serverproc import GUEST, ServerProcess, start_server, wait_for_state
 from support.waiting import wait_until
 
@@ -242,3 +243,84 @@ def test_a_restart_ends_engines_a_killed_server_left(tmp_path: Path) -> None:
     with start_server(data) as restarted:
         assert wait_until(lambda: _gone(pid), 10)
         assert _text(_py(restarted, "print('fresh')")) == "fresh"
+
+
+# -- the LinkisManager endpoints against the Linkis examples --------------------------------------
+
+MANAGER_CASES: dict[str, tuple[str, str, int, Any, str]] = {
+    # example: (method, path, HTTP code, body, who asks)
+    "linkisManager-listUserEngines.json": ("GET", "linkisManager/listUserEngines", 200, None, "me"),
+    "linkisManager-rm-userresources.json": ("POST", "linkisManager/rm/userresources", 200, None,
+                                            "me"),
+    "linkisManager-rm-applicationlist.json": (
+        "POST", "linkisManager/rm/applicationlist", 200, {"userCreator": "({user},shapes)"}, "me"),
+    "linkisManager-rm-engineType.json": ("GET", "linkisManager/rm/engineType", 200, None, "me"),
+    "linkisManager-ecrHistoryList.json": ("GET", "linkisManager/ecinfo/ecrHistoryList", 200, None,
+                                          "me"),
+    "error-listEMEngines-not-admin.json": ("POST", "linkisManager/listEMEngines", 400, {}, "guest"),
+    "error-killEngineConn-no-permission.json": (
+        "POST", "linkisManager/killEngineConn", 400,
+        {"applicationName": "linkis-cg-engineconn", "instance": "{instance}"}, "guest"),
+    "linkisManager-rm-enginekill.json": (
+        "POST", "linkisManager/rm/enginekill", 200, [{"engineInstance": "nowhere:1"}], "me"),
+}  # fmt: skip
+
+
+def _fill(value: Any, names: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        return value.format(**names)
+    if isinstance(value, list):
+        return [_fill(item, names) for item in value]
+    if isinstance(value, dict):
+        return {key: _fill(item, names) for key, item in value.items()}
+    return value
+
+
+@pytest.fixture(scope="module")
+def shapes_engine(server: ServerProcess) -> dict[str, str]:
+    result = _py(server, "print('shapes')", creator="shapes")
+    return {"user": server.user, "instance": result["task"]["engineInstance"]}
+
+
+@pytest.mark.parametrize("example", sorted(MANAGER_CASES))
+def test_manager_answers_match_the_examples(
+    server: ServerProcess, guest: requests.Session, shapes_engine: dict[str, str], example: str
+) -> None:
+    method, path, http, body, who = MANAGER_CASES[example]
+    session = guest if who == "guest" else server.client
+    kwargs = {} if body is None else {"json": _fill(body, shapes_engine)}
+    response = session.request(method, server.api(path), timeout=10, **kwargs)
+    assert response.status_code == http, response.text
+    answer, expected = response.json(), load_example(example)
+    assert list(answer) == ["method", "status", "message", "data"]
+    assert answer["status"] == expected["status"]
+    assert answer["method"] == (expected["method"] and f"/api/{path}")
+    assert shape_differences(expected["data"], answer["data"]) == [], answer
+    if example != "error-killEngineConn-no-permission.json":
+        assert answer["message"] == expected["message"]
+
+
+def test_each_user_sees_and_ends_only_their_own_engines(
+    server: ServerProcess, guest: requests.Session
+) -> None:
+    mine = _py(server, "x = 1", creator="own")
+    instance = mine["task"]["engineInstance"]
+    listed = _data(server, "linkisManager/listUserEngines")["engines"]
+    assert instance in [e["serviceInstance"]["instance"] for e in listed]
+    theirs = _data(server, "linkisManager/listUserEngines", guest)["engines"]
+    assert all(e["owner"] == GUEST["name"] for e in theirs)
+    body = {"applicationName": "linkis-cg-engineconn", "instance": instance}
+    refused = guest.post(server.api("linkisManager/killEngineConn"), json=body, timeout=10)
+    assert refused.json()["status"] == 1 and "no permission" in refused.json()["message"]
+    skipped = guest.post(server.api("linkisManager/rm/enginekill"),
+                         json=[{"engineInstance": instance}], timeout=10)  # fmt: skip
+    assert skipped.json()["status"] == 0 and not _gone(_pid(mine))
+    ended = server.client.post(server.api("linkisManager/killEngineConn"), json=body, timeout=10)
+    assert ended.json()["message"] == "Kill engineConn succeed."
+    assert wait_until(lambda: _gone(_pid(mine)), 10)
+    records = _data(server, "linkisManager/ecinfo/ecrHistoryList", instance=instance)
+    (record,) = records["engineList"]
+    assert record["status"] == "Success" and record["releaseTime"] is not None
+    assert record["labelValue"] == f"{server.user}-own,python-python2"
+    after = _py(server, "print('x' in globals())", creator="own")
+    assert _text(after) == "False" and "killEngineConn" in after["log"]
