@@ -73,6 +73,8 @@ class EngineRecords:
         self.db_file.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.db_file, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")  # as job history: no fsync per job
+        self._db.execute("PRAGMA synchronous=NORMAL")
         with self._db:
             self._db.execute(
                 "create table if not exists ecr (id integer primary key autoincrement, "

@@ -24,7 +24,7 @@ from .engines import (
     SQL,
     JobCancelled,
     JobFailed,
-    run_process,
+    run_shell,
     run_sql,
     sample_resources,
 )
@@ -196,7 +196,7 @@ class JobBook:
             elif job.session is not None:
                 self._run_on_engine(job, job.session)
             else:
-                run_process(job, job.engine.kind, job.scratch_dir)
+                run_shell(job, job.scratch_dir)
         except JobCancelled:
             state, err_code, err_desc = CANCELLED, None, job.cancel_reason or MSG_KILLED_BY_USER
         except JobFailed as exc:
