@@ -27,6 +27,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bench_engines import measure_engines
 from bench_kernel import measure_kernel_start, measure_magic
 from bench_load import measure_load
 from bench_polling import measure_polling
@@ -39,7 +40,16 @@ from bench_results import (
 )
 from benchlib import BENCH_DIR, REPO_ROOT, Section, Server, start_server
 
-SECTION_KEYS = ("dataframe", "paging", "polling", "kernel_start", "magic", "load", "stream")
+SECTION_KEYS = (
+    "dataframe",
+    "paging",
+    "polling",
+    "kernel_start",
+    "magic",
+    "load",
+    "stream",
+    "engines",
+)
 SERVER_WORKERS = 4  # the polling benchmark runs up to 4 sleep jobs at once
 PACKAGES = (
     "linkis-kernel",
@@ -66,6 +76,7 @@ class Plan:
     kernel_starts: int
     magic_runs: int
     load: tuple[int, int]  # (clients, jobs)
+    engines: tuple[int, int] = (20, 3)  # (warm and baseline repetitions, engine starts)
 
 
 FULL = Plan(
@@ -87,6 +98,7 @@ QUICK = Plan(
     kernel_starts=2,
     magic_runs=5,
     load=(5, 50),
+    engines=(5, 1),
 )
 
 
@@ -116,6 +128,7 @@ def run_sections(server: Server, plan: Plan, only: set[str]) -> list[Section]:
         "kernel_start": lambda: measure_kernel_start(server, plan.kernel_starts),
         "magic": lambda: measure_magic(server, plan.magic_runs),
         "load": lambda: measure_load(*plan.load),
+        "engines": lambda: measure_engines(server, *plan.engines),
     }
     sections = []
     for key in SECTION_KEYS:

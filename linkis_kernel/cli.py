@@ -46,6 +46,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="where history, logs and results live (default: <jupyter data dir>/linkis-kernel)",
     )
     serve.add_argument("--workers", type=int, default=2, help="jobs that run at once (default 2)")
+    serve.add_argument(
+        "--engine-idle-timeout",
+        default="30m",
+        metavar="TIME",
+        help="end engines (Python sessions) idle this long: 90s, 30m, 2h (default 30m)",
+    )
+    serve.add_argument(
+        "--max-engines-per-user",
+        type=int,
+        default=10,
+        metavar="N",
+        help="engines a user may have at once (default 10)",
+    )
 
     run = commands.add_parser("run", help="submit code to Linkis, stream progress, print result")
     run.add_argument("-e", "--engine", required=True, help="engine type, e.g. spark or hive-3.1.3")

@@ -189,6 +189,10 @@ def build_line_parser() -> MagicArgumentParser:
         metavar="NAME=VALUE",
         help="set these (NAME= deletes one); none: list them",
     )
+    engines = commands.add_parser("engines", help="your engines (Python sessions); free them")
+    freeing = engines.add_mutually_exclusive_group()
+    freeing.add_argument("--kill", metavar="ID", help="end the engine ID (host:port, or its port)")
+    freeing.add_argument("--all", action="store_true", help="end all your engines")
     commands.add_parser("refresh", help="forget cached database, table and column names")
     commands.add_parser("help", help="this help")
     return parser

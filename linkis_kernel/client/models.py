@@ -377,3 +377,52 @@ class ColumnInfo:
             comment=data.get("columnComment"),
             partitioned=bool(data.get("partitioned", False)),
         )
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """One engine (EngineConn) of the user, from `linkisManager/listUserEngines`.
+
+    `instance` is the engine's `host:port`, what `kill_engine` takes; `idle_seconds` is how long
+    an idle engine has had nothing to do (None while it runs a job or when unknown).
+    """
+
+    instance: str
+    application: str
+    creator: str | None
+    engine_type: str | None
+    version: str | None
+    status: str
+    owner: str | None
+    started: datetime | None
+    updated: datetime | None
+    memory_bytes: int | None
+    raw: dict = field(repr=False)
+
+    @classmethod
+    def from_json(cls, data: dict) -> EngineInfo:
+        service = data.get("serviceInstance") or {}
+        labels = {label.get("labelKey"): label for label in data.get("labels") or []}
+        user_creator = labels.get("userCreator") or {}
+        engine = labels.get("engineType") or {}
+        used = ((data.get("nodeResource") or {}).get("usedResource")) or {}
+        return cls(
+            instance=str(service.get("instance") or ""),
+            application=str(service.get("applicationName") or ""),
+            creator=user_creator.get("creator"),
+            engine_type=engine.get("engineType"),
+            version=engine.get("version"),
+            status=str(data.get("nodeStatus") or ""),
+            owner=data.get("owner"),
+            started=_from_epoch_ms(data.get("startTime")),
+            updated=_from_epoch_ms(data.get("updateTime")),
+            memory_bytes=_optional_int(used.get("memory")),
+            raw=data,
+        )
+
+    @property
+    def idle_seconds(self) -> float | None:
+        """Seconds since an idle (`Unlock`/`Idle`) engine last ran a job."""
+        if self.status not in ("Unlock", "Idle") or self.updated is None:
+            return None
+        return max(0.0, (datetime.now(timezone.utc) - self.updated).total_seconds())

@@ -26,6 +26,7 @@ from .errors import LinkisError, LinkisTransportError, LinkisValidationError
 from .models import (
     ColumnInfo,
     DirTree,
+    EngineInfo,
     FilePage,
     JobStatus,
     LogChunk,
@@ -41,6 +42,7 @@ from .transport import Transport
 __all__ = ["EMBEDDED_NOTE", "LinkisRestClient"]
 
 logger = logging.getLogger("linkis_kernel.client")
+ENGINECONN_APPLICATION = "linkis-cg-engineconn"
 C = TypeVar("C", bound="LinkisRestClient")
 
 _METHOD_NOT_ALLOWED = re.compile(
@@ -392,6 +394,20 @@ class LinkisRestClient:
             file_name=file_name,
             on_progress=on_progress,
         )
+
+    # ---- engines (LinkisManager) ------------------------------------------------------------
+
+    def engines(self) -> list[EngineInfo]:
+        """GET `linkisManager/listUserEngines`: the user's engines (EngineConns)."""
+        items = data_of(self._transport.call("GET", "linkisManager/listUserEngines")).get("engines")
+        return parse(lambda es: [EngineInfo.from_json(e) for e in es], items or [])
+
+    def kill_engine(self, instance: str, application: str = ENGINECONN_APPLICATION) -> str:
+        """POST `linkisManager/killEngineConn`: end one of the user's engines (`host:port`, as
+        `engines()` lists it); the server message."""
+        body = {"applicationName": application, "instance": instance}
+        payload = self._transport.call("POST", "linkisManager/killEngineConn", body=body)
+        return str(payload.get("message") or "")
 
     # ---- metadata ---------------------------------------------------------------------------
 

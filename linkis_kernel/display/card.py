@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..client import LOG, Commands
 from ..wire import CANCELLED, FAILED, SUCCEED, TIMEOUT
+from .rich import figure_png
 
 if TYPE_CHECKING:
     from ..results import ResultSet
@@ -80,6 +81,7 @@ class JobCard:
     note: str | None = None
     log_tail: tuple[str, ...] = ()
     commands: Commands | None = None  # how the front end words the log hint; None: no hint
+    engine_line: str | None = None  # which engine ran the job: started for it, or reused
 
     def headline(self) -> str:
         run_type = f" ({self.run_type})" if self.run_type else ""
@@ -91,7 +93,8 @@ class JobCard:
     def detail_lines(self) -> list[str]:
         """What came back and any note; a limit is named only on a result it cut short. The
         exec id is left to the HTML card's tooltip: users type the task id."""
-        lines = [_summary_line(summary, len(self.results)) for summary in self.results]
+        lines = [self.engine_line] if self.engine_line else []
+        lines.extend(_summary_line(summary, len(self.results)) for summary in self.results)
         if self.note:
             lines.append(self.note)
         return lines
@@ -139,6 +142,14 @@ class JobCard:
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
         return {"text/plain": self.text(), "text/html": self.html()}
+
+
+def engine_line(task: dict[str, Any]) -> str | None:
+    """`started engine host:port` or `reused engine host:port`, from a job-history row."""
+    instance, reused = task.get("engineInstance"), task.get("isReuse")
+    if not instance or reused is None:
+        return None
+    return f"{'reused' if reused else 'started'} engine `{instance}`"
 
 
 def _code_spans(line: str) -> str:
@@ -274,6 +285,8 @@ def result_view(result: ResultSet, limits: Limits, header: str | None = None) ->
         data = result.data
         text = data.decode("ascii") if isinstance(data, bytes) else str(data)
         return PictureView("".join(text.split()), header)
+    if result.kind == "html" and (png := figure_png(str(result.data))) is not None:
+        return PictureView(png, header)
     return text_view(result, limits, header)
 
 

@@ -29,7 +29,7 @@ from .handler import (
 if TYPE_CHECKING:
     from .service import LocalLinkis
 
-__all__ = ["MAX_BODY_BYTES", "OPENAPI_FILE", "ROUTES", "make_app"]
+__all__ = ["MANAGER_ROUTES", "MAX_BODY_BYTES", "OPENAPI_FILE", "ROUTES", "make_app"]
 
 HTTP_THREADS = 8
 
@@ -89,6 +89,28 @@ ROUTES: tuple[Route, ...] = (
     _route(GET, "datasource/all", endpoints.all_databases),
     _route(GET, r"openapi\.yaml", endpoints.openapi_document, auth=False),
 )
+
+
+def _manager_route(methods: tuple[str, ...], path: str, endpoint: Endpoint) -> Route:
+    """A LinkisManager path; `RMMonitorRest`'s (linkisManager/rm/...) answer with `method: null`."""
+    family = (
+        "rm" if path.startswith("linkisManager/rm/") and "enginekill" not in path else "manager"
+    )
+    return Route(methods, re.compile(path), endpoint, family, True, False)
+
+
+# The LinkisManager: engines (EngineConns), their resources and their history.
+MANAGER_ROUTES: tuple[Route, ...] = (
+    _manager_route(GET, "linkisManager/listUserEngines", endpoints.list_user_engines),
+    _manager_route(POST, "linkisManager/killEngineConn", endpoints.kill_engine_conn),
+    _manager_route(POST, "linkisManager/rm/enginekill", endpoints.engine_kill),
+    _manager_route(POST, "linkisManager/listEMEngines", endpoints.list_em_engines),
+    _manager_route(POST, "linkisManager/rm/userresources", endpoints.user_resources),
+    _manager_route(POST, "linkisManager/rm/applicationlist", endpoints.application_list),
+    _manager_route(GET, "linkisManager/rm/engineType", endpoints.rm_engine_types),
+    _manager_route(GET, "linkisManager/ecinfo/ecrHistoryList", endpoints.ecr_history_list),
+)
+ROUTES += MANAGER_ROUTES
 
 
 def make_app(service: LocalLinkis, auth: AuthStore) -> tornado.web.Application:

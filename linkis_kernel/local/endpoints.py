@@ -360,3 +360,54 @@ async def openapi_document(h: ApiHandler) -> None:
     """The OpenAPI 3 description of this server (no auth: it holds no data)."""
     h.set_header("Content-Type", "application/yaml; charset=UTF-8")
     h.finish(_openapi_text())
+
+
+# -- LinkisManager: engines (docs/linkis-rest.md, "Engines") -------------------------------------
+
+
+def _is_admin(h: ApiHandler) -> bool:
+    user = h.ctx.auth.user(h.user)
+    return user is not None and user.is_admin
+
+
+async def list_user_engines(h: ApiHandler) -> Reply:
+    return Reply(await h.run(h.ctx.service.manager.list_user_engines, h.user))
+
+
+async def kill_engine_conn(h: ApiHandler) -> Reply:
+    body = h.json_object()
+    message, data = await h.run(h.ctx.service.manager.kill_engine_conn, h.user, body)
+    return Reply(data, message)
+
+
+async def engine_kill(h: ApiHandler) -> Reply:
+    items = h.json_value()
+    message, data = await h.run(h.ctx.service.manager.engine_kill, h.user, items)
+    return Reply(data, message)
+
+
+async def list_em_engines(h: ApiHandler) -> Reply:
+    return Reply(await h.run(h.ctx.service.manager.list_em_engines, h.user, _is_admin(h)))
+
+
+async def user_resources(h: ApiHandler) -> Reply:
+    return Reply(await h.run(h.ctx.service.manager.user_resources, h.user))
+
+
+async def application_list(h: ApiHandler) -> Reply:
+    body = h.json_object()
+    return Reply(await h.run(h.ctx.service.manager.application_list, h.user, body))
+
+
+async def rm_engine_types(h: ApiHandler) -> Reply:
+    return Reply(h.ctx.service.manager.engine_types())
+
+
+async def ecr_history_list(h: ApiHandler) -> Reply:
+    params: dict[str, Any] = {
+        name: h.str_param(name)
+        for name in ("instance", "creator", "startDate", "endDate", "engineType", "status")
+    }
+    params.update(pageNow=h.int_param("pageNow", 1), pageSize=h.int_param("pageSize", 20))
+    manager = h.ctx.service.manager
+    return Reply(await h.run(manager.ecr_history, h.user, _is_admin(h), params))

@@ -1,8 +1,8 @@
 """Engines of the embedded server: which labels it accepts, and how each kind of job runs.
 
 SQL-family run types run on the local DuckDB database in place of Spark/Hive/JDBC/...;
-Python and shell code run in subprocesses (one process group per job, so a kill reaches
-everything the script started).
+shell code runs in a subprocess (one process group per job, so a kill reaches everything the
+script started); Python code runs on long-lived engine sessions (sessions.py, engineconns.py).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -304,15 +303,16 @@ def _write_table(job: RunContext, cursor: Any, index: int) -> None:
     job.write_log(INFO, f"Result set {writer.path.name} written ({rows} rows).")
 
 
-# ---- Python and shell in subprocesses -------------------------------------------------------
+# ---- shell in subprocesses -------------------------------------------------------
 
 
-def run_process(job: RunContext, kind: str, scratch: Path) -> None:
-    """Run python or bash code; stdout becomes a text result, stderr goes to the log."""
+def run_shell(job: RunContext, scratch: Path) -> None:
+    """Run bash code in a process of its own; stdout becomes a text result, stderr goes to the
+    log. (Python code runs on engine sessions: sessions.py.)"""
     scratch.mkdir(parents=True, exist_ok=True)
-    script = scratch / ("main.py" if kind == PYTHON else "main.sh")
+    script = scratch / "main.sh"
     script.write_text(job.code + "\n", encoding="utf-8")
-    command = [sys.executable, "-u", str(script)] if kind == PYTHON else ["bash", str(script)]
+    command = ["bash", str(script)]
     env = {k: v for k, v in os.environ.items() if k not in _SECRET_ENV}
     env.update(PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8")
     try:
@@ -326,12 +326,11 @@ def run_process(job: RunContext, kind: str, scratch: Path) -> None:
             env=env,
         )
     except OSError as exc:
-        raise JobFailed(ERR_ENGINE, f"could not start the {kind} engine: {exc}") from None
+        raise JobFailed(ERR_ENGINE, f"could not start the shell engine: {exc}") from None
     job.attach(process=process)
     if job.cancelled.is_set():  # killed while the process was starting
         stop_process(process)
-    runs = f"Python {sys.version.split()[0]}" if kind == PYTHON else "bash"
-    job.write_log(INFO, f"The local {kind} engine started (pid {process.pid}): {runs} runs it.")
+    job.write_log(INFO, f"The local shell engine started (pid {process.pid}): bash runs it.")
     job.start_statements(1)
     job.statement_progress(0, 0.0)
     stderr_tail: list[str] = []
@@ -348,8 +347,8 @@ def run_process(job: RunContext, kind: str, scratch: Path) -> None:
     if code != 0:
         last = next((line for line in reversed(stderr_tail) if line.strip()), "")
         raise JobFailed(
-            ERR_PYTHON if kind == PYTHON else ERR_SHELL,
-            f"{kind} exited with status {code}" + (f": {last.strip()}" if last else ""),
+            ERR_SHELL,
+            f"shell exited with status {code}" + (f": {last.strip()}" if last else ""),
             _error_tail(stderr_tail),
         )
     job.statement_progress(0, 1.0)

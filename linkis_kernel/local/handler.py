@@ -40,7 +40,11 @@ _SERVICE_KIND = {
     "entrance": wire.ENTRANCE_APPLICATION,
     "service": "linkis-ps-publicservice",
     "user": "linkis-mg-gateway",
+    "manager": "linkis-cg-linkismanager",
+    "rm": "linkis-cg-linkismanager",
 }
+# Services whose answers carry `method: null` (no `...RestfulApi` class on the stack).
+_NULL_METHOD_FAMILIES = ("user", "rm")
 
 
 @dataclass
@@ -139,7 +143,7 @@ class ApiHandler(tornado.web.RequestHandler):
         try:
             route, params = self._find_route(rest)
             self.route = route
-            method_path = None if route.family == "user" else f"/api/{unquote(rest)}"
+            method_path = None if route.family in _NULL_METHOD_FAMILIES else f"/api/{unquote(rest)}"
             if route.auth:
                 self.user = self._authenticate()
             reply = await route.endpoint(self, **params)
@@ -266,6 +270,16 @@ class ApiHandler(tornado.web.RequestHandler):
 
     def json_object(self) -> dict[str, Any]:
         """The request body as a JSON object, or a clear error."""
+        value = self.json_value()
+        if not isinstance(value, dict):
+            raise ApiError(
+                f"The request body must be a JSON object, got {_json_kind(value)}; "
+                "send a JSON object."
+            )
+        return value
+
+    def json_value(self) -> Any:
+        """The request body as any JSON value, or a clear error."""
         if not self.has_body():
             raise ApiError("The request body is empty; send a JSON object.")
         try:
@@ -281,11 +295,6 @@ class ApiHandler(tornado.web.RequestHandler):
                 f"The request body is not valid JSON ({err.msg} at line {err.lineno} "
                 f"column {err.colno}); send a JSON object."
             ) from None
-        if not isinstance(value, dict):
-            raise ApiError(
-                f"The request body must be a JSON object, got {_json_kind(value)}; "
-                "send a JSON object."
-            )
         return value
 
     def str_param(self, name: str, default: str | None = None) -> str | None:

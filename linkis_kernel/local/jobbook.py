@@ -17,7 +17,18 @@ from pathlib import Path
 import duckdb
 
 from ..wire import CANCELLED, FAILED, RUNNING, SCHEDULED, SUCCEED
-from .engines import ERR_ENGINE, ERR_RESTART, SQL, JobCancelled, JobFailed, run_process, run_sql
+from .engineconns import SPARK_STAND_IN, EngineManager, engine_kind
+from .engines import (
+    ERR_ENGINE,
+    ERR_RESTART,
+    PYTHON,
+    SQL,
+    JobCancelled,
+    JobFailed,
+    run_shell,
+    run_sql,
+    sample_resources,
+)
 from .errors import ServiceError, no_permission
 from .history import History, now_ms, task_vo
 from .ids import ShortId, parse_exec_id
@@ -25,6 +36,8 @@ from .jobdetails import MSG_JOB_ID_EMPTY, checked_filter, diagnosis, diagnosis_t
 from .jobs import Job, ProgressMonitor, Scheduler, finish_line, kill_running
 from .logfile import ERROR, INFO, format_line
 from .paths import schema_path
+from .pyengine import PYSPARK
+from .sessions import EngineKey, EngineSession
 
 MSG_HISTORY_NOT_FOUND = (
     "The corresponding job was not found, or there may be no permission to view the job"
@@ -48,7 +61,8 @@ def progress_text(value: float) -> str:
 class JobBook:
     """Job history, the jobs held in memory, and the workers that run them.
 
-    `sql` gives the DuckDB connection SQL jobs run on.
+    `sql` gives the DuckDB connection SQL jobs run on; Python jobs run on the engine sessions
+    of `engines`.
     """
 
     def __init__(
@@ -58,8 +72,10 @@ class JobBook:
         instance: str,
         workers: int,
         sql: Callable[[], duckdb.DuckDBPyConnection],
+        engines: EngineManager,
     ):
         self.instance = instance
+        self.engines = engines
         self._history_file = history_file
         self._sql = sql
         self._lock = threading.Lock()
@@ -77,6 +93,7 @@ class JobBook:
         """Open job history, fail the jobs a previous process left unfinished, start monitoring."""
         self._history = History(self._history_file)
         self._fail_interrupted_jobs()
+        self.engines.start()
         self._monitor.start()
         self._started = True
 
@@ -97,6 +114,7 @@ class JobBook:
                 kill_running(job)
             self._scheduler.join(5.0)
             self._monitor.stop()
+            self.engines.close()
         if self._history is not None:
             self._history.close()
 
@@ -138,7 +156,26 @@ class JobBook:
 
     # ---- running ---------------------------------------------------------------------------
     def _run(self, job: Job) -> None:
-        """Worker body: move the job to Running, run its engine, record the outcome."""
+        """Worker body: get the job's engine session (Python), then run it."""
+        if job.engine.kind != PYTHON:
+            self._run_job(job)
+            return
+        try:
+            key = EngineKey(job.user, job.creator, job.engine.engine_type, job.engine.version)
+            session = self.engines.acquire(job, key, engine_kind(job.engine.engine_type))
+        except JobCancelled:
+            self._finish(job, CANCELLED, None, job.cancel_reason or MSG_KILLED_BY_USER)
+            return
+        job.attach_session(session)
+        try:
+            self._run_job(job)
+        finally:
+            job.attach_session(None)
+            sample = sample_resources(session.pid, 0.0) if session.started else None
+            self.engines.release(session, sample.rss_bytes if sample else 0)
+
+    def _run_job(self, job: Job) -> None:
+        """Move the job to Running, run its engine, record the outcome."""
         if not job.start_running():
             self._finish(job, CANCELLED, None, MSG_KILLED_BY_USER)
             return
@@ -160,8 +197,10 @@ class JobBook:
         try:
             if job.engine.kind == SQL:
                 run_sql(job, self._sql(), job.engine.engine_type)
+            elif job.session is not None:
+                self._run_on_engine(job, job.session)
             else:
-                run_process(job, job.engine.kind, job.scratch_dir)
+                run_shell(job, job.scratch_dir)
         except JobCancelled:
             state, err_code, err_desc = CANCELLED, None, job.cancel_reason or MSG_KILLED_BY_USER
         except JobFailed as exc:
@@ -171,6 +210,13 @@ class JobBook:
         if state == SUCCEED and job.cancelled.is_set():
             state, err_code, err_desc = CANCELLED, None, MSG_KILLED_BY_USER
         self._finish(job, state, err_code, err_desc, details)
+
+    def _run_on_engine(self, job: Job, session: EngineSession) -> None:
+        reused = self.engines.prepare(job, session)
+        self.history.update(job.task_id, engine_instance=session.instance, is_reuse=reused)
+        if session.engine_kind == PYSPARK:
+            job.write_log(INFO, SPARK_STAND_IN)
+        session.run(job)
 
     def _finish(
         self,

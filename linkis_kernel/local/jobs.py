@@ -33,6 +33,7 @@ from .engines import (
 )
 from .ids import ShortId
 from .logfile import ERROR, INFO, JobLog
+from .sessions import EngineSession
 
 _MONITOR_SECONDS = 0.2
 _PERSIST_SECONDS = 0.5
@@ -62,6 +63,8 @@ class Job:
     cancel_reason: str | None = None  # errDesc when the job ends Cancelled; None: killed by user
     cursor: Any = None
     process: subprocess.Popen | None = None
+    session: EngineSession | None = None  # the engine (EngineConn) a Python job runs on
+    _engine_start: int | None = None  # None: no engine start shown; 0 starting; 1 started
     _fractions: list[float] = field(default_factory=list)
     _current: int = -1
     _sample: ResourceSample | None = None
@@ -95,6 +98,15 @@ class Job:
             self.cursor = cursor
             self.process = process
 
+    def engine_starting(self, starting: bool) -> None:
+        """Show the engine start as a step of progressInfo while it lasts, done after."""
+        with self._lock:
+            self._engine_start = 0 if starting else 1
+
+    def attach_session(self, session: EngineSession | None) -> None:
+        with self._lock:
+            self.session = session
+
     # -- views ----------------------------------------------------------------------------
     @property
     def finished(self) -> bool:
@@ -112,9 +124,20 @@ class Job:
             return self._shown
 
     def progress_info(self) -> list[dict]:
-        """No stages: DuckDB, Python and Shell have none (Spark does), so none are made up;
-        the overall progress stays real (docs/linkis-rest.md, "Progress")."""
-        return []
+        """The engine start while a job waits for its engine (docs/linkis-rest.md, "Progress");
+        no other stages: DuckDB, Python and Shell have none (Spark does), so none are made up."""
+        with self._lock:
+            return [] if self._engine_start is None else [self._engine_stage()]
+
+    def _engine_stage(self) -> dict:
+        done = self._engine_start or 0
+        return {
+            "id": f"jobId_{self.task_id}_engineconn_start",
+            "succeedTasks": done,
+            "failedTasks": 0,
+            "runningTasks": 1 - done,
+            "totalTasks": 1,
+        }
 
     def start_running(self) -> bool:
         """Scheduled -> Running; False when the job was killed before it could start."""
@@ -140,6 +163,8 @@ class Job:
     def engine_pid(self) -> int:
         """The process doing the work: the job's subprocess, or this server for DuckDB."""
         with self._lock:
+            if self.session is not None and self.session.started:
+                return self.session.pid
             return self.process.pid if self.process is not None else os.getpid()
 
     def sample_resources(self) -> None:
@@ -290,8 +315,11 @@ class ProgressMonitor:
 
 
 def kill_running(job: Job) -> None:
-    """Stop a running job's engine without waiting for it: interrupt DuckDB or kill the group."""
+    """Stop a running job's engine without waiting for it: interrupt DuckDB or the engine
+    session's statement, or kill the job's process group."""
     job.cancelled.set()
+    if job.session is not None:
+        job.session.interrupt(job)
     cursor, process = job.engine_handles()
     if cursor is not None:
         interrupt(cursor)

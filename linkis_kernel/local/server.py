@@ -10,6 +10,11 @@ Files in the data directory (created with mode 0700):
 * `connection.json` (0600, while the server runs): `{"url", "user", "password", "token", "pid"}`
   for clients; removed on a clean shutdown.
 * `server.log`: the server's log (never holds passwords, tokens or session tickets).
+* `engines.sqlite`: every engine (EngineConn) started, for `linkisManager/ecinfo/ecrHistoryList`;
+  `engines.pids`: the process ids of the live ones, so a restart after a crash ends them.
+
+Engines: `--engine-idle-timeout` (default 30m) ends idle Python engines, and
+`--max-engines-per-user` (default 10) caps the engines of one user.
 
 Environment: `LINKIS_LOCAL_SESSION_TIMEOUT` sets the idle timeout of login sessions in seconds
 (default 3600).
@@ -38,6 +43,7 @@ from ..wire import CONNECTION_FILE, default_data_dir, read_connection, server_an
 from ..wire import SERVER_LOG_FILE as LOG_FILE
 from .app import MAX_BODY_BYTES, make_app
 from .auth import DEFAULT_SESSION_TIMEOUT, AuthStore, User, new_secret
+from .engineconns import EngineSettings
 from .launcher import write_private_json
 
 log = logging.getLogger("linkis_kernel.local")
@@ -69,6 +75,7 @@ def _serve(args: argparse.Namespace) -> int:
     _setup_logging(data_dir)
     if args.workers < 1:
         raise StartupError(f"--workers must be at least 1, got {args.workers}.")
+    engines = _engine_settings(args)
     _refuse_second_server(data_dir)
     default_user, password, token = _default_credentials(data_dir)
     users = [User.create(default_user, password, token, is_admin=True), *_extra_users(data_dir)]
@@ -79,7 +86,9 @@ def _serve(args: argparse.Namespace) -> int:
 
     from .service import LocalLinkis
 
-    service = LocalLinkis(data_dir, workers=args.workers, instance=f"{args.host}:{port}")
+    service = LocalLinkis(
+        data_dir, workers=args.workers, instance=f"{args.host}:{port}", engines=engines
+    )
     try:
         service.start()
     except Exception as err:
@@ -117,6 +126,35 @@ async def _run_until_signal(
     server.stop()
     with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(server.close_all_connections(), SHUTDOWN_GRACE)
+
+
+_DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> float | None:
+    """Seconds in `90`, `90s`, `30m` or `2h`; None when the text is not such a duration."""
+    text = text.strip().lower()
+    factor = _DURATION_UNITS.get(text[-1:]) if text else None
+    number = text[:-1] if factor is not None else text
+    try:
+        value = float(number) * (factor or 1.0)
+    except ValueError:
+        return None
+    return value if value > 0 else None
+
+
+def _engine_settings(args: argparse.Namespace) -> EngineSettings:
+    idle = parse_duration(str(args.engine_idle_timeout))
+    if idle is None:
+        raise StartupError(
+            f"--engine-idle-timeout must be a positive time such as 90s, 30m or 2h, got "
+            f"{args.engine_idle_timeout!r}."
+        )
+    if args.max_engines_per_user < 1:
+        raise StartupError(
+            f"--max-engines-per-user must be at least 1, got {args.max_engines_per_user}."
+        )
+    return EngineSettings(idle_timeout=idle, max_per_user=args.max_engines_per_user)
 
 
 def _prepare_data_dir(data_dir: Path) -> None:

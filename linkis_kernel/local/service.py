@@ -15,11 +15,13 @@ from pathlib import Path
 import duckdb
 
 from . import catalog, demo
+from .engineconns import EngineManager, EngineSettings
 from .entrance import Entrance
 from .errors import ServiceError
 from .globalvars import GlobalVariables
 from .history import History
 from .jobbook import MSG_NOT_STARTED, JobBook
+from .manager import ManagerEndpoints
 from .paths import Layout
 from .workspace import Workspace
 
@@ -27,16 +29,32 @@ from .workspace import Workspace
 class LocalLinkis:
     """Jobs, engines, results, logs, history and metadata of the embedded Linkis server."""
 
-    def __init__(self, data_dir: Path, *, workers: int = 2, instance: str = "127.0.0.1:9001"):
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        workers: int = 2,
+        instance: str = "127.0.0.1:9001",
+        engines: EngineSettings | None = None,
+    ):
         self.layout = Layout(Path(data_dir).absolute())
         self.server_user = getpass.getuser()
         self._duck: duckdb.DuckDBPyConnection | None = None
+        host = instance.rpartition(":")[0] or "127.0.0.1"
+        self.engines = EngineManager(
+            self.layout.root, self.layout.scratch_dir, host, instance, engines or EngineSettings()
+        )
         self.jobs = JobBook(
-            self.layout.history_file, instance=instance, workers=workers, sql=lambda: self.duck
+            self.layout.history_file,
+            instance=instance,
+            workers=workers,
+            sql=lambda: self.duck,
+            engines=self.engines,
         )
         self._variables: GlobalVariables | None = None
         self.entrance = Entrance(self.jobs, self.layout, self.global_variables)
         self.workspace = Workspace(self.layout)
+        self.manager = ManagerEndpoints(self.engines)
         self._closed = False
         # The endpoints, each answered by the part that owns it.
         self.submit = self.entrance.submit

@@ -32,7 +32,7 @@ from ..display import (
     result_header,
     result_view,
 )
-from ..display.card import CARD_LOG_LINES, JobInterrupted, summarize_results
+from ..display.card import CARD_LOG_LINES, JobInterrupted, engine_line, summarize_results
 from ..job import KillReport
 from ..options import (
     CellOptions,
@@ -356,6 +356,10 @@ class LinkisMagics(Magics, Configurable):
         if view is None:
             return
         snapshot = job.last_snapshot
+        try:
+            engine = engine_line(job.info().raw)
+        except LinkisError:
+            engine = None
         card = JobCard(
             engine=job.engine or "",
             exec_id=job.exec_id,
@@ -367,6 +371,7 @@ class LinkisMagics(Magics, Configurable):
             note=note,
             log_tail=log_tail,
             commands=MAGIC_COMMANDS,
+            engine_line=engine,
         )
         view.finish(card)
 

@@ -1,5 +1,5 @@
 """The `%linkis <subcommand>` handlers: connect, status, jobs, attach, kill, log, result,
-download, vars, refresh and help.
+download, vars, engines, refresh and help.
 
 Each handler takes the arguments `options.parse_line` parsed; `LinkisMagics.run_subcommand`
 picks the handler and turns Linkis errors into short error outputs.
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..client import LOG, LinkisError
 from ..display import LinkisCellError, choose_progress_mode
+from ..display.card import format_duration
 from ..job import download_format
 from ..options import CellOptions, key_values, line_help
 from ..wire import STATES, SUCCEED
@@ -24,12 +25,14 @@ from .errors import MAGIC_COMMANDS, connection_problem, magic_command
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ..client import EngineInfo
     from ..job import Job
     from .magic import LinkisMagics
 
 STATE_BY_NAME = {state.lower(): state for state in STATES}
 JOB_COLUMNS = ["task_id", "state", "engine", "run_type", "created", "duration_s", "code"]
 VARIABLE_COLUMNS = ["name", "value"]
+ENGINE_COLUMNS = ["engine", "creator", "status", "started", "idle_for", "memory_mb"]
 
 Handler = Callable[[argparse.Namespace], Any]
 
@@ -52,6 +55,7 @@ class Subcommands:
             "result": self.result,
             "download": self.download,
             "vars": self.variables,
+            "engines": self.engines,
             "refresh": self.refresh,
             "help": self.help,
         }
@@ -210,6 +214,34 @@ class Subcommands:
         print(f"Global variables saved ({'; '.join(said)}).")
         return None
 
+    def engines(self, args: argparse.Namespace) -> pd.DataFrame | None:
+        """The user's engines as a table; `--kill ID` / `--all` end them."""
+        import pandas as pd
+
+        client = self.magics.connection()
+        listed = client.engines()
+        if args.kill or args.all:
+            chosen = listed if args.all else [_engine_named(listed, args.kill)]
+            for engine in chosen:
+                client.kill_engine(engine.instance)
+            names = ", ".join(engine.instance for engine in chosen) or "none were running"
+            print(f"Ended {len(chosen)} engine(s): {names}. The next job starts a new one.")
+            return None
+        rows = [
+            {
+                "engine": engine.instance,
+                "creator": engine.creator,
+                "status": engine.status,
+                "started": engine.started,
+                "idle_for": None if engine.idle_seconds is None
+                else format_duration(engine.idle_seconds),
+                "memory_mb": None if engine.memory_bytes is None
+                else round(engine.memory_bytes / 2**20, 1),
+            }
+            for engine in listed
+        ]  # fmt: skip
+        return pd.DataFrame(rows, columns=ENGINE_COLUMNS)
+
     def refresh(self, args: argparse.Namespace) -> None:
         for hook in self.magics.refresh_hooks:
             hook()
@@ -217,3 +249,15 @@ class Subcommands:
 
     def help(self, args: argparse.Namespace) -> None:
         print(line_help())
+
+
+def _engine_named(engines: list[EngineInfo], name: str) -> EngineInfo:
+    """The engine `name` stands for: its `host:port`, or just the port."""
+    for engine in engines:
+        if name in (engine.instance, engine.instance.rsplit(":", 1)[-1]):
+            return engine
+    known = ", ".join(e.instance for e in engines) or "you have none"
+    raise LinkisCellError(
+        f"No engine of yours is called {name!r} (engines: {known}).",
+        "List them with `%linkis engines`.",
+    )

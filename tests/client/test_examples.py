@@ -31,6 +31,7 @@ from linkis_kernel.client import (
     FilePage,
     JobStatus,
     LinkisAuthError,
+    LinkisError,
     LinkisNotFoundError,
     LinkisPermissionError,
     LinkisRestClient,
@@ -63,6 +64,12 @@ NOT_READ_BY_THE_CLIENT = {
     "jobhistory-diagnosis-query.json",
     "jobhistory-job-extra-info.json",
     "jobhistory-listundonetasks.json",
+    "linkisManager-rm-enginekill.json",
+    "linkisManager-rm-userresources.json",
+    "linkisManager-rm-applicationlist.json",
+    "linkisManager-rm-engineType.json",
+    "linkisManager-ecrHistoryList.json",
+    "error-listEMEngines-not-admin.json",
 }
 
 
@@ -323,6 +330,21 @@ EXAMPLES: list[tuple[str, int, str, Call, type, Check | None]] = [
     ("publicKey-encrypt-enabled.json", 200, "user/publicKey", lambda c: c.login(),
      LinkisAuthError, lambda e: "public key" in e.message),
 ]  # fmt: skip
+
+# The LinkisManager: the user's engines and ending one.
+EXAMPLES += [
+    ("linkisManager-listUserEngines.json", 200, "linkisManager/listUserEngines",
+     lambda c: c.engines(), list,
+     lambda r: r[0].instance == "linkis-host:38841" and r[0].creator == "IDE"
+     and r[0].engine_type == "python" and r[0].status == "Unlock"
+     and r[0].memory_bytes == 1073741824 and r[0].idle_seconds is not None),
+    ("linkisManager-killEngineConn.json", 200, "linkisManager/killEngineConn",
+     lambda c: c.kill_engine("linkis-host:38841"), str, lambda r: r == "Kill engineConn succeed."),
+    ("error-killEngineConn-no-permission.json", 400, "linkisManager/killEngineConn",
+     lambda c: c.kill_engine("linkis-host:38841"), LinkisError,
+     lambda e: "no permission to kill EngineConn" in e.message),
+]  # fmt: skip
+# Answers the client never asks for (the web console's resource pages do).
 
 
 def test_every_example_file_is_in_the_table() -> None:

@@ -15,7 +15,7 @@ import pytest
 from support.bodies import submit_body
 from support.faultproxy import FaultProxy
 from support.inprocess import SESSION_TIMEOUT, InProcessServer
-from support.serverproc import ServerProcess, stop_child
+from support.serverproc import ServerProcess, start_server, stop_child
 from support.waiting import wait_until
 
 from linkis_kernel import wire

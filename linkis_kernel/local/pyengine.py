@@ -1,0 +1,331 @@
+"""The program inside a Python engine process (an EngineConn of the embedded server).
+
+Started by `sessions.EngineSession` as `python -P pyengine.py <kind>`; it imports only the
+standard library at start, so an engine is up in a fraction of a second. It keeps one
+namespace for its whole life (variables, imports and functions live on between jobs) and
+offers what the Linkis python engine offers: `show(x)` (a pandas or Spark DataFrame as a table
+result set, a matplotlib figure as an HTML result set with the PNG inline), `printlog(x)` (a
+job log line) and `plt.show()`.
+
+Protocol: one JSON object per line. The server writes `{"op": "run", "code": ..., "job": N}` to
+the engine's stdin; the engine answers on its original stdout with `out` (printed text), `log`
+(a log line), `table`, `html` and finally `done` (`error`, `cancelled`). Everything else written
+to file descriptors 1 and 2 (subprocesses, C libraries) reaches the server's stderr pipe, and
+stdin reads as empty. SIGINT while a job runs raises KeyboardInterrupt in it; between jobs it is
+ignored. The engine ends on `{"op": "exit"}`, at end of input, or when the server that started
+it is gone.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.abc
+import importlib.machinery
+import io
+import json
+import linecache
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from typing import Any, TextIO
+
+PYSPARK = "pyspark"
+MAX_SHOW_ROWS = 5000  # rows show(spark_df) returns, as the Linkis spark engine caps them
+_WATCHDOG_SECONDS = 1.0
+_OUT_FLUSH_CHARS = 64 * 1024
+
+# pandas dtype name -> Linkis column type (the Linkis python engine's changeDT, with the
+# integer and float widths kept so that no value overflows its column).
+_DTYPE_TYPES = {
+    "int8": "tinyint",
+    "int16": "short",
+    "int32": "int",
+    "int64": "bigint",
+    "uint8": "short",
+    "uint16": "int",
+    "uint32": "bigint",
+    "float16": "float",
+    "float32": "float",
+    "float64": "double",
+    "bool": "boolean",
+    "boolean": "boolean",
+    "Int8": "tinyint",
+    "Int16": "short",
+    "Int32": "int",
+    "Int64": "bigint",
+    "Float32": "float",
+    "Float64": "double",
+}
+
+
+class Channel:
+    """The line-per-message pipe to the server (thread-safe)."""
+
+    def __init__(self, stream: TextIO):
+        self._stream = stream
+        self._lock = threading.Lock()
+
+    def send(self, op: str, **fields: Any) -> None:
+        line = json.dumps({"op": op, **fields}, ensure_ascii=False, default=str)
+        with self._lock:
+            self._stream.write(line + "\n")
+            self._stream.flush()
+
+
+class OutputStream(io.TextIOBase):
+    """sys.stdout of user code: text for the job's text result set."""
+
+    def __init__(self, channel: Channel):
+        self._channel = channel
+        self._buffer: list[str] = []
+        self._size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self._buffer.append(text)
+        self._size += len(text)
+        if self._size >= _OUT_FLUSH_CHARS:
+            self.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        if self._buffer:
+            text = "".join(self._buffer)
+            self._buffer.clear()
+            self._size = 0
+            self._channel.send("out", text=text)
+
+
+class LogStream(io.TextIOBase):
+    """sys.stderr of user code: one WARN log line per line written."""
+
+    def __init__(self, channel: Channel, level: str = "WARN"):
+        self._channel = channel
+        self._level = level
+        self._partial = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        lines = (self._partial + text).split("\n")
+        self._partial = lines.pop()
+        for line in lines:
+            self._channel.send("log", level=self._level, text=line)
+        return len(text)
+
+    def flush(self) -> None:
+        if self._partial:
+            self._channel.send("log", level=self._level, text=self._partial)
+            self._partial = ""
+
+
+class Engine:
+    """One interpreter namespace and the jobs run in it."""
+
+    def __init__(self, channel: Channel, kind: str):
+        self.channel = channel
+        self.kind = kind
+        self.stdout = OutputStream(channel)
+        self.stderr = LogStream(channel)
+        self.running = False
+        self.namespace: dict[str, Any] = {
+            "__name__": "__main__",
+            "__builtins__": __builtins__,
+            "show": self.show,
+            "printlog": self.printlog,
+        }
+
+    # -- what user code calls -------------------------------------------------------------------
+    def printlog(self, obj: Any) -> None:
+        """A job log line, framed as the Linkis python engine frames it."""
+        self.stdout.flush()
+        for text in ("+++++++++++++++", str(obj), "+++++++++++++++"):
+            self.channel.send("log", level="INFO", text=text)
+
+    def show(self, obj: Any = None, **kwargs: Any) -> None:
+        """A DataFrame as a table result set, a figure as an HTML result set."""
+        if obj is None or getattr(obj, "__name__", "") == "matplotlib.pyplot":
+            self.show_matplotlib(obj, **kwargs)
+        elif type(obj).__name__ == "DataFrame":
+            self.show_dataframe(obj)
+        elif type(obj).__name__ == "Figure" and hasattr(obj, "savefig"):
+            self.show_matplotlib(obj, **kwargs)
+        elif callable(obj):
+            obj()
+        else:
+            print(obj)
+
+    def show_dataframe(self, df: Any) -> None:
+        if not hasattr(df, "dtypes") or not hasattr(df, "iloc"):  # a Spark DataFrame
+            df = self._spark_to_pandas(df)
+        columns = [[str(name), _DTYPE_TYPES.get(str(dtype), _other_type(str(dtype)))]
+                   for name, dtype in zip(df.columns, df.dtypes, strict=True)]  # fmt: skip
+        isna = df.isna().to_numpy()
+        rows = [
+            [None if isna[r][c] else str(value) for c, value in enumerate(row)]
+            for r, row in enumerate(df.itertuples(index=False, name=None))
+        ]
+        self.stdout.flush()
+        self.channel.send("table", columns=columns, rows=rows)
+
+    def _spark_to_pandas(self, df: Any) -> Any:
+        limited = df.limit(MAX_SHOW_ROWS + 1).toPandas()
+        if len(limited) > MAX_SHOW_ROWS:
+            self.channel.send(
+                "log",
+                level="WARN",
+                text=f"show() returned the first {MAX_SHOW_ROWS} rows of the DataFrame, as "
+                "Linkis caps them; aggregate or filter it, or write it to a table, to see all.",
+            )
+            limited = limited.head(MAX_SHOW_ROWS)
+        return limited
+
+    def show_matplotlib(
+        self, p: Any = None, fmt: str = "png", width: str = "auto", height: str = "auto", **_: Any
+    ) -> None:
+        """The figure as the Linkis python engine writes it: HTML around a base64 PNG."""
+        import matplotlib.pyplot as plt
+
+        target = plt if p is None else p
+        image = io.BytesIO()
+        target.savefig(image, format=fmt)
+        if fmt == "svg":
+            body = image.getvalue().decode("utf-8")
+        else:
+            data = base64.b64encode(image.getvalue().strip()).decode("ascii")
+            body = f"<img src=data:image/png;base64,{data} style='width={width};height:{height}'>"
+        html = f"<div style='width:{width};height:{height}'>{body}<div>"
+        self.stdout.flush()
+        self.channel.send("html", html=html)
+        plt.close("all" if p is None or p is plt else p)
+
+    # -- running jobs -----------------------------------------------------------------------
+    def run(self, code: str, job: int) -> None:
+        filename = f"<job {job}>"
+        linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+        error: dict[str, Any] | None = None
+        cancelled = False
+        sys.stdout, sys.stderr = self.stdout, self.stderr
+        try:
+            compiled = compile(code, filename, "exec")
+            self.running = True
+            exec(compiled, self.namespace)
+        except KeyboardInterrupt:
+            cancelled = True
+        except SystemExit as exc:
+            if exc.code not in (None, 0):
+                error = {"summary": f"SystemExit: {exc.code}", "traceback": []}
+        except BaseException as exc:
+            error = _error_of(exc)
+        finally:
+            self.running = False
+            try:
+                self.stdout.flush()
+                self.stderr.flush()
+            except KeyboardInterrupt:  # a late interrupt must not lose the answer
+                cancelled = True
+            sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+        self.channel.send("done", error=error, cancelled=cancelled)
+
+    def on_sigint(self, signum: int, frame: Any) -> None:
+        if self.running:
+            raise KeyboardInterrupt
+
+
+def _other_type(dtype: str) -> str:
+    if dtype.startswith("datetime64"):
+        return "timestamp"
+    return "string"
+
+
+def _error_of(exc: BaseException) -> dict[str, Any]:
+    """The summary line and the traceback, without this file's own frames."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename != __file__]
+    lines = ["Traceback (most recent call last):\n", *traceback.format_list(frames)]
+    lines += traceback.format_exception_only(type(exc), exc)
+    text = "".join(lines).rstrip("\n").split("\n")
+    summary = traceback.format_exception_only(type(exc), exc)[-1].strip()
+    return {"summary": summary, "traceback": text}
+
+
+class _PyplotHook(importlib.abc.MetaPathFinder):
+    """Points `plt.show` at `show` as soon as user code imports matplotlib.pyplot."""
+
+    def __init__(self, engine: Engine):
+        self._engine = engine
+
+    def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
+        if name != "matplotlib.pyplot":
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is None or spec.loader is None:
+            return spec
+        loader = spec.loader
+        original = loader.exec_module
+        engine = self._engine
+
+        def exec_module(module: Any) -> None:
+            original(module)
+            module.show = lambda *args, **kwargs: engine.show_matplotlib(module)
+
+        loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
+
+
+def _predefine_spark(engine: Engine) -> None:
+    """`spark` for PySpark jobs: DuckDB's Spark-compatible API (no JVM needed)."""
+    from duckdb.experimental.spark.sql import SparkSession
+
+    spark = SparkSession.builder.getOrCreate()
+    engine.namespace.update(spark=spark, sqlContext=spark)
+
+
+def _watch_parent(parent: int) -> None:
+    """End the engine when the server that started it is gone (even if killed -9)."""
+    while True:
+        time.sleep(_WATCHDOG_SECONDS)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def _take_standard_streams() -> tuple[TextIO, TextIO]:
+    """The protocol's own copies of stdin/stdout; fd 0 becomes /dev/null, fd 1 joins fd 2."""
+    requests = os.fdopen(os.dup(0), "r", encoding="utf-8")
+    replies = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    os.dup2(2, 1)
+    sys.stdin = open(os.devnull, encoding="utf-8")  # noqa: SIM115 (lives as long as the engine)
+    return requests, replies
+
+
+def main() -> None:
+    kind = sys.argv[1] if len(sys.argv) > 1 else "python"
+    parent = os.getppid()
+    requests, replies = _take_standard_streams()
+    channel = Channel(replies)
+    engine = Engine(channel, kind)
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    sys.meta_path.insert(0, _PyplotHook(engine))
+    signal.signal(signal.SIGINT, engine.on_sigint)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    if kind == PYSPARK:
+        _predefine_spark(engine)
+    channel.send("ready", pid=os.getpid(), python=sys.version.split()[0])
+    for line in requests:
+        request = json.loads(line)
+        if request.get("op") == "exit":
+            break
+        if request.get("op") == "run":
+            engine.run(request["code"], request.get("job", 0))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,332 @@
+"""Engine sessions: one long-lived Python engine process (an EngineConn) and the jobs it runs.
+
+An `EngineSession` starts `pyengine.py` in its own process group, sends it one job at a time and
+turns its answers into result sets and log lines of that job. A kill interrupts the running
+statement (SIGINT, i.e. KeyboardInterrupt in the engine); if the statement has not stopped after
+`kill_grace` seconds the whole process group is ended. `EngineManager` (engineconns.py) decides
+which session a job gets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+from ..wire import RESULT_HTML, RESULT_TABLE, RESULT_TEXT
+from .dolphin import Column, ResultWriter
+from .engines import ERR_ENGINE, ERR_PYTHON, JobCancelled, JobFailed, RunContext
+from .logfile import INFO, WARN
+
+log = logging.getLogger("linkis_kernel.local")
+
+ENGINE_SCRIPT = Path(__file__).with_name("pyengine.py")
+ENGINECONN_APPLICATION = "linkis-cg-engineconn"
+# The Linkis python engine's PYSPARK_PROCESSS_STOPPED (errCode 60003).
+ERR_ENGINE_STOPPED = 60003
+MSG_ENGINE_STOPPED = "Pyspark process  has stopped, query failed!(Pyspark 进程已停止，查询失败！)"
+START_TIMEOUT = 60.0
+_STOP_GRACE = 2.0
+_SECRET_ENV = frozenset({"LINKIS_PASSWORD", "LINKIS_TOKEN"})
+
+# NodeStatus names of Linkis, as the LinkisManager endpoints show them.
+STARTING, UNLOCK, BUSY, SHUTTING_DOWN = "Starting", "Unlock", "Busy", "ShuttingDown"
+
+
+@dataclass(frozen=True)
+class EngineKey:
+    """The labels an engine is shared under: one engine per user, creator and engine."""
+
+    user: str
+    creator: str
+    engine_type: str
+    version: str
+
+    @property
+    def user_creator(self) -> str:
+        return f"{self.user}-{self.creator}"
+
+    @property
+    def engine_label(self) -> str:
+        return f"{self.engine_type}-{self.version}"
+
+
+class EngineSession:
+    """One engine process and what it is doing."""
+
+    def __init__(self, key: EngineKey, host: str, *, engine_kind: str, kill_grace: float):
+        self.key = key
+        self.host = host
+        self.engine_kind = engine_kind  # "python" or "pyspark" (what pyengine.py predefines)
+        self.kill_grace = kill_grace
+        self.ticket_id = str(uuid.uuid4())
+        self.process: subprocess.Popen[bytes] | None = None
+        self.status = STARTING
+        self.started_ms = 0
+        self.start_seconds = 0.0
+        self.last_used = time.monotonic()
+        self.jobs_run = 0
+        self.holder: RunContext | None = None  # the job this session is reserved for
+        self.end_reason: str | None = None
+        self.record_id: int | None = None
+        self._lock = threading.Lock()
+        self._killed_job: RunContext | None = None
+
+    # -- identity ---------------------------------------------------------------------------
+    @property
+    def pid(self) -> int:
+        return self.process.pid if self.process is not None else 0
+
+    @property
+    def instance(self) -> str:
+        """The EngineConn's `host:port`; the engine process id stands in for the port."""
+        return f"{self.host}:{self.pid}"
+
+    def service_instance(self) -> str:
+        """`ServiceInstance(...)` as Linkis prints it in job logs."""
+        return f"ServiceInstance({ENGINECONN_APPLICATION}, {self.instance}, {self.started_ms})"
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None and not self.end_reason
+
+    @property
+    def started(self) -> bool:
+        return self.process is not None
+
+    def idle_seconds(self) -> float:
+        return 0.0 if self.holder is not None else time.monotonic() - self.last_used
+
+    # -- start ------------------------------------------------------------------------------
+    def start(self, scratch: Path) -> None:
+        """Start the engine process and wait until it says it is ready."""
+        began = time.monotonic()
+        self.started_ms = int(time.time() * 1000)
+        scratch.mkdir(parents=True, exist_ok=True)
+        env = {k: v for k, v in os.environ.items() if k not in _SECRET_ENV}
+        env.update(PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8")
+        command = [sys.executable, "-P", "-u", str(ENGINE_SCRIPT), self.engine_kind]
+        try:
+            self.process = subprocess.Popen(
+                command,
+                cwd=scratch,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+                env=env,
+            )
+        except OSError as exc:
+            raise JobFailed(ERR_ENGINE, f"could not start the python engine: {exc}") from None
+        threading.Thread(target=self._pump_stderr, daemon=True, name="linkis-ec-stderr").start()
+        ready = self._read_message(START_TIMEOUT)
+        if ready is None or ready.get("op") != "ready":
+            code = self.stop()
+            raise JobFailed(
+                ERR_ENGINE,
+                f"the python engine did not start (it exited with status {code}); "
+                "see the WARN lines above for what it printed",
+            )
+        self.start_seconds = time.monotonic() - began
+        self.status = UNLOCK
+
+    def _read_message(self, timeout: float | None = None) -> dict[str, Any] | None:
+        """The next message from the engine; None at end of output (the engine is gone)."""
+        assert self.process is not None and self.process.stdout is not None
+        if timeout is not None:
+            timer = threading.Timer(timeout, self._stop_quietly)
+            timer.daemon = True
+            timer.start()
+        try:
+            line = self.process.stdout.readline()
+        finally:
+            if timeout is not None:
+                timer.cancel()
+        if not line:
+            return None
+        try:
+            message = json.loads(line)
+        except ValueError:
+            return {"op": "log", "level": WARN, "text": line.decode("utf-8", "replace").rstrip()}
+        return message if isinstance(message, dict) else None
+
+    def _stop_quietly(self) -> None:
+        with contextlib.suppress(Exception):
+            self.stop()
+
+    def _pump_stderr(self) -> None:
+        """What the engine writes to fds 1 and 2: the running job's log, else the server log."""
+        process = self.process
+        assert process is not None and process.stderr is not None
+        for raw in process.stderr:
+            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            job = self.holder
+            if job is not None and self.status == BUSY:
+                job.write_log(WARN, line)
+            else:
+                log.info("engine %s: %s", self.instance, line)
+
+    # -- running a job ----------------------------------------------------------------------
+    def run(self, job: RunContext) -> None:
+        """Run `job` on this engine; raises JobFailed / JobCancelled as the job ends."""
+        assert self.process is not None and self.process.stdin is not None
+        with self._lock:
+            self.status = BUSY
+            self.jobs_run += 1
+        job.start_statements(1)
+        job.statement_progress(0, 0.0)
+        results = ResultStream(job)
+        request = {"op": "run", "code": job.code, "job": job.task_id}
+        try:
+            try:
+                self.process.stdin.write((json.dumps(request) + "\n").encode())
+                self.process.stdin.flush()
+            except OSError:
+                pass  # the engine is gone: reading its answer says so
+            if job.cancelled.is_set():  # killed while the request was on its way
+                self.interrupt(job)
+            done = self._read_until_done(job, results)
+        finally:
+            results.close()
+            with self._lock:
+                self.last_used = time.monotonic()
+                if self.status == BUSY:
+                    self.status = UNLOCK
+        if done is None:
+            self._engine_died(job)
+        if done.get("cancelled") or job.cancelled.is_set():
+            raise JobCancelled
+        error = done.get("error")
+        if error:
+            raise JobFailed(ERR_PYTHON, str(error.get("summary")), list(error.get("traceback", [])))
+        job.statement_progress(0, 1.0)
+
+    def _read_until_done(self, job: RunContext, results: ResultStream) -> dict[str, Any] | None:
+        while (message := self._read_message()) is not None:
+            op = message.get("op")
+            if op == "done":
+                return message
+            if op == "out":
+                results.text(str(message.get("text", "")))
+            elif op == "log":
+                job.write_log(str(message.get("level", INFO)), str(message.get("text", "")))
+            elif op == "table":
+                results.table(message.get("columns", []), message.get("rows", []))
+            elif op == "html":
+                results.html(str(message.get("html", "")))
+        return None
+
+    def _engine_died(self, job: RunContext) -> NoReturn:
+        assert self.process is not None
+        code = self.process.wait()
+        self.status = SHUTTING_DOWN
+        killed = self._killed_job is job
+        if self.end_reason is None:
+            self.end_reason = f"it exited with status {code} while running job {job.task_id}"
+        if killed or job.cancelled.is_set():
+            raise JobCancelled
+        raise JobFailed(
+            ERR_ENGINE_STOPPED,
+            f"{MSG_ENGINE_STOPPED} The python engine EngineConn {self.instance} exited with "
+            f"status {code} while running this job; what it held in memory is lost, and the "
+            "next job starts a new engine.",
+        )
+
+    # -- kill and stop ----------------------------------------------------------------------
+    def interrupt(self, job: RunContext) -> None:
+        """KeyboardInterrupt in the running statement; the engine ends if it has not stopped
+        within the grace period."""
+        if self.holder is not job or not self.alive:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, signal.SIGINT)
+        timer = threading.Timer(self.kill_grace, self._end_if_still_running, args=(job,))
+        timer.daemon = True
+        timer.start()
+
+    def _end_if_still_running(self, job: RunContext) -> None:
+        if self.holder is not job or self.status != BUSY or not self.alive:
+            return
+        self._killed_job = job
+        job.write_log(
+            WARN,
+            f"The statement did not stop within {self.kill_grace:g} s of the kill, so engine "
+            f"EngineConn {self.instance} was ended; the next job starts a new engine.",
+        )
+        self.end_reason = f"job {job.task_id} was killed and did not stop within the grace period"
+        self.stop()
+
+    def stop(self) -> int | None:
+        """End the engine's whole process group (SIGTERM, then SIGKILL); its exit status."""
+        process = self.process
+        if process is None:
+            return None
+        self.status = SHUTTING_DOWN
+        if process.poll() is None and process.stdin is not None:
+            with contextlib.suppress(OSError):
+                process.stdin.close()
+        for signum in (signal.SIGTERM, signal.SIGKILL):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signum)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                return process.wait(_STOP_GRACE)
+        return process.poll()
+
+
+class ResultStream:
+    """Turns an engine's output into the job's result sets, in the order it came."""
+
+    def __init__(self, job: RunContext):
+        self.job = job
+        self._text: ResultWriter | None = None
+        self._partial = ""
+
+    def text(self, chunk: str) -> None:
+        lines = (self._partial + chunk).split("\n")
+        self._partial = lines.pop()
+        for line in lines:
+            self._text_writer().write_line(line.rstrip("\r"))
+
+    def _text_writer(self) -> ResultWriter:
+        if self._text is None:
+            self._text = self.job.new_result(RESULT_TEXT, None)
+        return self._text
+
+    def table(self, columns: list, rows: list) -> None:
+        self._end_text()
+        described = [Column(str(name), str(data_type)) for name, data_type in columns]
+        with self.job.new_result(RESULT_TABLE, described) as writer:
+            for row in rows:
+                writer.write_row([None if cell is None else str(cell) for cell in row])
+        self._written(writer, "rows")
+
+    def html(self, html: str) -> None:
+        self._end_text()
+        with self.job.new_result(RESULT_HTML, None) as writer:
+            writer.write_line(html)
+        self._written(writer, "lines")
+
+    def _end_text(self) -> None:
+        if self._partial:
+            self._text_writer().write_line(self._partial)
+            self._partial = ""
+        if self._text is not None:
+            self._text.close()
+            self._written(self._text, "lines")
+            self._text = None
+
+    def _written(self, writer: ResultWriter, unit: str) -> None:
+        self.job.write_log(INFO, f"Result set {writer.path.name} written ({writer.rows} {unit}).")
+
+    def close(self) -> None:
+        self._end_text()
