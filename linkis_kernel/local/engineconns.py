@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import platform
 import signal
 import sqlite3
 import threading
@@ -36,6 +37,7 @@ DEFAULT_MAX_PER_USER = 10  # Linkis' wds.linkis.rm.instance
 DEFAULT_KILL_GRACE = 5.0
 MANAGER_APPLICATION = "linkis-cg-linkismanager"
 _WAIT_SLICE = 0.2
+PYTHON_RUNTIME = f"Python {platform.python_version()}"  # engines run on this server's Python
 SPARK_STAND_IN = (
     "This PySpark job runs on DuckDB's Spark-compatible API (duckdb.experimental.spark), not on "
     "a real Spark: `spark` is a DuckDB-backed SparkSession. For a real local Spark, install "
@@ -294,7 +296,8 @@ class EngineManager:
             job.write_log(
                 INFO,
                 f"Reusing engine EngineConn {session.instance} (idle for "
-                f"{session.idle_seconds():.1f} s; {session.jobs_run} job(s) ran on it before).",
+                f"{session.idle_seconds():.1f} s; {session.jobs_run} job(s) ran on it before): "
+                f"{PYTHON_RUNTIME} runs it.",
             )
             return True
         ask = f"EngineAskAsyncResponse({uuid.uuid4()},ServiceInstance({MANAGER_APPLICATION}, "
@@ -324,7 +327,7 @@ class EngineManager:
         job.write_log(
             INFO,
             f"Engine EngineConn {session.instance} started in {session.start_seconds:.2f} s "
-            f"(pid {session.pid}).",
+            f"(pid {session.pid}): {PYTHON_RUNTIME} runs it.",
         )
         return False
 

@@ -36,7 +36,17 @@ def test_the_wheel_installs_the_kernelspecs_into_the_environment(tmp_path: Path)
     )
 
     prefix = tmp_path / "env"  # where a virtual environment's pip puts the shared data
-    pip("install", "--quiet", "--no-deps", "--no-compile", "--prefix", str(prefix), str(wheel))
+    # --ignore-installed: never touch this environment's own (editable) linkis-kernel.
+    pip(
+        "install",
+        "--quiet",
+        "--no-deps",
+        "--no-compile",
+        "--ignore-installed",
+        "--prefix",
+        str(prefix),
+        str(wheel),
+    )
     for kernel in KERNEL_NAMES:
         spec = json.loads((prefix / "share/jupyter/kernels" / kernel / "kernel.json").read_text())
         assert spec["argv"] == ARGV, "plain python: the environment's own, as python3's"
