@@ -145,11 +145,9 @@ def test_toolbar_interrupt_kills_the_job(app: App, linkis_server: Any) -> None:
     app.wait_cell_done(cell)
     app.screenshot(cell, "interrupt-2-cancelled")
     task_id = re.search(r"task (\d+) · Cancelled", text).group(1)
-    exec_id = re.search(r"exec id (\S+)", text).group(1)
     answer = linkis_server.client.get(linkis_server.api(f"jobhistory/{task_id}/get"), timeout=10)
     task = answer.json()["data"]["task"]
     assert task["status"] == "Cancelled"
-    assert exec_id.endswith(task["execId"]), (exec_id, task)
     assert_local_only_and_no_errors(app)
 
 

@@ -64,7 +64,8 @@ def _finished(server: ServerProcess, job: dict, session: requests.Session | None
     outputs = []
     if task["status"] == wire.SUCCEED:
         tree = _data(server, "filesystem/getDirFileTrees", session, path=task["resultLocation"])
-        for child in sorted(tree["dirFileTrees"]["children"] or [], key=lambda c: c["name"]):
+        folder = tree["dirFileTrees"] or {}  # null: the job wrote no result set
+        for child in sorted(folder.get("children") or [], key=lambda c: c["name"]):
             page = _data(server, "filesystem/openFile", session, path=child["path"])
             outputs.append(page)
     return {"task": task, "log": log, "outputs": outputs, **job}
