@@ -312,21 +312,7 @@ def run_shell(job: RunContext, scratch: Path) -> None:
     scratch.mkdir(parents=True, exist_ok=True)
     script = scratch / "main.sh"
     script.write_text(job.code + "\n", encoding="utf-8")
-    command = ["bash", str(script)]
-    env = {k: v for k, v in os.environ.items() if k not in _SECRET_ENV}
-    env.update(PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8")
-    try:
-        process = subprocess.Popen(
-            command,
-            cwd=scratch,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-            env=env,
-        )
-    except OSError as exc:
-        raise JobFailed(ERR_ENGINE, f"could not start the shell engine: {exc}") from None
+    process = spawn_engine(["bash", str(script)], scratch, stdin=subprocess.DEVNULL, what="shell")
     job.attach(process=process)
     if job.cancelled.is_set():  # killed while the process was starting
         stop_process(process)
@@ -396,6 +382,25 @@ def query_percent(cursor: Any) -> float:
         return float(cursor.query_progress())
     except duckdb.Error:  # the statement ended and the cursor closed under us
         return -1.0
+
+
+def spawn_engine(command: list[str], scratch: Path, *, stdin: int, what: str) -> subprocess.Popen:
+    """Start an engine process in a process group of its own (so kill reaches all it starts),
+    in `scratch`, without the server's secrets in its environment; piped stdout and stderr."""
+    env = {k: v for k, v in os.environ.items() if k not in _SECRET_ENV}
+    env.update(PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8")
+    try:
+        return subprocess.Popen(
+            command,
+            cwd=scratch,
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            env=env,
+        )
+    except OSError as exc:
+        raise JobFailed(ERR_ENGINE, f"could not start the {what} engine: {exc}") from None
 
 
 def stop_process(process: subprocess.Popen) -> None:

@@ -25,7 +25,7 @@ from typing import Any, NoReturn
 
 from ..wire import RESULT_HTML, RESULT_TABLE, RESULT_TEXT
 from .dolphin import Column, ResultWriter
-from .engines import ERR_ENGINE, ERR_PYTHON, JobCancelled, JobFailed, RunContext
+from .engines import ERR_ENGINE, ERR_PYTHON, JobCancelled, JobFailed, RunContext, spawn_engine
 from .logfile import INFO, WARN
 
 log = logging.getLogger("linkis_kernel.local")
@@ -37,7 +37,6 @@ ERR_ENGINE_STOPPED = 60003
 MSG_ENGINE_STOPPED = "Pyspark process  has stopped, query failed!(Pyspark 进程已停止，查询失败！)"
 START_TIMEOUT = 60.0
 _STOP_GRACE = 2.0
-_SECRET_ENV = frozenset({"LINKIS_PASSWORD", "LINKIS_TOKEN"})
 
 # NodeStatus names of Linkis, as the LinkisManager endpoints show them.
 STARTING, UNLOCK, BUSY, SHUTTING_DOWN = "Starting", "Unlock", "Busy", "ShuttingDown"
@@ -113,21 +112,8 @@ class EngineSession:
         began = time.monotonic()
         self.started_ms = int(time.time() * 1000)
         scratch.mkdir(parents=True, exist_ok=True)
-        env = {k: v for k, v in os.environ.items() if k not in _SECRET_ENV}
-        env.update(PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8")
         command = [sys.executable, "-P", "-u", str(ENGINE_SCRIPT), self.engine_kind]
-        try:
-            self.process = subprocess.Popen(
-                command,
-                cwd=scratch,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,
-                env=env,
-            )
-        except OSError as exc:
-            raise JobFailed(ERR_ENGINE, f"could not start the python engine: {exc}") from None
+        self.process = spawn_engine(command, scratch, stdin=subprocess.PIPE, what="python")
         threading.Thread(target=self._pump_stderr, daemon=True, name="linkis-ec-stderr").start()
         ready = self._read_message(START_TIMEOUT)
         if ready is None or ready.get("op") != "ready":

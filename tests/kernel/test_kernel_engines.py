@@ -5,6 +5,7 @@ show(df) as a DataFrame, a plot as an image, an interrupt that keeps the engine,
 from __future__ import annotations
 
 import os
+import re
 import time
 from typing import Any
 
@@ -37,7 +38,7 @@ def test_cells_share_an_engine_and_show_tables_and_figures() -> None:
     assert "logged" in texts(cells[5]) + stdout(cells[5])
     listed = texts(cells[6], types=("execute_result",))
     assert "Unlock" in listed and "memory_mb" in listed
-    assert "Ended 1 engine(s)" in stdout(cells[7])
+    assert re.match(r"Ended \d+ engine\(s\)", stdout(cells[7]))  # the user's, this one among them
     assert "False" in texts(cells[8]) + stdout(cells[8])
     assert "started engine" in texts(cells[8])
 

@@ -33,6 +33,7 @@ def _finished(server: ServerProcess, code: str, **submit: Any) -> int:
 def test_extra_info_gives_the_code_that_ran_and_its_run_time(linkis_server: ServerProcess) -> None:
     task_id = _finished(
         linkis_server, "print(${n} + 1)", engine="python", run_type="python",
+        creator="extrainfo",  # labels no other test uses, so this job starts its engine
         params={"variable": {"n": "41"}},
     )  # fmt: skip
     http, answer = _get(linkis_server, "jobhistory/job-extra-info", jobId=task_id)
