@@ -64,7 +64,9 @@ def _finished(server: ServerProcess, job: dict, session: requests.Session | None
     outputs = []
     if task["status"] == wire.SUCCEED:
         tree = _data(server, "filesystem/getDirFileTrees", session, path=task["resultLocation"])
-        for child in sorted(tree["dirFileTrees"]["children"] or [], key=lambda c: c["name"]):
+        # A job that printed nothing has no result folder: `dirFileTrees` is null.
+        children = (tree["dirFileTrees"] or {}).get("children") or []
+        for child in sorted(children, key=lambda c: c["name"]):
             page = _data(server, "filesystem/openFile", session, path=child["path"])
             outputs.append(page)
     return {"task": task, "log": log, "outputs": outputs, **job}
