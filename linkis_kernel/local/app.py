@@ -109,6 +109,17 @@ MANAGER_ROUTES: tuple[Route, ...] = (
     _manager_route(POST, "linkisManager/rm/applicationlist", endpoints.application_list),
     _manager_route(GET, "linkisManager/rm/engineType", endpoints.rm_engine_types),
     _manager_route(GET, "linkisManager/ecinfo/ecrHistoryList", endpoints.ecr_history_list),
+    _manager_route(GET, "linkisManager/listAllECMHealthyStatus", endpoints.ecm_healthy_statuses),
+    _manager_route(GET, "linkisManager/listAllNodeHealthyStatus", endpoints.node_statuses),
+    # InstanceRestful (the instance-label service) answers with `method: null`.
+    Route(
+        GET,
+        re.compile("microservice/modifiableLabelKey"),
+        endpoints.modifiable_label_keys,
+        "labels",
+        True,
+        False,
+    ),
 )
 ROUTES += MANAGER_ROUTES
 

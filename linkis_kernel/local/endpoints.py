@@ -411,3 +411,32 @@ async def ecr_history_list(h: ApiHandler) -> Reply:
     params.update(pageNow=h.int_param("pageNow", 1), pageSize=h.int_param("pageSize", 20))
     manager = h.ctx.service.manager
     return Reply(await h.run(manager.ecr_history, h.user, _is_admin(h), params))
+
+
+# NodeHealthy values an admin may set on an EngineConnManager (EMRestfulApi, `onlyEditable`).
+_EDITABLE_ECM_HEALTHY = ("Healthy", "UnHealthy", "WARN", "StockAvailable", "StockUnavailable")
+# Every NodeStatus, in the enum's order (EngineRestfulApi.listAllNodeHealthyStatus).
+_NODE_STATUSES = (
+    "Starting",
+    "Unlock",
+    "Locked",
+    "Idle",
+    "Busy",
+    "Running",
+    "ShuttingDown",
+    "Failed",
+    "Success",
+)
+
+
+async def ecm_healthy_statuses(h: ApiHandler) -> Reply:
+    return Reply({"nodeHealthy": list(_EDITABLE_ECM_HEALTHY)})
+
+
+async def node_statuses(h: ApiHandler) -> Reply:
+    return Reply({"nodeStatus": list(_NODE_STATUSES)})
+
+
+async def modifiable_label_keys(h: ApiHandler) -> Reply:
+    """No label of this server's instances can be edited, so the list is empty."""
+    return Reply({"keyList": []})

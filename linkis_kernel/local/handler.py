@@ -42,9 +42,10 @@ _SERVICE_KIND = {
     "user": "linkis-mg-gateway",
     "manager": "linkis-cg-linkismanager",
     "rm": "linkis-cg-linkismanager",
+    "labels": "linkis-ps-publicservice",
 }
 # Services whose answers carry `method: null` (no `...RestfulApi` class on the stack).
-_NULL_METHOD_FAMILIES = ("user", "rm")
+_NULL_METHOD_FAMILIES = ("user", "rm", "labels")
 
 
 @dataclass
@@ -66,7 +67,7 @@ class Route:
     methods: tuple[str, ...]
     pattern: re.Pattern[str]
     endpoint: Endpoint
-    family: str  # "entrance", "service" or "user": decides `method` and `serviceKind`
+    family: str  # a `_SERVICE_KIND` key: decides `method` and `serviceKind`
     auth: bool = True
     text_errors: bool = False  # a file download: errors answer as text with HTTP 200
 

@@ -69,6 +69,9 @@ NOT_READ_BY_THE_CLIENT = {
     "linkisManager-rm-applicationlist.json",
     "linkisManager-rm-engineType.json",
     "linkisManager-ecrHistoryList.json",
+    "linkisManager-listAllECMHealthyStatus.json",
+    "linkisManager-listAllNodeHealthyStatus.json",
+    "microservice-modifiableLabelKey.json",
     "error-listEMEngines-not-admin.json",
 }
 

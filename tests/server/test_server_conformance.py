@@ -94,6 +94,19 @@ CASES: dict[str, Case] = {
     "error-unauthenticated.json": Case("POST", "entrance/submit", 401, body={}, auth="none"),
     "error-unknown-execid.json": Case("GET", f"entrance/{EXAMPLE_EXEC_ID}/status", 400),
     "execute.json": Case("POST", "entrance/execute", 200, body="execute-request.json"),
+    "linkisManager-listAllECMHealthyStatus.json": Case(
+        "GET",
+        "linkisManager/listAllECMHealthyStatus",
+        200,
+        params={"onlyEditable": "true"},
+        values=("nodeHealthy",),
+    ),
+    "linkisManager-listAllNodeHealthyStatus.json": Case(
+        "GET", "linkisManager/listAllNodeHealthyStatus", 200, values=("nodeStatus",)
+    ),
+    "microservice-modifiableLabelKey.json": Case(
+        "GET", "microservice/modifiableLabelKey", 200, values=("keyList",)
+    ),
     "gateway-error-taskid-not-exists.json": Case("GET", "entrance/999999/status", 200),
     "getDirFileTrees-missing-dir.json": Case(
         "GET", "filesystem/getDirFileTrees", 200, params={"path": "{table_dir}/missing"}
@@ -416,7 +429,9 @@ def test_shape_comparison_catches_differences() -> None:
 
 
 # The LinkisManager examples need live engines: test_server_engines.py checks them.
-ENGINE_EXAMPLES = {path.name for path in example_files() if "linkisManager" in path.name} | {
+ENGINE_EXAMPLES = {
+    path.name for path in example_files() if "linkisManager" in path.name and path.name not in CASES
+} | {
     "error-killEngineConn-no-permission.json",
     "error-listEMEngines-not-admin.json",
 }
