@@ -27,7 +27,15 @@ from .client import (
     phrase_steps,
 )
 from .display.text import TextProgress
-from .job import Job, KillReport, LinkisClient, NoDefaultRunTypeError, UnknownEngineError
+from .job import (
+    OPTION_ENGINE,
+    OPTION_RUN_TYPE,
+    Job,
+    KillReport,
+    LinkisClient,
+    NoDefaultRunTypeError,
+    UnknownEngineError,
+)
 from .wire import CANCELLED, DEFAULT_CREATOR, SUCCEED
 
 if TYPE_CHECKING:
@@ -42,8 +50,6 @@ CLI_COMMANDS: Commands = {
     KILL: "linkis-kernel kill {ref}",
     JOBS: "linkis-kernel jobs",
 }
-ENGINE_OPTION = "`-e {}`"
-RUN_TYPE_OPTION = "`-t {}`"
 
 
 def run_main(args: argparse.Namespace) -> int:
@@ -64,9 +70,9 @@ def run_main(args: argparse.Namespace) -> int:
             variables=dict(args.var),
         )
     except UnknownEngineError as exc:
-        return _fail(args, exc.describe(ENGINE_OPTION))
+        return _fail(args, exc.describe(OPTION_ENGINE))
     except NoDefaultRunTypeError as exc:
-        return _fail(args, exc.describe(RUN_TYPE_OPTION))
+        return _fail(args, exc.describe(OPTION_RUN_TYPE))
     except (LinkisError, ValueError) as exc:
         return _fail(args, f"Could not submit the job: {_describe(exc)}")
     except KeyboardInterrupt:

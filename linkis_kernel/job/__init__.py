@@ -17,6 +17,8 @@ from .snapshot import WAITING_STATES, Snapshot, clamp_progress, queue_position
 from .submit import (
     DEFAULT_RUN_TYPES,
     DEFAULT_SOURCE,
+    OPTION_ENGINE,
+    OPTION_RUN_TYPE,
     NoDefaultRunTypeError,
     UnknownEngineError,
     build_submit_body,
@@ -28,6 +30,8 @@ __all__ = [
     "DEFAULT_RUN_TYPES",
     "DEFAULT_SOURCE",
     "DOWNLOAD_FORMATS",
+    "OPTION_ENGINE",
+    "OPTION_RUN_TYPE",
     "SYSTEM_CLOCK",
     "WAITING_STATES",
     "Clock",

@@ -21,6 +21,9 @@ DEFAULT_SOURCE = {"scriptPath": "linkis-kernel"}
 
 PYTHON_ENGINE = "engine='{}'"
 PYTHON_RUN_TYPE = "run_type='{}'"
+# The `%%linkis` magic and `linkis-kernel run` share these options.
+OPTION_ENGINE = "`-e {}`"
+OPTION_RUN_TYPE = "`-t {}`"
 
 
 class UnknownEngineError(ValueError):

@@ -18,7 +18,7 @@ from ..client import (
 )
 from ..client import LinkisJobError as ClientJobError
 from ..display import LinkisCellError
-from ..job import NoDefaultRunTypeError, UnknownEngineError
+from ..job import OPTION_ENGINE, OPTION_RUN_TYPE, NoDefaultRunTypeError, UnknownEngineError
 
 MAGIC_COMMANDS: Commands = {
     LOG: "%linkis log {ref}",
@@ -27,9 +27,6 @@ MAGIC_COMMANDS: Commands = {
     JOBS: "%linkis jobs",
 }
 """How the magics and the kernel spell a next step, e.g. `%linkis log 12`."""
-
-ENGINE_OPTION = "`-e {}`"
-RUN_TYPE_OPTION = "`-t {}`"
 
 
 def magic_command(action: str, ref: int | str | None = None) -> str:
@@ -112,6 +109,6 @@ def engine_errors() -> Iterator[None]:
     try:
         yield
     except UnknownEngineError as error:
-        raise LinkisCellError(error.describe(ENGINE_OPTION)) from None
+        raise LinkisCellError(error.describe(OPTION_ENGINE)) from None
     except NoDefaultRunTypeError as error:
-        raise LinkisCellError(error.describe(RUN_TYPE_OPTION)) from None
+        raise LinkisCellError(error.describe(OPTION_RUN_TYPE)) from None

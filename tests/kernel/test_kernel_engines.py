@@ -4,13 +4,12 @@ show(df) as a DataFrame, a plot as an image, an interrupt that keeps the engine,
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from typing import Any
 
 import pytest
-from jupyter_client.manager import start_new_kernel
+from support.jupyterenv import running_kernel
 from test_kernel_notebooks import execute, notebook, reply_to, stdout, texts
 
 NOTEBOOK = (
@@ -45,13 +44,8 @@ def test_cells_share_an_engine_and_show_tables_and_figures() -> None:
 
 @pytest.fixture
 def pyspark_kernel(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    os.environ["IPYTHONDIR"] = str(tmp_path_factory.mktemp("ipython"))
-    km, kc = start_new_kernel(kernel_name="linkis_pyspark")
-    try:
-        yield km, kc
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
+    with running_kernel("linkis_pyspark", tmp_path_factory.mktemp("ipython")) as kernel:
+        yield kernel
 
 
 def test_an_interrupt_stops_the_statement_and_the_next_cell_still_works(

@@ -3,7 +3,6 @@ kills, against the session's embedded server."""
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -11,9 +10,10 @@ from typing import Any
 import nbformat
 import papermill
 import pytest
-from jupyter_client.manager import KernelManager, start_new_kernel
+from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
+from support.jupyterenv import running_kernel
 from support.serverproc import ServerProcess, history_state
 from support.waiting import wait_until
 
@@ -159,13 +159,8 @@ def reply_to(kc: Any, msg_id: str, timeout: float) -> dict:
 @pytest.fixture(scope="module")
 def sql_kernel(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """One Linkis SQL kernel shared by this module's tests, with its own IPython history."""
-    os.environ["IPYTHONDIR"] = str(tmp_path_factory.mktemp("ipython"))
-    km, kc = start_new_kernel(kernel_name="linkis_sql")
-    try:
-        yield km, kc
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
+    with running_kernel("linkis_sql", tmp_path_factory.mktemp("ipython")) as kernel:
+        yield kernel
 
 
 def test_interrupt_kills_the_running_job(sql_kernel: Any, linkis_server: ServerProcess) -> None:

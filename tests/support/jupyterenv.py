@@ -6,7 +6,12 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+from jupyter_client.manager import start_new_kernel
 
 
 def free_port() -> int:
@@ -43,3 +48,16 @@ def private_jupyter_env(base: Path, prefix: Path) -> dict[str, str]:
         JUPYTER_PATH=str(prefix / "share" / "jupyter"),
     )
     return env
+
+
+@contextmanager
+def running_kernel(name: str, ipython_dir: Path) -> Iterator[tuple[Any, Any]]:
+    """Kernel `name` started through jupyter_client with its own IPython history in
+    `ipython_dir`; yields (manager, client) and shuts the kernel down at exit."""
+    os.environ["IPYTHONDIR"] = str(ipython_dir)
+    manager, client = start_new_kernel(kernel_name=name)
+    try:
+        yield manager, client
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
