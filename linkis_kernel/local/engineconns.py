@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 from ..wire import SCHEDULED
 from .engines import JobCancelled, RunContext
+from .history import now_ms
 from .logfile import INFO
 from .pyengine import PYSPARK
 from .sessions import ENGINE_SCRIPT, STARTING, UNLOCK, EngineKey, EngineSession
@@ -112,14 +113,14 @@ class EngineRecords:
             self.db.execute(
                 "update ecr set used_times = used_times + 1, used_time = ?, "
                 "memory = max(memory, ?) where id = ?",
-                (int(time.time() * 1000), memory, record_id),
+                (now_ms(), memory, record_id),
             )
 
     def released(self, record_id: int, status: str) -> None:
         with self._lock, self.db:
             self.db.execute(
                 "update ecr set release_time = ?, status = ? where id = ? and release_time is null",
-                (int(time.time() * 1000), status, record_id),
+                (now_ms(), status, record_id),
             )
 
     def release_all_running(self) -> None:
@@ -127,7 +128,7 @@ class EngineRecords:
         with self._lock, self.db:
             self.db.execute(
                 "update ecr set release_time = ?, status = ? where release_time is null",
-                (int(time.time() * 1000), REC_FAILED),
+                (now_ms(), REC_FAILED),
             )
 
     def query(

@@ -299,7 +299,7 @@ class Entrance:
             raise ServiceError(
                 f"You have no permission to kill this job, excecute by user:{row['execute_user']}"
             )
-        if self.jobs.task_state(user, lookup) in TERMINAL_STATES:
+        if self.jobs.state_of(row) in TERMINAL_STATES:
             if numeric is not None:
                 raise ServiceError(MSG_KILL_COMPLETED)
             return MSG_FORCED_KILL, {}

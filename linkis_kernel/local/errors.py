@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from ..wire import STATUS_ERROR, STATUS_NO_PERMISSION
 
+OPERATION_FAILED = "operation failed(操作失败)s！the reason(原因)："
+"""How the Linkis services prefix an exception they caught (their aspect's message)."""
+
 
 class ServiceError(Exception):
     """A Linkis-shaped error: envelope `status` (HTTP code follows from it) and `message`.

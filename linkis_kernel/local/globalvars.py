@@ -13,14 +13,12 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from .errors import ServiceError
+from .errors import OPERATION_FAILED, ServiceError
 
 # Linkis' columns: linkis_ps_variable_key.key varchar(50), ..._key_user.value varchar(200).
 MAX_KEY_CHARS = 50
 MAX_VALUE_CHARS = 200
-MSG_EMPTY = (
-    "operation failed(操作失败)s！the reason(原因)：VariableException: Key or value cannot be empty"
-)
+MSG_EMPTY = f"{OPERATION_FAILED}VariableException: Key or value cannot be empty"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS global_variables (

@@ -24,7 +24,7 @@ from tornado.ioloop import IOLoop
 
 from .. import wire
 from .auth import MSG_NOT_LOGGED_IN, AuthStore
-from .errors import ServiceError
+from .errors import OPERATION_FAILED, ServiceError
 
 if TYPE_CHECKING:
     from .service import LocalLinkis
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("linkis_kernel.local")
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
-OPERATION_FAILED = "operation failed(操作失败)s！the reason(原因)："
 # The gateway answers an unknown numeric id with HTTP 200 (docs/linkis-rest.md, "Errors and
 # HTTP codes").
 _GATEWAY_PARSER_ERROR = re.compile(r"taskId \S+ is not exists\.")

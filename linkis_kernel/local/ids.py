@@ -7,10 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..wire import ENTRANCE_APPLICATION, EXEC_ID_PREFIX
-from .errors import ServiceError
+from .errors import OPERATION_FAILED, ServiceError
 
 # PKG catchMsg wording for an exception without a Linkis error code.
-_AOP_FAILURE = "operation failed(操作失败)s！the reason(原因)：{}"
+_AOP_FAILURE = OPERATION_FAILED + "{}"
 
 
 @dataclass(frozen=True)

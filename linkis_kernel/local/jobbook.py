@@ -27,7 +27,6 @@ from .engines import (
     JobFailed,
     run_shell,
     run_sql,
-    sample_resources,
 )
 from .errors import ServiceError, no_permission
 from .history import History, now_ms, task_vo
@@ -35,7 +34,7 @@ from .ids import ShortId, parse_exec_id
 from .jobdetails import MSG_JOB_ID_EMPTY, checked_filter, diagnosis, diagnosis_task_id, extra_info
 from .jobs import Job, ProgressMonitor, Scheduler, finish_line, kill_running
 from .logfile import ERROR, INFO, format_line
-from .paths import schema_path
+from .paths import local_path, schema_path
 from .pyengine import PYSPARK
 from .sessions import EngineKey, EngineSession
 
@@ -99,7 +98,7 @@ class JobBook:
 
     def _fail_interrupted_jobs(self) -> None:
         for row in self.history.fail_unfinished(ERR_RESTART, MSG_RESTARTED):
-            log = Path(row["log_path"].removeprefix("file://"))
+            log = local_path(row["log_path"])
             if log.is_file():
                 with open(log, "a", encoding="utf-8") as f:
                     f.write(format_line(ERROR, MSG_RESTARTED) + "\n")
@@ -171,8 +170,7 @@ class JobBook:
             self._run_job(job)
         finally:
             job.attach_session(None)
-            sample = sample_resources(session.pid, 0.0) if session.started else None
-            self.engines.release(session, sample.rss_bytes if sample else 0)
+            self.engines.release(session, session.memory())
 
     def _run_job(self, job: Job) -> None:
         """Move the job to Running, run its engine, record the outcome."""
@@ -283,9 +281,14 @@ class JobBook:
 
     def task_state(self, user: str, task_id: int) -> str:
         """A task's state for the taskID route: memory first (history may lag a moment)."""
-        row = self.owned_row(task_id, user, missing=f"taskId {task_id} is not exists.")
+        return self.state_of(
+            self.owned_row(task_id, user, missing=f"taskId {task_id} is not exists.")
+        )
+
+    def state_of(self, row: sqlite3.Row) -> str:
+        """A history row's job state: from memory while the job is held (history may lag)."""
         with self._lock:
-            job = self._by_task.get(task_id)
+            job = self._by_task.get(row["task_id"])
         return job.state if job is not None else row["status"]
 
     def lookup_error(self, short_id: ShortId | None, empty: str, failed: str) -> ServiceError:

@@ -9,13 +9,12 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from pathlib import Path
 
 from ..wire import CANCELLED, FAILED
 from .errors import ServiceError
 from .history import gson_metrics
 from .logfile import read_whole_log
-from .paths import FILE_SCHEME
+from .paths import local_path
 
 MSG_JOB_ID_EMPTY = "Invalid jobId cannot be empty"
 MSG_NO_RUNTIME = (
@@ -75,7 +74,7 @@ def diagnosis(row: sqlite3.Row) -> str:
 
 
 def _log_errors(log_path: str) -> str:
-    path = Path(log_path.removeprefix(FILE_SCHEME))
+    path = local_path(log_path)
     try:
         return read_whole_log(path)[0]
     except OSError:

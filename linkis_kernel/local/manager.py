@@ -17,8 +17,9 @@ from datetime import datetime
 from typing import Any
 
 from .engineconns import EngineManager, engine_status
-from .engines import ENGINE_RUN_TYPES, sample_resources
+from .engines import ENGINE_RUN_TYPES
 from .errors import ServiceError
+from .history import now_ms
 from .sessions import ENGINECONN_APPLICATION, EngineSession
 
 MSG_KILLED = "Kill engineConn succeed."
@@ -44,12 +45,8 @@ class ManagerEndpoints:
     def _max(self) -> dict[str, int]:
         return _resource(MAX_MEMORY, MAX_CORES, self.engines.settings.max_per_user)
 
-    def _memory(self, session: EngineSession) -> int:
-        sample = sample_resources(session.pid, 0.0)
-        return sample.rss_bytes if sample is not None else 0
-
     def _node_resource(self, session: EngineSession) -> dict[str, Any]:
-        used = _resource(self._memory(session), 1, 1)
+        used = _resource(session.memory(), 1, 1)
         maximum = self._max
         left = {k: max(0, maximum[k] - used[k]) for k in maximum}
         return {
@@ -62,7 +59,7 @@ class ManagerEndpoints:
             "expectedResource": None,
             "leftResource": left,
             "createTime": session.started_ms,
-            "updateTime": _now_ms(),
+            "updateTime": now_ms(),
             "maxApps": None,
             "numPendingApps": None,
             "numActiveApps": None,
@@ -114,7 +111,7 @@ class ManagerEndpoints:
             "ticketId": session.ticket_id,
             "ecMetrics": None,
             "startTime": session.started_ms,
-            "updateTime": _now_ms() - int(session.idle_seconds() * 1000),  # last used, if idle
+            "updateTime": now_ms() - int(session.idle_seconds() * 1000),  # last used, if idle
             "nodeResource": self._node_resource(session),
             "nodeTaskInfo": {
                 "tasks": session.jobs_run,
@@ -201,29 +198,29 @@ class ManagerEndpoints:
     # -- RMMonitorRest ----------------------------------------------------------------------
     def user_resources(self, user: str) -> dict[str, Any]:
         """linkisManager/rm/userresources: {"userResources": [...]} grouped by user-creator."""
-        groups: dict[str, dict[str, list[EngineSession]]] = {}
+        groups: dict[str, dict[str, list[int]]] = {}  # engines' memory by user-creator, engine
         for session in self.engines.sessions_of(user):
             key = session.key
             user_creator = f"({key.user},{key.creator})"
             engine = f"({key.engine_type},{key.version})"
-            groups.setdefault(user_creator, {}).setdefault(engine, []).append(session)
+            groups.setdefault(user_creator, {}).setdefault(engine, []).append(session.memory())
         resources = []
         for user_creator, engines in groups.items():
             types = [
-                {"engineType": engine, "percent": self._percent(sessions)}
-                for engine, sessions in engines.items()
+                {"engineType": engine, "percent": self._percent(memories)}
+                for engine, memories in engines.items()
             ]
-            every = [s for sessions in engines.values() for s in sessions]
+            every = [memory for memories in engines.values() for memory in memories]
             resources.append(
                 {"userCreator": user_creator, "percent": self._percent(every), "engineTypes": types}
             )
         return {"userResources": resources}
 
-    def _percent(self, sessions: list[EngineSession]) -> str:
+    def _percent(self, memories: list[int]) -> str:
+        """The largest share of the user's limits that engines with these memories take."""
         maximum = self._max
-        memory = sum(self._memory(s) for s in sessions)
-        shares = (memory / maximum["memory"], len(sessions) / maximum["cores"],
-                  len(sessions) / maximum["instances"])  # fmt: skip
+        shares = (sum(memories) / maximum["memory"], len(memories) / maximum["cores"],
+                  len(memories) / maximum["instances"])  # fmt: skip
         return f"{max(shares):.2f}"
 
     def application_list(self, user: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -340,7 +337,3 @@ def _service_instance(application: str, instance: str) -> dict[str, Any]:
         "mappingPorts": None,
         "mappingHost": None,
     }
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)

@@ -20,6 +20,11 @@ def schema_path(path: Path) -> str:
     return FILE_SCHEME + str(path)
 
 
+def local_path(schema: str) -> Path:
+    """The local Path of a `file://` path that this server wrote (a log or result location)."""
+    return Path(schema.removeprefix(FILE_SCHEME))
+
+
 @dataclass(frozen=True)
 class Layout:
     """The files and folders under one data dir."""

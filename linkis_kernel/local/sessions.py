@@ -25,7 +25,16 @@ from typing import Any, NoReturn
 
 from ..wire import RESULT_HTML, RESULT_TABLE, RESULT_TEXT
 from .dolphin import Column, ResultWriter
-from .engines import ERR_ENGINE, ERR_PYTHON, JobCancelled, JobFailed, RunContext, spawn_engine
+from .engines import (
+    ERR_ENGINE,
+    ERR_PYTHON,
+    JobCancelled,
+    JobFailed,
+    RunContext,
+    sample_resources,
+    spawn_engine,
+)
+from .history import now_ms
 from .logfile import INFO, WARN
 
 log = logging.getLogger("linkis_kernel.local")
@@ -103,6 +112,11 @@ class EngineSession:
     def started(self) -> bool:
         return self.process is not None
 
+    def memory(self) -> int:
+        """The engine process's resident memory in bytes; 0 before it starts or once gone."""
+        sample = sample_resources(self.pid, 0.0) if self.started else None
+        return sample.rss_bytes if sample is not None else 0
+
     def idle_seconds(self) -> float:
         return 0.0 if self.holder is not None else time.monotonic() - self.last_used
 
@@ -110,7 +124,7 @@ class EngineSession:
     def start(self, scratch: Path) -> None:
         """Start the engine process and wait until it says it is ready."""
         began = time.monotonic()
-        self.started_ms = int(time.time() * 1000)
+        self.started_ms = now_ms()
         scratch.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-P", "-u", str(ENGINE_SCRIPT), self.engine_kind]
         self.process = spawn_engine(command, scratch, stdin=subprocess.PIPE, what="python")
