@@ -24,6 +24,7 @@ from .errors import (
     LinkisTransportError,
     LinkisValidationError,
     NextStep,
+    join_parts,
     phrase_steps,
 )
 from .models import (
@@ -81,5 +82,6 @@ __all__ = [
     "TableInfo",
     "TaskInfo",
     "TaskPage",
+    "join_parts",
     "phrase_steps",
 ]

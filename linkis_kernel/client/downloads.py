@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import requests
@@ -39,12 +40,7 @@ def download_result_set(
     """Download the result set at `path` into `dest` (see `LinkisRestClient.resultset_to_excel`)."""
     if output_type not in ("csv", "xlsx"):
         raise LinkisValidationError(f"output_type must be 'csv' or 'xlsx', not {output_type!r}")
-    target = Path(dest)
-    if not target.parent.is_dir():
-        raise LinkisValidationError(
-            f"Cannot write {target}: the folder {target.parent} does not exist",
-            hint="Create the folder or pick another destination.",
-        )
+    target = check_target(dest)
     params = {
         "path": path,
         "outputFileType": output_type,
@@ -76,7 +72,6 @@ def _save(
         transport.finish(method, _PATH, response)  # raises the envelope's error
         raise envelope.shape_error(method, response, "a file download", "a JSON message")
     chunks = response.iter_content(chunk_size=_CHUNK)
-    partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
     written = 0
     try:
         first = next(chunks, b"")
@@ -84,18 +79,38 @@ def _save(
             first, ended = _read_up_to(first, chunks, _CHUNK)
             if ended:  # a short body that starts like that is the server's error text
                 _raise_download_error(transport, response, first)
-        with open(partial, "wb") as out:
+        with written_in_place(target) as partial, open(partial, "wb") as out:
             for chunk in _prepend(first, chunks):
                 out.write(chunk)
                 written += len(chunk)
                 if on_progress is not None:
                     on_progress(written)
-        os.replace(partial, target)
     except requests.RequestException as exc:
         raise transport.transport_error(method, _PATH, exc, uncertain=False) from None
+    return target
+
+
+def check_target(dest: str | os.PathLike) -> Path:
+    """`dest` as a Path, after checking its folder exists."""
+    target = Path(dest)
+    if not target.parent.is_dir():
+        raise LinkisValidationError(
+            f"Cannot write {target}: the folder {target.parent} does not exist",
+            hint="Create the folder or pick another destination.",
+        )
+    return target
+
+
+@contextmanager
+def written_in_place(target: Path) -> Iterator[Path]:
+    """A temporary path beside `target` to write to; renamed to `target` when the block ends
+    without an error, removed in any case, so a failed download leaves no partial file."""
+    partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
+    try:
+        yield partial
+        os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
-    return target
 
 
 def _raise_download_error(transport: Transport, response: requests.Response, body: bytes) -> None:

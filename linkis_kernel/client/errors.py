@@ -100,7 +100,7 @@ class LinkisError(Exception):
             details.append(f"Linkis error code {self.error_code}")
         suffix = f" ({', '.join(details)})" if details else ""
         text = f"{where}{self.message.rstrip('.!！ ')}{suffix}."
-        return _join(text, self.hint, phrase_steps(self.next_steps, commands))
+        return join_parts(text, self.hint, phrase_steps(self.next_steps, commands))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self)!r})"
@@ -120,7 +120,8 @@ def log_message(line: str) -> str:
     return _LOG_PREFIX.sub("", line).strip()
 
 
-def _join(*parts: str) -> str:
+def join_parts(*parts: str) -> str:
+    """Non-empty sentences joined by a space."""
     return " ".join(part for part in parts if part)
 
 
@@ -162,7 +163,7 @@ class LinkisJobNotFoundError(LinkisNotFoundError):
 
     def __init__(self, ref: int | str) -> None:
         self.ref = ref
-        super().__init__(f"No Linkis job {ref} is visible to you", next_steps=(NextStep(JOBS),))
+        super().__init__(f"No Linkis job {ref} is visible to you")
 
     def describe(self, commands: Commands) -> str:
         return f"No Linkis job {self.ref} is visible to you; `{commands[JOBS]}` lists yours."
@@ -234,7 +235,7 @@ class LinkisJobError(LinkisError):
             text += f": errCode {self.err_code}, {(self.err_desc or 'no description').rstrip('.')}"
         if self.error_lines and not self.err_desc:
             text += f". Last error: {log_message(self.error_lines[-1]).rstrip('.')}"
-        return _join(f"{text}.", phrase_steps(self.next_steps, commands))
+        return join_parts(f"{text}.", phrase_steps(self.next_steps, commands))
 
     def reason_lines(self) -> list[str]:
         """Why the job failed, as lines: errCode and errDesc, else the last ERROR lines without
@@ -281,7 +282,7 @@ class LinkisTimeoutError(LinkisError):
 
     def describe(self, commands: Commands) -> str:
         state = f" (state {self.state})" if self.state else ""
-        return _join(
+        return join_parts(
             f"{self.message}; the job is still running on the server{state}.",
             phrase_steps(self.next_steps, commands),
         )

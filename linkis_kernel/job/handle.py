@@ -19,6 +19,7 @@ from ..client import (
     LinkisTransportError,
     NextStep,
     TaskInfo,
+    join_parts,
     phrase_steps,
 )
 from ..wire import (
@@ -59,14 +60,14 @@ class KillReport(str):
         cls, text: str, *, error: LinkisError | None = None, next_steps: Sequence[NextStep] = ()
     ) -> KillReport:
         parts = (text, error.describe(PYTHON_COMMANDS) if error else "")
-        report = super().__new__(cls, _join(*parts, phrase_steps(next_steps, PYTHON_COMMANDS)))
+        report = super().__new__(cls, join_parts(*parts, phrase_steps(next_steps, PYTHON_COMMANDS)))
         report.text, report.error, report.next_steps = text, error, tuple(next_steps)
         return report
 
     def describe(self, commands: Commands) -> str:
         """The report with its error and next steps phrased in `commands`."""
         error = self.error.describe(commands) if self.error else ""
-        return _join(self.text, error, phrase_steps(self.next_steps, commands))
+        return join_parts(self.text, error, phrase_steps(self.next_steps, commands))
 
 
 class Job:
@@ -107,12 +108,10 @@ class Job:
         self.run_type = run_type
         self.code = code
         self.creator = creator
-        self.clock = clock
         self.kill_report: KillReport | None = None
         self._poller = JobPoller(
             client, exec_id, self.task_id, state=state, clock=clock, info=self.info
         )
-        self._info: TaskInfo | None = None
         self._outputs = JobResults(
             lambda: self.client, self.task_id, self._settled_info, self._warn_lines
         )
@@ -137,7 +136,6 @@ class Job:
             state=info.status,
             clock=clock,
         )
-        job._info = info
         return job
 
     def __repr__(self) -> str:
@@ -154,6 +152,11 @@ class Job:
     @client.setter
     def client(self, value: LinkisRestClient) -> None:
         self._poller.client = value
+
+    @property
+    def clock(self) -> Clock:
+        """The clock this job's polls, waits and kill confirmation are timed by."""
+        return self._poller.clock
 
     @property
     def state(self) -> str:
@@ -341,8 +344,7 @@ class Job:
 
     def info(self) -> TaskInfo:
         """The job-history row (state, errCode/errDesc, log path, result location, ...)."""
-        self._info = self.client.jobhistory_get(self.task_id)
-        return self._info
+        return self.client.jobhistory_get(self.task_id)
 
     def log(self, level: str = "all", tail: int | None = None) -> list[str]:
         """The job's whole log at `level`: from the entrance while it holds the job, else the
@@ -447,7 +449,3 @@ class Job:
         return self._outputs.download(
             path, format=format, index=index, on_progress=on_progress, **options
         )
-
-
-def _join(*parts: str) -> str:
-    return " ".join(part for part in parts if part)

@@ -30,7 +30,7 @@ _INT_DTYPES = {
     "long": "Int64",
 }
 _FLOAT_TYPES = frozenset({"float", "double", "real"})
-_DECIMAL_TYPES = frozenset({"decimal", "bigdecimal", "numeric"})
+DECIMAL_TYPES = frozenset({"decimal", "bigdecimal", "numeric"})
 _BOOLEAN_TYPES = frozenset({"boolean", "bool"})
 _DATETIME_TYPES = frozenset({"date", "timestamp", "datetime"})
 _STRING_TYPES = frozenset({"char", "varchar", "string"})
@@ -56,9 +56,9 @@ def converter_for(data_type: str, decimal: str = "decimal") -> Converter:
     if kind in _INT_DTYPES:
         dtype = _INT_DTYPES[kind]
         return lambda values: _integers(values, dtype)
-    if kind in _FLOAT_TYPES or (kind in _DECIMAL_TYPES and decimal == "float"):
+    if kind in _FLOAT_TYPES or (kind in DECIMAL_TYPES and decimal == "float"):
         return _floats
-    if kind in _DECIMAL_TYPES:
+    if kind in DECIMAL_TYPES:
         return _decimals
     if kind in _BOOLEAN_TYPES:
         return _booleans

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 import re
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..client import LinkisError, LinkisValidationError
-from .convert import base_type
+from ..client import LinkisError
+from ..client.downloads import check_target, written_in_place
+from .convert import DECIMAL_TYPES, base_type
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 
 PARQUET_INSTALL = "pip install 'linkis-kernel[parquet]'"
 _DECIMAL_PARAMS = re.compile(r"\(\s*(\d+)\s*,\s*(\d+)\s*\)")
-_DECIMAL_TYPES = frozenset({"decimal", "bigdecimal", "numeric"})
 _DEFAULT_DECIMAL_SCALE = 18
 
 
@@ -41,27 +40,12 @@ def require_pyarrow() -> None:
         ) from None
 
 
-def check_target(dest: str | os.PathLike) -> Path:
-    """`dest` as a Path, after checking its folder exists."""
-    target = Path(dest)
-    if not target.parent.is_dir():
-        raise LinkisValidationError(
-            f"Cannot write {target}: the folder {target.parent} does not exist",
-            hint="Create the folder or pick another destination.",
-        )
-    return target
-
-
 def write_parquet(reader: BatchReader, dest: str | os.PathLike) -> Path:
     """Write every batch of `reader` into the Parquet file `dest`; returns its path."""
     require_pyarrow()
     target = check_target(dest)
-    partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
-    try:
+    with written_in_place(target) as partial:
         _write_batches(reader, partial)
-        os.replace(partial, target)
-    finally:
-        partial.unlink(missing_ok=True)
     return target
 
 
@@ -88,7 +72,7 @@ def arrow_schema(frame: pd.DataFrame, columns: list[Column]) -> pa.Schema:
     for i, column in enumerate(columns):
         field = schema.field(i)
         kind = base_type(column.data_type)
-        if kind in _DECIMAL_TYPES and frame.dtypes.iloc[i].kind == "O":
+        if kind in DECIMAL_TYPES and frame.dtypes.iloc[i].kind == "O":
             schema = schema.set(i, field.with_type(_decimal_type(column, frame.iloc[:, i])))
         elif pa.types.is_null(field.type):
             schema = schema.set(i, field.with_type(pa.string()))
