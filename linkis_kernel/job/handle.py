@@ -109,6 +109,7 @@ class Job:
         self.code = code
         self.creator = creator
         self.kill_report: KillReport | None = None
+        self._final_info: TaskInfo | None = None
         self._poller = JobPoller(
             client, exec_id, self.task_id, state=state, clock=clock, info=self.info
         )
@@ -343,8 +344,16 @@ class Job:
     # -- history, log, results -------------------------------------------------------------
 
     def info(self) -> TaskInfo:
-        """The job-history row (state, errCode/errDesc, log path, result location, ...)."""
-        return self.client.jobhistory_get(self.task_id)
+        """The job-history row (state, errCode/errDesc, log path, result location, ...).
+
+        Read once more each call until the row is final; a final row no longer changes, so it
+        is kept and the results, the failure and the card share one read."""
+        if self._final_info is not None:
+            return self._final_info
+        info = self.client.jobhistory_get(self.task_id)
+        if info.status in TERMINAL_STATES:
+            self._final_info = info
+        return info
 
     def log(self, level: str = "all", tail: int | None = None) -> list[str]:
         """The job's whole log at `level`: from the entrance while it holds the job, else the
