@@ -60,6 +60,7 @@ class LinkisError(Exception):
 
     hint = ""
     next_steps: tuple[NextStep, ...] = ()
+    commands: Commands = PYTHON_COMMANDS  # a front end sets its own before showing the error
 
     def __init__(
         self,
@@ -88,7 +89,7 @@ class LinkisError(Exception):
             self.next_steps = tuple(next_steps)
 
     def __str__(self) -> str:
-        return self.describe(PYTHON_COMMANDS)
+        return self.describe(self.commands)
 
     def describe(self, commands: Commands) -> str:
         """The error as a sentence or two, its next steps phrased in `commands`."""
@@ -256,7 +257,7 @@ class LinkisJobError(LinkisError):
         ]
 
     def _render_traceback_(self) -> list[str]:
-        return self.traceback_lines(PYTHON_COMMANDS)
+        return self.traceback_lines(self.commands)
 
 
 class LinkisTimeoutError(LinkisError):

@@ -13,10 +13,10 @@ from ..client import (
     Commands,
     LinkisAuthError,
     LinkisError,
+    LinkisJobError,
     LinkisJobNotFoundError,
     LinkisTransportError,
 )
-from ..client import LinkisJobError as ClientJobError
 from ..display import LinkisCellError
 from ..job import OPTION_ENGINE, OPTION_RUN_TYPE, NoDefaultRunTypeError, UnknownEngineError
 
@@ -32,29 +32,6 @@ MAGIC_COMMANDS: Commands = {
 def magic_command(action: str, ref: int | str | None = None) -> str:
     """One next step as a notebook command, e.g. `%linkis attach 12`."""
     return MAGIC_COMMANDS[action].format(ref="" if ref is None else ref)
-
-
-class LinkisJobError(ClientJobError):
-    """A failed job's LinkisJobError as a cell shows it: its next step reads `%linkis log 12`.
-
-    The same name as the client's, whose subclass it is, so the error output names the error
-    Python code catches."""
-
-    @classmethod
-    def shown(cls, error: ClientJobError) -> LinkisJobError:
-        """The same error (same attributes), worded for the notebook."""
-        if isinstance(error, cls):
-            return error
-        notebook = cls.__new__(cls)
-        Exception.__init__(notebook, *error.args)
-        notebook.__dict__.update(error.__dict__)
-        return notebook
-
-    def __str__(self) -> str:
-        return self.describe(MAGIC_COMMANDS)
-
-    def _render_traceback_(self) -> list[str]:
-        return self.traceback_lines(MAGIC_COMMANDS)
 
 
 def describe(error: Exception) -> str:
@@ -94,8 +71,9 @@ def short_errors(*also: type[Exception]) -> Iterator[None]:
     caught: tuple[type[Exception], ...] = (LinkisError, *also)
     try:
         yield
-    except ClientJobError as error:
-        raise LinkisJobError.shown(error) from None
+    except LinkisJobError as error:  # renders short by itself, in notebook commands
+        error.commands = MAGIC_COMMANDS
+        raise error from None
     except LinkisJobNotFoundError as error:  # a sentence of its own, no class name needed
         raise LinkisCellError(describe(error)) from None
     except caught as error:
