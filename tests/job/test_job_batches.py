@@ -13,7 +13,7 @@ import pytest
 from support.faultproxy import FaultProxy
 
 from linkis_kernel.client import LinkisError, LinkisValidationError
-from linkis_kernel.job import Job, LinkisClient
+from linkis_kernel.job import Job
 from linkis_kernel.results import PARQUET_INSTALL
 
 pytest.importorskip("pyarrow")
@@ -36,13 +36,9 @@ order by id
 """
 
 
-def client_for(server, url: str | None = None, **options) -> LinkisClient:
-    return LinkisClient(url or server.url, user=server.user, token=server.token, **options)
-
-
 @pytest.fixture(scope="module")
 def typed_job(linkis_server) -> Job:
-    job = client_for(linkis_server).submit(TYPED_SQL, engine="spark", creator="nb")
+    job = linkis_server.linkis_client().submit(TYPED_SQL, engine="spark", creator="nb")
     job.wait(timeout=60)
     return job
 
@@ -101,7 +97,7 @@ def test_parquet_row_groups_follow_the_batches(typed_job: Job, tmp_path: Path) -
 def test_an_empty_table_gives_one_empty_batch_and_a_parquet_file_with_its_columns(
     linkis_server, tmp_path: Path
 ) -> None:
-    job = client_for(linkis_server).submit(
+    job = linkis_server.linkis_client().submit(
         "select 1::int as a, 'x' as b where false", engine="spark", creator="nb"
     )
     job.wait(timeout=30)
@@ -117,7 +113,7 @@ def test_a_page_failing_mid_stream_raises_and_leaves_no_file(
     target = tmp_path / "out.parquet"
     target.write_bytes(b"an older file")
     with FaultProxy(linkis_server.url) as proxy:
-        job = client_for(linkis_server, proxy.url, retries=0).job(typed_job.task_id)
+        job = linkis_server.linkis_client(proxy.url, retries=0).job(typed_job.task_id)
         pages: list[int] = []
 
         def fail_after_first_page(rows: int, total: int | None) -> None:
@@ -150,7 +146,7 @@ def test_the_format_comes_from_the_suffix_unless_given(typed_job: Job, tmp_path:
 
 
 def test_a_text_result_is_not_read_as_batches(linkis_server) -> None:
-    job = client_for(linkis_server).submit("print('hi')", engine="python")
+    job = linkis_server.linkis_client().submit("print('hi')", engine="python")
     job.wait(timeout=30)
     with pytest.raises(LinkisError, match="is not a table"):
         next(job.iter_batches())
@@ -170,7 +166,7 @@ def test_reading_a_small_result_costs_one_history_read_one_listing_and_one_page(
     linkis_server, typed_job: Job
 ) -> None:
     with FaultProxy(linkis_server.url) as proxy:
-        job = client_for(linkis_server, proxy.url).job(typed_job.task_id)
+        job = linkis_server.linkis_client(proxy.url).job(typed_job.task_id)
         proxy.requests.clear()
         assert len(job.result()) == 3 * REPEATS
         kinds = [path.rsplit("/", 1)[-1] for path in proxy.paths()]

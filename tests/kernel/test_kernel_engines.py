@@ -20,6 +20,7 @@ NOTEBOOK = (
     "df = spark.createDataFrame([(1, 'alice'), (2, 'bob')], ['id', 'who'])\nshow(df)",
     "printlog('a note for the log')\nprint('logged')",
     "%linkis engines",
+    "%%local\nlisted = %linkis engines\n%linkis engines --kill {listed.engine[0]}",
     "%linkis engines --all",
     "print('x' in globals())",
 )
@@ -37,9 +38,10 @@ def test_cells_share_an_engine_and_show_tables_and_figures() -> None:
     assert "logged" in texts(cells[5]) + stdout(cells[5])
     listed = texts(cells[6], types=("execute_result",))
     assert "Unlock" in listed and "memory_mb" in listed
-    assert re.match(r"Ended \d+ engine\(s\)", stdout(cells[7]))  # the user's, this one among them
-    assert "False" in texts(cells[8]) + stdout(cells[8])
-    assert "started engine" in texts(cells[8])
+    assert stdout(cells[7]).startswith("Ended 1 engine(s): ")
+    assert re.match(r"Ended \d+ engine\(s\)", stdout(cells[8]))  # whatever the user still had
+    assert "False" in texts(cells[9]) + stdout(cells[9])
+    assert "started engine" in texts(cells[9])
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
+from support.shells import extension_loaded
 
 from linkis_kernel.display import LinkisCellError
 from linkis_kernel.display.transfer import DownloadProgress
@@ -21,12 +22,8 @@ pytest.importorskip("pyarrow")
 
 @pytest.fixture
 def shell(linkis_env: Any) -> Iterator[InteractiveShell]:
-    ip = InteractiveShell.instance()
-    ip.run_line_magic("load_ext", "linkis_kernel")
-    try:
+    with extension_loaded() as ip:
         yield ip
-    finally:
-        ip.run_line_magic("unload_ext", "linkis_kernel")
 
 
 def run_line(ip: InteractiveShell, line: str) -> str:

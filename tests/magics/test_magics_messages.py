@@ -196,8 +196,8 @@ def test_labels_say_what_really_runs(embedded_env: Any, tmp_path: Path) -> None:
     )
     assert "(SQL runs on DuckDB, Python and Shell on this machine)." in python_job
     assert "(DuckDB)." not in python_job
-    # the one stage shown is the engine start (Linkis shows it too); none is made up
-    assert set(re.findall(r"stages \d+/(\d+)", python_job)) <= {"1"}
+    # no made-up stages: a status line shows at most the engine start, a stage of one
+    assert not re.search(r"stages \d+/(?!1\b)\d+", python_job)
     assert "YARN" not in python_job
     version = ".".join(map(str, sys.version_info[:3]))
     assert f"Python {version} runs it." in log

@@ -23,12 +23,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         yield process
 
 
-def _guest(server: ServerProcess) -> requests.Session:
-    session = requests.Session()
-    session.headers.update(server.token_headers(GUEST["name"], GUEST["token"]))
-    return session
-
-
 def _save(server: ServerProcess, items: Any, session: requests.Session | None = None) -> dict:
     session = session or server.client
     response = session.post(server.api(SAVE), json={"globalVariables": items}, timeout=10)
@@ -93,7 +87,7 @@ def test_a_bad_list_is_refused_and_changes_nothing(
 
 
 def test_each_user_has_their_own_variables(server: ServerProcess) -> None:
-    guest = _guest(server)
+    guest = server.session(GUEST["name"], GUEST["password"])
     _save(server, [{"key": "team", "value": "owner-team"}])
     _save(server, [{"key": "team", "value": "guest-team"}], guest)
     assert _as_dict(server) == {"team": "owner-team"}
@@ -124,7 +118,11 @@ def test_code_takes_set_lines_then_job_variables_then_global_ones(server: Server
 
 def test_another_users_globals_do_not_fill_my_code(server: ServerProcess) -> None:
     _save(server, [], server.client)
-    _save(server, [{"key": "only_guest", "value": "secret"}], _guest(server))
+    _save(
+        server,
+        [{"key": "only_guest", "value": "secret"}],
+        server.session(GUEST["name"], GUEST["password"]),
+    )
     submitted = server.submit("select '${only_guest}' as v")
     assert server.wait(submitted["execID"]) == wire.SUCCEED
     assert _first_cells(server, submitted["taskID"]) == ["${only_guest}"]

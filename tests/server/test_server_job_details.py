@@ -11,12 +11,6 @@ from support.serverproc import GUEST, ServerProcess, wait_for_state
 from linkis_kernel import wire
 
 
-def _guest(server: ServerProcess) -> requests.Session:
-    session = requests.Session()
-    session.headers.update(server.token_headers(GUEST["name"], GUEST["token"]))
-    return session
-
-
 def _get(
     server: ServerProcess, endpoint: str, session: requests.Session | None = None, **params: Any
 ) -> tuple[int, dict]:
@@ -48,10 +42,17 @@ def test_extra_info_gives_the_code_that_ran_and_its_run_time(linkis_server: Serv
 def test_extra_info_of_others_and_unknown_jobs_is_refused(linkis_server: ServerProcess) -> None:
     task_id = _finished(linkis_server, "select 1")
     http, answer = _get(
-        linkis_server, "jobhistory/job-extra-info", _guest(linkis_server), jobId=task_id
+        linkis_server,
+        "jobhistory/job-extra-info",
+        linkis_server.session(GUEST["name"], GUEST["password"]),
+        jobId=task_id,
     )
     assert (http, answer["status"]) == (403, wire.STATUS_NO_PERMISSION)
-    same = _get(linkis_server, f"jobhistory/{task_id}/get", _guest(linkis_server))
+    same = _get(
+        linkis_server,
+        f"jobhistory/{task_id}/get",
+        linkis_server.session(GUEST["name"], GUEST["password"]),
+    )
     assert same == (http, {**answer, "method": same[1]["method"]})
     http, answer = _get(linkis_server, "jobhistory/job-extra-info", jobId=99999999)
     assert (http, answer["status"]) == (400, 1)
@@ -67,7 +68,10 @@ def test_diagnosis_explains_a_failed_job_to_its_owner_only(linkis_server: Server
     assert text.startswith(f"Job {failed} Failed (error ")
     assert "no_such_table_for_diagnosis" in text and "ERROR" in text
     _, other = _get(
-        linkis_server, "jobhistory/diagnosis-query", _guest(linkis_server), taskID=failed
+        linkis_server,
+        "jobhistory/diagnosis-query",
+        linkis_server.session(GUEST["name"], GUEST["password"]),
+        taskID=failed,
     )
     assert other["data"] == {"diagnosisMsg": ""}
     succeeded = _finished(linkis_server, "select 1")
@@ -89,7 +93,7 @@ def test_a_failed_job_leaves_no_result_folder(linkis_server: ServerProcess) -> N
 
 
 def test_unfinished_jobs_are_the_callers_own(linkis_server: ServerProcess) -> None:
-    guest = _guest(linkis_server)
+    guest = linkis_server.session(GUEST["name"], GUEST["password"])
     done = _finished(linkis_server, "select 1")
     mine = linkis_server.submit("sleep 30", engine="shell", run_type="shell")
     theirs = linkis_server.submit("sleep 30", engine="shell", run_type="shell", session=guest)
