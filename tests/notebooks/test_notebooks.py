@@ -167,12 +167,24 @@ def test_python_and_shell_notebook_runs_both_engines(runs: Runs) -> None:
     assert run.returncode == 0, run.stdout + run.stderr
     out = run.stdout
     assert re.search(r"Out │ Linkis python-python2 \(python\) · task 1 · Succeed", out)
+    started = re.search(r"Out │   started engine `([\d.:]+)`", out)
+    assert started, out
     assert "Out │ median latency: 13.55" in out and "Out │ p90 latency: 55.0" in out
+    # the next job reuses the engine and its variables and imports
+    assert re.search(r"task 2 · Succeed.*\n.*reused engine `" + re.escape(started[1]), out)
+    assert "Out │ slow requests: [55.0]" in out
+    # show(df) comes back as a typed DataFrame, a figure as an image
+    assert re.search(r"Out │ 3\s+3\s+55\.0\s+True", out)
+    assert re.search(r"Out │ hour\s+Int64\n.*latency_ms\s+float64\n.*slow\s+boolean", out)
+    assert re.search(r"task 4 · Succeed.*\n.*\n.*result 1 of 1: html\n.*\n  Out │ \[image\]", out)
     assert "Out │ 3 hello from the notebook" in out
-    assert re.search(r"Out │ Linkis shell-1 \(shell\) · task 3 · Succeed", out)
+    assert re.search(r"Out │ Linkis shell-1 \(shell\) · task 6 · Succeed", out)
     assert "Out │ pears 5\n  Out │ apples 3\n" in out
     assert "Out │ /tmp exists" in out
-    assert re.search(r"Out │ 0\s+4\s+Succeed\s+shell\s+shell", out)
+    # the engines table, then freeing them
+    assert re.search(rf"Out │ 0\s+{re.escape(started[1])}\s+IDE\s+Unlock", out)
+    assert f"Out │ Ended 1 engine(s): {started[1]}. The next job starts a new one." in out
+    assert re.search(r"Out │ 0\s+7\s+Succeed\s+shell\s+shell", out)
     assert "Congratulations. Your job completed with status Success." in out
     assert_server_stopped(run)
 
