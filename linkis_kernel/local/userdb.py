@@ -161,9 +161,10 @@ class UserDatabases:
 
     def start(self) -> None:
         """Create the demo database the first time (or after a start cut short)."""
-        if not catalog.is_marked(self.layout.demo_file):
-            create_demo_file(self.layout.demo_file)
-            catalog.mark_created(self.layout.demo_file)
+        demo_file = self.layout.demo_file
+        if not (catalog.is_marked(demo_file) and demo_file.is_file()):
+            create_demo_file(demo_file)
+            catalog.mark_created(demo_file)
         self._running = True
 
     def _ready(self, user: str) -> UserDatabase:
@@ -177,7 +178,12 @@ class UserDatabases:
             database = None
         if database is None:
             area = self.layout.user_area(user)
-            database = UserDatabase(area, self.layout.demo_file, self._cursors)
+            try:
+                database = UserDatabase(area, self.layout.demo_file, self._cursors)
+            except duckdb.Error as exc:
+                raise ServiceError(
+                    f"Your SQL database {database_file(area)} cannot be opened: {exc}"
+                ) from None
             self._open[user] = database
         return database
 

@@ -51,9 +51,17 @@ def test_an_older_data_dir_is_left_as_it_was(tmp_path: Path, run) -> None:
     finally:
         service.close()
     assert _digest(layout.legacy_duckdb_file) == before
-    with duckdb.connect(str(layout.legacy_duckdb_file), read_only=True) as old:
-        assert old.execute("select note from old_notes").fetchall() == [("kept",)]
     assert layout.demo_file.is_file() and (layout.user_area(USER) / "sql.duckdb").is_file()
+    # README, "SQL isolation": how the server's owner hands an old table to a user
+    with duckdb.connect(str(layout.user_area(USER) / "sql.duckdb")) as db:
+        db.execute(f"attach '{layout.legacy_duckdb_file}' as old (read_only)")
+        db.execute("create table old_notes as select * from old.main.old_notes")
+    service = LocalLinkis(layout.root)
+    service.start()
+    try:
+        assert _first_cell(service, run, "select note from old_notes") == "kept"
+    finally:
+        service.close()
 
 
 def test_user_names_map_to_folders_of_their_own() -> None:
@@ -95,3 +103,28 @@ def test_a_closed_server_refuses_metadata(tmp_path: Path) -> None:
     service.close()
     with pytest.raises(ServiceError, match="databases are not open"):
         service.databases(USER)
+
+
+def test_a_broken_database_gives_a_clear_error_and_a_lost_demo_file_comes_back(
+    tmp_path: Path, run
+) -> None:
+    layout = Layout(tmp_path / "data")
+    service = LocalLinkis(layout.root)
+    service.start()
+    service.close()
+    layout.demo_file.unlink()  # its marker stays
+    area = layout.user_area(USER)
+    area.mkdir(parents=True)
+    (area / "sql.duckdb").write_bytes(b"not a database")
+    service = LocalLinkis(layout.root)
+    service.start()
+    try:
+        failed = run(service, "select 1")
+        task = service.history_get(USER, failed["taskID"])["task"]
+        assert task["status"] == FAILED and "Your SQL database" in task["errDesc"]
+        with pytest.raises(ServiceError, match="cannot be opened"):
+            service.databases(USER)
+        assert {db["dbName"] for db in service.databases(OTHER)["dbs"]} == {"demo", "main"}
+        assert len(service.tables(OTHER, "demo")["tables"]) == 5
+    finally:
+        service.close()
