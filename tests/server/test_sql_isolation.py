@@ -133,6 +133,7 @@ def test_another_users_database_file_cannot_be_attached(
     assert outcome.state == wire.FAILED
     assert "Permission Error" in outcome.err_desc or "already attached" in outcome.err_desc
     assert _run(server, bob, "select count(*) from a.main.anything").state == wire.FAILED
+    _refused(_run(server, bob, f"select size from read_blob('{alice_file}')"), "Permission Error")
 
 
 def test_extensions_cannot_be_installed_and_the_error_names_no_server_home(
