@@ -291,7 +291,7 @@ def _run_statement(job: RunContext, session: SqlSession, index: int, statement: 
         if job.cancelled.is_set():
             raise JobCancelled from None
         hint = _confinement_hint(exc, session.files_dir)
-        raise JobFailed(ERR_SQL, f"{exc} {hint}" if hint else str(exc)) from None
+        raise JobFailed(ERR_SQL, f"{exc}\n{hint}" if hint else str(exc)) from None
     job.statement_progress(index, 1.0)
 
 
