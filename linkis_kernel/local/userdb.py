@@ -111,10 +111,7 @@ class UserDatabase:
         with self.cursor() as cursor:
             attached = cursor.execute("SELECT database_name, path FROM duckdb_databases()")
             rows = set(attached.fetchall())
-        return (OWN_CATALOG, str(self.file)) in rows and (
-            demo.SCHEMA,
-            str(self.demo_file),
-        ) in rows
+        return {(OWN_CATALOG, str(self.file)), (demo.SCHEMA, str(self.demo_file))} <= rows
 
     @contextmanager
     def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:

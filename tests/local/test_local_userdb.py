@@ -12,6 +12,7 @@ import pytest
 from support.localsvc import OTHER, USER, sql_body, wait_final, wait_state
 from support.waiting import wait_until
 
+from linkis_kernel.local import demo
 from linkis_kernel.local.errors import ServiceError
 from linkis_kernel.local.paths import Layout
 from linkis_kernel.local.service import LocalLinkis
@@ -128,3 +129,16 @@ def test_a_broken_database_gives_a_clear_error_and_a_lost_demo_file_comes_back(
         assert len(service.tables(OTHER, "demo")["tables"]) == 5
     finally:
         service.close()
+
+
+def test_seed_fills_a_schema_with_the_rows_of_the_demo_database(linkis: LocalLinkis) -> None:
+    counts = (
+        "select (select count(*) from demo.orders), (select sum(amount) from demo.order_totals)"
+    )
+    with duckdb.connect() as memory:
+        demo.seed(memory)
+        demo.seed(memory)  # a second call leaves the schema as it is
+        seeded = memory.execute(counts).fetchall()
+    with duckdb.connect(str(linkis.layout.demo_file), read_only=True) as shared:
+        assert shared.execute(counts.replace("demo.", "")).fetchall() == seeded
+    assert seeded[0][0] == 5000
