@@ -142,6 +142,13 @@ def test_extensions_cannot_be_installed_and_the_error_names_no_server_home(
     desc = _refused(_run(server, bob, "install httpfs"), "Permission Error")
     assert str(Path.home()) not in desc.replace(str(server.data_dir), "")
     _refused(_run(server, bob, "load httpfs"), "Permission Error")
+    names = "'autoinstall_known_extensions', 'autoload_known_extensions', 'enable_external_access'"
+    code = f"select name, value from duckdb_settings() where name in ({names}) order by name"
+    assert _run(server, bob, code).rows == [
+        ["autoinstall_known_extensions", "false"],
+        ["autoload_known_extensions", "false"],
+        ["enable_external_access", "false"],
+    ]
 
 
 # ---- other users' tables and settings -----------------------------------------------------
