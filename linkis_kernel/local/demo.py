@@ -1,7 +1,9 @@
 """The demo schema seeded into a new embedded server: a small, deterministic shop.
 
 Everything is generated in SQL from row numbers (modulo and multiplication only), so every
-fresh data dir holds exactly the same rows.
+fresh data dir holds exactly the same rows. The server keeps it in a database file of its own,
+attached read-only as `demo` to each user's connection; `seed` creates it as a schema `demo`
+in any connection (e.g. an in-memory one). Either way the SQL names `demo.<table>`.
 """
 
 from __future__ import annotations
@@ -10,9 +12,9 @@ import duckdb
 
 SCHEMA = "demo"
 
-_SEED_SQL = """
-CREATE SCHEMA demo;
-
+# `demo.<name>` is the schema `demo` where one exists, else the main schema of a database
+# attached as `demo`: the same statements fill both.
+TABLES_SQL = """
 CREATE TABLE demo.customers (
     customer_id INTEGER PRIMARY KEY,
     name VARCHAR NOT NULL,
@@ -109,16 +111,19 @@ COMMENT ON VIEW demo.order_totals IS 'Order amounts after discounts';
 
 
 def seed(conn: duckdb.DuckDBPyConnection) -> None:
-    """Create and fill the demo schema, unless the database already has one."""
+    """Create and fill the demo schema in `conn`'s database, unless it already has one."""
     cursor = conn.cursor()
     try:
         exists = cursor.execute(
-            "SELECT count(*) FROM duckdb_schemas() WHERE schema_name = ?", [SCHEMA]
+            "SELECT count(*) FROM duckdb_schemas()"
+            " WHERE database_name = current_database() AND schema_name = ?",
+            [SCHEMA],
         ).fetchone()
         if exists and exists[0]:
             return
         cursor.execute("BEGIN TRANSACTION")
-        cursor.execute(_SEED_SQL)
+        cursor.execute(f"CREATE SCHEMA {SCHEMA}")
+        cursor.execute(TABLES_SQL)
         cursor.execute("COMMIT")
     finally:
         cursor.close()

@@ -1,6 +1,7 @@
 """Engines of the embedded server: which labels it accepts, and how each kind of job runs.
 
-SQL-family run types run on the local DuckDB database in place of Spark/Hive/JDBC/...;
+SQL-family run types run on the user's own DuckDB database (userdb.py) in place of
+Spark/Hive/JDBC/...;
 shell code runs in a subprocess (one process group per job, so a kill reaches everything the
 script started); Python code runs on long-lived engine sessions (sessions.py, engineconns.py).
 """
@@ -29,9 +30,11 @@ from ..wire import (
     SQL_DEFAULT_LIMIT,
     SQL_LIMIT_CREATOR,
 )
+from .demo import SCHEMA
 from .dolphin import Column, ResultWriter
 from .errors import ServiceError
 from .logfile import INFO, WARN
+from .userdb import SqlSession
 
 SQL, PYTHON, SHELL = "sql", "python", "shell"
 # Run types the local DuckDB engine takes: the SQL family plus its own name.
@@ -234,12 +237,11 @@ def _returns_rows(statement: Any) -> bool:
     return list(statement.expected_result_type) == [duckdb.ExpectedResultType.QUERY_RESULT]
 
 
-def run_sql(job: RunContext, connection: duckdb.DuckDBPyConnection, engine_type: str) -> None:
-    """Run a SQL script statement by statement; each row-returning one yields a table result."""
-    cursor = connection.cursor()
+def run_sql(job: RunContext, session: SqlSession, engine_type: str) -> None:
+    """Run a SQL script statement by statement on the session's cursor (progress tracking on);
+    each row-returning statement yields a table result."""
+    cursor = session.cursor
     try:
-        cursor.execute("SET enable_progress_bar = true")
-        cursor.execute("SET enable_progress_bar_print = false")
         job.attach(cursor=cursor)
         stand_in = "" if engine_type == "duckdb" else f" in place of {engine_type}"
         job.write_log(INFO, f"The local DuckDB engine runs this SQL{stand_in}.")
@@ -249,13 +251,31 @@ def run_sql(job: RunContext, connection: duckdb.DuckDBPyConnection, engine_type:
             raise JobFailed(ERR_SQL, str(exc)) from None
         job.start_statements(len(statements))
         for index, statement in enumerate(statements):
-            _run_statement(job, cursor, index, statement)
+            _run_statement(job, session, index, statement)
     finally:
         job.attach(cursor=None)
-        cursor.close()
 
 
-def _run_statement(job: RunContext, cursor: Any, index: int, statement: Any) -> None:
+def _confinement_hint(exc: duckdb.Error, files_dir: Path) -> str:
+    """What the user can do when DuckDB refused a statement because of the confinement."""
+    text = str(exc)
+    if isinstance(exc, duckdb.PermissionException):
+        return (
+            f"SQL on this server reads and writes files only under your own folder {files_dir}/ "
+            "(absolute paths); other files, and extensions that are not built in, are out of reach."
+        )
+    if "configuration has been locked" in text:
+        return "The settings of the local DuckDB engine are fixed by the server."
+    if f'database "{SCHEMA}" which is attached in read-only mode' in text:
+        return (
+            f"The {SCHEMA} schema is shared and read-only; copy what you need into your own "
+            f"database, e.g. CREATE TABLE my_orders AS SELECT * FROM {SCHEMA}.orders."
+        )
+    return ""
+
+
+def _run_statement(job: RunContext, session: SqlSession, index: int, statement: Any) -> None:
+    cursor = session.cursor
     if job.cancelled.is_set():
         raise JobCancelled
     query = statement.query.strip()
@@ -270,7 +290,8 @@ def _run_statement(job: RunContext, cursor: Any, index: int, statement: Any) -> 
     except duckdb.Error as exc:
         if job.cancelled.is_set():
             raise JobCancelled from None
-        raise JobFailed(ERR_SQL, str(exc)) from None
+        hint = _confinement_hint(exc, session.files_dir)
+        raise JobFailed(ERR_SQL, f"{exc}\n{hint}" if hint else str(exc)) from None
     job.statement_progress(index, 1.0)
 
 

@@ -12,9 +12,8 @@ import shutil
 import sqlite3
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
-
-import duckdb
 
 from ..wire import CANCELLED, FAILED, RUNNING, SCHEDULED, SUCCEED
 from .engineconns import SPARK_STAND_IN, EngineManager, engine_kind
@@ -37,6 +36,7 @@ from .logfile import ERROR, INFO, format_line
 from .paths import local_path, schema_path
 from .pyengine import PYSPARK
 from .sessions import EngineKey, EngineSession
+from .userdb import SqlSession
 
 MSG_HISTORY_NOT_FOUND = (
     "The corresponding job was not found, or there may be no permission to view the job"
@@ -60,8 +60,8 @@ def progress_text(value: float) -> str:
 class JobBook:
     """Job history, the jobs held in memory, and the workers that run them.
 
-    `sql` gives the DuckDB connection SQL jobs run on; Python jobs run on the engine sessions
-    of `engines`.
+    `sql(user)` gives the cursor on the user's DuckDB database that a SQL job runs on; Python
+    jobs run on the engine sessions of `engines`.
     """
 
     def __init__(
@@ -70,7 +70,7 @@ class JobBook:
         *,
         instance: str,
         workers: int,
-        sql: Callable[[], duckdb.DuckDBPyConnection],
+        sql: Callable[[str], AbstractContextManager[SqlSession]],
         engines: EngineManager,
     ):
         self.instance = instance
@@ -194,7 +194,8 @@ class JobBook:
         details: list[str] = []
         try:
             if job.engine.kind == SQL:
-                run_sql(job, self._sql(), job.engine.engine_type)
+                with self._sql(job.user) as session:
+                    run_sql(job, session, job.engine.engine_type)
             elif job.session is not None:
                 self._run_on_engine(job, job.session)
             else:

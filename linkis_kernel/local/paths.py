@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +15,8 @@ FILE_SCHEME = "file://"
 # Top-level folders holding per-user trees: <area>/<yyyy-MM-dd>/<creator>/<user>/...
 USER_AREAS = ("result", "log")
 _OWNER_DEPTH = 4
+# User names that can be a folder name as they are; others get a folder named by their hash.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}")
 
 
 def schema_path(path: Path) -> str:
@@ -32,8 +36,18 @@ class Layout:
     root: Path
 
     @property
-    def duckdb_file(self) -> Path:
+    def legacy_duckdb_file(self) -> Path:
+        """The one database all users shared before each got their own; left as it was."""
         return self.root / "duckdb" / "linkis.duckdb"
+
+    @property
+    def demo_file(self) -> Path:
+        """The shared demo schema, attached read-only to every user's SQL database."""
+        return self.root / "sql" / "demo.duckdb"
+
+    def user_area(self, user: str) -> Path:
+        """`user`'s own folder: their DuckDB database and the `files/` their SQL may use."""
+        return self.root / "users" / _folder_name(user)
 
     @property
     def history_file(self) -> Path:
@@ -82,6 +96,12 @@ class Layout:
                 status=STATUS_NO_PERMISSION,
             )
         return real
+
+
+def _folder_name(user: str) -> str:
+    if _PLAIN_NAME.fullmatch(user) and user.strip("."):
+        return user
+    return "u-" + hashlib.sha256(user.encode("utf-8")).hexdigest()[:16]
 
 
 def _outside(raw: str, why: str) -> ServiceError:

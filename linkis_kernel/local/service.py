@@ -2,9 +2,9 @@
 
 A façade over three parts: the `Entrance` (submit to kill), the `Workspace` (dir trees,
 openFile, openLog, result files) and the `JobBook` (job history and scheduling); it also owns
-the DuckDB database that SQL jobs and the metadata endpoints read. Each endpoint method returns
-the `data` dict of one Linkis endpoint (or raises `ServiceError` with the Linkis status and
-message), and never waits for a running job.
+the users' DuckDB databases that SQL jobs and the metadata endpoints read (userdb.py). Each
+endpoint method returns the `data` dict of one Linkis endpoint (or raises `ServiceError` with
+the Linkis status and message), and never waits for a running job.
 """
 
 from __future__ import annotations
@@ -12,9 +12,7 @@ from __future__ import annotations
 import getpass
 from pathlib import Path
 
-import duckdb
-
-from . import catalog, demo
+from . import catalog
 from .engineconns import EngineManager, EngineSettings
 from .entrance import Entrance
 from .errors import ServiceError
@@ -23,6 +21,7 @@ from .history import History
 from .jobbook import MSG_NOT_STARTED, JobBook
 from .manager import ManagerEndpoints
 from .paths import Layout
+from .userdb import UserDatabases
 from .workspace import Workspace
 
 
@@ -39,7 +38,7 @@ class LocalLinkis:
     ):
         self.layout = Layout(Path(data_dir).absolute())
         self.server_user = getpass.getuser()
-        self._duck: duckdb.DuckDBPyConnection | None = None
+        self.sql = UserDatabases(self.layout, cursors=workers)
         host = instance.rpartition(":")[0] or "127.0.0.1"
         self.engines = EngineManager(
             self.layout.root, self.layout.scratch_dir, host, instance, engines or EngineSettings()
@@ -48,7 +47,7 @@ class LocalLinkis:
             self.layout.history_file,
             instance=instance,
             workers=workers,
-            sql=lambda: self.duck,
+            sql=self.sql.job_session,
             engines=self.engines,
         )
         self._variables: GlobalVariables | None = None
@@ -76,15 +75,12 @@ class LocalLinkis:
 
     # ---- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
-        """Open the databases (seeding the demo schema the first time) and start the workers."""
-        for folder in (self.layout.root, self.layout.duckdb_file.parent, self.layout.scratch_dir):
+        """Open the databases (creating the demo one the first time) and start the workers."""
+        for folder in (self.layout.root, self.layout.scratch_dir):
             folder.mkdir(parents=True, exist_ok=True)
+        self.sql.start()
         self.jobs.start()
         self._variables = GlobalVariables(self.layout.global_variables_file)
-        self._duck = duckdb.connect(str(self.layout.duckdb_file))
-        if not catalog.is_marked(self.layout.duckdb_file):  # first start (or one cut short)
-            demo.seed(self._duck)
-            catalog.mark_created(self.layout.duckdb_file)
 
     def close(self) -> None:
         """Cancel queued and running jobs, stop the workers and close the databases."""
@@ -94,19 +90,12 @@ class LocalLinkis:
         self.jobs.close()
         if self._variables is not None:
             self._variables.close()
-        if self._duck is not None:
-            self._duck.close()
+        self.sql.close()
 
     @property
     def history(self) -> History:
         """Job history, as the `JobBook` keeps it."""
         return self.jobs.history
-
-    @property
-    def duck(self) -> duckdb.DuckDBPyConnection:
-        if self._duck is None:
-            raise ServiceError(MSG_NOT_STARTED)
-        return self._duck
 
     @property
     def variables(self) -> GlobalVariables:
@@ -130,13 +119,17 @@ class LocalLinkis:
     # ---- metadata --------------------------------------------------------------------------
     def databases(self, user: str) -> dict:
         """datasource/dbs (docs/linkis-rest.md, "Metadata")."""
-        return {"dbs": catalog.databases(self.duck)}
+        with self.sql.metadata_cursor(user) as cursor:
+            return {"dbs": catalog.databases(cursor)}
 
     def tables(self, user: str, database: str | None) -> dict:
         """datasource/tables (docs/linkis-rest.md, "Metadata")."""
-        created = catalog.created_at(self.layout.duckdb_file)
-        return {"tables": catalog.tables(self.duck, database, self.server_user, created)}
+        own = catalog.Provenance(user, self.sql.created_at(user))
+        shared = catalog.Provenance(self.server_user, catalog.created_at(self.layout.demo_file))
+        with self.sql.metadata_cursor(user) as cursor:
+            return {"tables": catalog.tables(cursor, database, own, shared)}
 
     def columns(self, user: str, database: str | None, table: str | None) -> dict:
         """datasource/columns (docs/linkis-rest.md, "Metadata")."""
-        return {"columns": catalog.columns(self.duck, database, table)}
+        with self.sql.metadata_cursor(user) as cursor:
+            return {"columns": catalog.columns(cursor, database, table)}

@@ -288,29 +288,30 @@ def test_demo_schema_is_deterministic_and_quick(tmp_path: Path, run) -> None:
     assert [rows[0][0] for rows in counts[0]] == ["1000", "15000", "5000", "50"]
 
 
-def test_demo_is_seeded_once(tmp_path: Path, run) -> None:
-    def product_count(service: LocalLinkis) -> str:
-        submitted = run(service, "select count(*) from demo.products", creator="nb")
+def test_demo_is_shared_read_only_and_seeded_once(tmp_path: Path, run) -> None:
+    def first_cell(service: LocalLinkis, code: str) -> str:
+        submitted = run(service, code, creator="nb")
         location = service.history_get(USER, submitted["taskID"])["task"]["resultLocation"]
         (child,) = service.dir_tree(USER, location)["dirFileTrees"]["children"]
         return service.open_file(USER, child["path"])["fileContent"][0][0]
 
     service = LocalLinkis(tmp_path / "data")
     service.start()
-    run(service, "delete from demo.products where product_id > 10")
-    service.close()
-    service = LocalLinkis(tmp_path / "data")
-    service.start()
     try:
-        assert product_count(service) == "10"  # the user's changes survive a restart
-        run(service, "drop schema demo cascade")
+        failed = run(service, "delete from demo.products where product_id > 10")
+        task = service.history_get(USER, failed["taskID"])["task"]
+        assert "shared and read-only" in task["errDesc"]
+        run(service, "create table mine as select 42 as answer")
     finally:
         service.close()
-    (tmp_path / "data" / "duckdb" / ".created").unlink()  # as if seeding had been cut short
+    demo_file = tmp_path / "data" / "sql" / "demo.duckdb"
+    (demo_file.parent / ".created").unlink()  # as if creating it had been cut short
+    demo_file.write_bytes(b"half written")
     service = LocalLinkis(tmp_path / "data")
     service.start()
     try:
-        assert product_count(service) == "50"
+        assert first_cell(service, "select count(*) from demo.products") == "50"
+        assert first_cell(service, "select answer from mine") == "42"  # survives a restart
     finally:
         service.close()
 

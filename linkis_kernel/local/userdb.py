@@ -1,0 +1,219 @@
+"""Each user's own DuckDB database, confined to their own area (README, "SQL isolation").
+
+A user's SQL runs on `<data dir>/users/<user>/sql.duckdb` with the shared demo database
+attached read-only as `demo`, and may read and write files only under
+`<data dir>/users/<user>/files/`. A database is opened on first use with one cursor per worker
+made ready for jobs (DuckDB's progress settings belong to a cursor and cannot be set once the
+configuration is locked); then its configuration is locked, so SQL cannot widen it.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from . import catalog, demo
+from .errors import ServiceError
+from .paths import Layout
+
+OWN_CATALOG = "sql"  # a user's database is attached under its file's stem
+_CURSOR_SETUP = ("SET enable_progress_bar = true", "SET enable_progress_bar_print = false")
+_TEMPORARY_OBJECTS = (
+    "SELECT 'TABLE', table_name FROM duckdb_tables() WHERE temporary"
+    " UNION ALL SELECT 'VIEW', view_name FROM duckdb_views() WHERE temporary AND NOT internal"
+)
+MSG_NOT_OPEN = "The SQL databases are not open: the server is starting or shutting down"
+
+
+def quoted(text: str) -> str:
+    """`text` as a SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def create_demo_file(path: Path) -> None:
+    """Write the demo tables into a new database file at `path` (replacing what is there)."""
+    for stale in (path, path.with_name(path.name + ".wal")):
+        stale.unlink(missing_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = duckdb.connect()
+    try:
+        conn.execute(f"ATTACH {quoted(str(path))} AS {demo.SCHEMA}")
+        conn.execute("BEGIN TRANSACTION")
+        conn.execute(demo.TABLES_SQL)
+        conn.execute("COMMIT")
+        conn.execute(f"DETACH {demo.SCHEMA}")
+    finally:
+        conn.close()
+
+
+def database_file(area: Path) -> Path:
+    """The DuckDB file of the user whose area is `area`."""
+    return area / f"{OWN_CATALOG}.duckdb"
+
+
+@dataclass(frozen=True)
+class SqlSession:
+    """A cursor to run one job's SQL on, and the only folder its files may be in."""
+
+    cursor: duckdb.DuckDBPyConnection
+    files_dir: Path
+
+
+class UserDatabase:
+    """One user's open database: a locked connection and its cursors ready for jobs."""
+
+    def __init__(self, area: Path, demo_file: Path, cursors: int):
+        self.file = database_file(area)
+        self.files_dir = area / "files"
+        self.demo_file = demo_file
+        self.files_dir.mkdir(parents=True, exist_ok=True)
+        fresh = not self.file.exists()
+        config: dict[str, str | bool | int | float | list[str]] = {
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+            # DuckDB's own folders (extensions, secrets) resolve here, outside files/: no access
+            "home_directory": str(area),
+        }
+        self.connection = duckdb.connect(str(self.file), config=config)
+        self._idle: queue.SimpleQueue[duckdb.DuckDBPyConnection] = queue.SimpleQueue()
+        try:
+            self.connection.execute(f"ATTACH {quoted(str(demo_file))} AS {demo.SCHEMA} (READ_ONLY)")
+            for _ in range(cursors):
+                cursor = self.connection.cursor()
+                for setting in _CURSOR_SETUP:
+                    cursor.execute(setting)
+                self._idle.put(cursor)
+            self._lock_down()
+        except BaseException:
+            self.connection.close()
+            raise
+        if fresh:
+            catalog.mark_created(self.file)
+        self.busy = 0  # jobs running on it; counted by UserDatabases under its lock
+
+    def _lock_down(self) -> None:
+        """Only files/ may be read or written, and no setting may change afterwards; the order
+        matters (each step is a setting)."""
+        folder = quoted(str(self.files_dir) + "/")
+        self.connection.execute(f"SET allowed_directories = [{folder}]")
+        self.connection.execute("SET enable_external_access = false")
+        self.connection.execute("SET lock_configuration = true")
+
+    def intact(self) -> bool:
+        """Whether the user's own and the demo database are still attached (SQL can detach
+        them; only a reopen brings them back)."""
+        with self.cursor() as cursor:
+            attached = cursor.execute("SELECT database_name, path FROM duckdb_databases()")
+            rows = set(attached.fetchall())
+        return {(OWN_CATALOG, str(self.file)), (demo.SCHEMA, str(self.demo_file))} <= rows
+
+    @contextmanager
+    def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A new cursor on the user's database (no progress tracking), closed afterwards."""
+        cursor = self.connection.cursor()
+        try:
+            yield cursor
+        finally:
+            cursor.close()
+
+    @contextmanager
+    def job_cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor made ready for jobs, back to the state a new one has."""
+        cursor = self._idle.get()
+        try:
+            _start_afresh(cursor)
+            yield cursor
+        finally:
+            self._idle.put(cursor)
+
+    def close(self) -> None:
+        self.connection.close()  # closes its cursors too
+
+
+def _start_afresh(cursor: duckdb.DuckDBPyConnection) -> None:
+    """Undo what an earlier job left in the cursor's session: USE, temporary objects,
+    variables."""
+    cursor.execute(f"USE {OWN_CATALOG}.main")
+    for kind, name in cursor.execute(_TEMPORARY_OBJECTS).fetchall():
+        cursor.execute(f'DROP {kind} IF EXISTS temp.main."{name.replace(chr(34), chr(34) * 2)}"')
+    for (name,) in cursor.execute("SELECT name FROM duckdb_variables()").fetchall():
+        cursor.execute(f'RESET VARIABLE "{name.replace(chr(34), chr(34) * 2)}"')
+
+
+class UserDatabases:
+    """The users' databases of one server: each opened on first use, all closed on close."""
+
+    def __init__(self, layout: Layout, cursors: int):
+        self.layout = layout
+        self._cursors = cursors
+        self._open: dict[str, UserDatabase] = {}
+        self._lock = threading.Lock()
+        self._running = False
+
+    def start(self) -> None:
+        """Create the demo database the first time (or after a start cut short)."""
+        demo_file = self.layout.demo_file
+        if not (catalog.is_marked(demo_file) and demo_file.is_file()):
+            create_demo_file(demo_file)
+            catalog.mark_created(demo_file)
+        self._running = True
+
+    def _ready(self, user: str) -> UserDatabase:
+        """`user`'s open database (call with the lock held); reopened when no job runs on it and
+        SQL detached a part of it."""
+        if not self._running:
+            raise ServiceError(MSG_NOT_OPEN)
+        database = self._open.get(user)
+        if database is not None and database.busy == 0 and not database.intact():
+            database.close()
+            database = None
+        if database is None:
+            area = self.layout.user_area(user)
+            try:
+                database = UserDatabase(area, self.layout.demo_file, self._cursors)
+            except duckdb.Error as exc:
+                raise ServiceError(
+                    f"Your SQL database {database_file(area)} cannot be opened: {exc}"
+                ) from None
+            self._open[user] = database
+        return database
+
+    @contextmanager
+    def _using(self, user: str) -> Iterator[UserDatabase]:
+        with self._lock:
+            database = self._ready(user)
+            database.busy += 1
+        try:
+            yield database
+        finally:
+            with self._lock:
+                database.busy -= 1
+
+    @contextmanager
+    def job_session(self, user: str) -> Iterator[SqlSession]:
+        """A cursor on `user`'s database for one job, with progress tracking."""
+        with self._using(user) as database, database.job_cursor() as cursor:
+            yield SqlSession(cursor, database.files_dir)
+
+    @contextmanager
+    def metadata_cursor(self, user: str) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor on `user`'s database for reading its catalog."""
+        with self._using(user) as database, database.cursor() as cursor:
+            yield cursor
+
+    def created_at(self, user: str) -> int:
+        """Epoch seconds when `user`'s database was created, 0 when unknown."""
+        return catalog.created_at(database_file(self.layout.user_area(user)))
+
+    def close(self) -> None:
+        with self._lock:
+            self._running = False
+            for database in self._open.values():
+                database.close()
+            self._open.clear()
