@@ -113,14 +113,14 @@ async def _run_until_signal(
 ) -> None:
     server = HTTPServer(app, max_body_size=4 * MAX_BODY_BYTES)
     server.add_sockets(sockets)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):  # before anyone learns the server is up
+        loop.add_signal_handler(signum, stop.set)
     write_private_json(data_dir / CONNECTION_FILE, conn)
     line = f"Linkis-compatible server at {conn['url']} (data dir {data_dir}, user {conn['user']})"
     print(line, flush=True)
     log.info("%s, pid %d", line, conn["pid"])
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
     await stop.wait()
     log.info("shutting down")
     server.stop()
