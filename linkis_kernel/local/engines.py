@@ -32,6 +32,7 @@ from ..wire import (
 from .dolphin import Column, ResultWriter
 from .errors import ServiceError
 from .logfile import INFO, WARN
+from .sandbox import Sandbox, SandboxRefused, start_process
 
 SQL, PYTHON, SHELL = "sql", "python", "shell"
 # Run types the local DuckDB engine takes: the SQL family plus its own name.
@@ -52,6 +53,7 @@ ERR_PYTHON = 21305
 ERR_SHELL = 21306
 ERR_ENGINE = 21307
 ERR_RESTART = 21308
+ERR_SANDBOX = 21309
 ERR_VARIABLE = 20050
 
 _FETCH_ROWS = 2048
@@ -306,17 +308,45 @@ def _write_table(job: RunContext, cursor: Any, index: int) -> None:
 # ---- shell in subprocesses -------------------------------------------------------
 
 
-def run_shell(job: RunContext, scratch: Path) -> None:
-    """Run bash code in a process of its own; stdout becomes a text result, stderr goes to the
-    log. (Python code runs on engine sessions: sessions.py.)"""
+class ProcessBook(Protocol):
+    """Where the process groups of running jobs are written down, so that a server restarting
+    after a crash ends what they left behind (engineconns.EngineManager)."""
+
+    def add_process(self, pid: int) -> None: ...
+    def remove_process(self, pid: int) -> None: ...
+
+
+def run_shell(
+    job: RunContext,
+    scratch: Path,
+    *,
+    sandbox: Sandbox | None = None,
+    book: ProcessBook | None = None,
+) -> None:
+    """Run bash code in a process of its own (under `sandbox` if given, its process group
+    written down in `book`); stdout becomes a text result, stderr goes to the log. (Python code
+    runs on engine sessions: sessions.py.)"""
     scratch.mkdir(parents=True, exist_ok=True)
     script = scratch / "main.sh"
     script.write_text(job.code + "\n", encoding="utf-8")
-    process = spawn_engine(["bash", str(script)], scratch, stdin=subprocess.DEVNULL, what="shell")
+    process = spawn_engine(
+        ["bash", str(script)], scratch, stdin=subprocess.DEVNULL, what="shell", sandbox=sandbox
+    )
+    if book is not None:
+        book.add_process(process.pid)
+    try:
+        _follow_shell(job, process, "in the process sandbox" if sandbox else "")
+    finally:
+        if book is not None:
+            book.remove_process(process.pid)
+
+
+def _follow_shell(job: RunContext, process: subprocess.Popen, where: str) -> None:
     job.attach(process=process)
     if job.cancelled.is_set():  # killed while the process was starting
         stop_process(process)
-    job.write_log(INFO, f"The local shell engine started (pid {process.pid}): bash runs it.")
+    runs = f"bash runs it {where}" if where else "bash runs it"
+    job.write_log(INFO, f"The local shell engine started (pid {process.pid}): {runs}.")
     job.start_statements(1)
     job.statement_progress(0, 0.0)
     stderr_tail: list[str] = []
@@ -384,21 +414,18 @@ def query_percent(cursor: Any) -> float:
         return -1.0
 
 
-def spawn_engine(command: list[str], scratch: Path, *, stdin: int, what: str) -> subprocess.Popen:
+def spawn_engine(
+    command: list[str], scratch: Path, *, stdin: int, what: str, sandbox: Sandbox | None = None
+) -> subprocess.Popen:
     """Start an engine process in a process group of its own (so kill reaches all it starts),
-    in `scratch`, without the server's secrets in its environment; piped stdout and stderr."""
+    in `scratch`, without the server's secrets in its environment, under `sandbox` if given
+    (sandbox.py); piped stdout and stderr. It dies when the server dies."""
     env = {k: v for k, v in os.environ.items() if k not in _SECRET_ENV}
     env.update(PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8")
     try:
-        return subprocess.Popen(
-            command,
-            cwd=scratch,
-            stdin=stdin,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-            env=env,
-        )
+        return start_process(command, scratch, stdin=stdin, env=env, sandbox=sandbox)
+    except SandboxRefused as exc:
+        raise JobFailed(ERR_SANDBOX, str(exc)) from None
     except OSError as exc:
         raise JobFailed(ERR_ENGINE, f"could not start the {what} engine: {exc}") from None
 

@@ -47,6 +47,12 @@ class Layout:
     def scratch_dir(self) -> Path:
         return self.root / "tmp"
 
+    def user_home(self, user: str) -> Path:
+        """The area a user's sandboxed jobs may write to (their HOME)."""
+        if user in ("", ".", "..") or "/" in user or "\x00" in user:
+            raise ValueError(f"user name {user!r} cannot name a folder")
+        return self.root / "home" / user
+
     def log_file(self, day: str, creator: str, user: str, task_id: int) -> Path:
         return self.root / "log" / day / creator / user / f"{task_id}.log"
 
