@@ -454,21 +454,37 @@ class ResourceSample:
 
 
 def sample_resources(pid: int, taken_at: float) -> ResourceSample | None:
-    """Resident memory and CPU time used so far by a process, from /proc; None if it is gone."""
-    try:
-        with open(f"/proc/{pid}/statm") as f:
-            rss_pages = int(f.read().split()[1])
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError, ValueError):
-        return None
-    ticks = int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    """Resident memory and CPU time used so far by a process and those it started (a sandboxed
+    job is bwrap's child), from /proc; None if it is gone."""
+    rss_pages = ticks = 0
+    for index, each in enumerate(_process_tree(pid)):
+        try:
+            with open(f"/proc/{each}/statm") as f:
+                rss_pages += int(f.read().split()[1])
+            with open(f"/proc/{each}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+        except (OSError, IndexError, ValueError):
+            if index == 0:
+                return None
     return ResourceSample(
         pid,
         rss_pages * os.sysconf("SC_PAGE_SIZE"),
         ticks / os.sysconf("SC_CLK_TCK"),
         taken_at,
     )
+
+
+def _process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (those started by each process's main thread)."""
+    tree = [pid]
+    for each in tree:
+        try:
+            with open(f"/proc/{each}/task/{each}/children") as f:
+                tree += [int(child) for child in f.read().split()]
+        except (OSError, ValueError):
+            continue
+    return tree
 
 
 def _rgb(fraction: float) -> str:

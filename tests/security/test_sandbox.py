@@ -24,7 +24,7 @@ from support.serverproc import ServerProcess, start_server
 from support.waiting import wait_until
 
 from linkis_kernel import LinkisClient
-from linkis_kernel.local.engines import ERR_SANDBOX, spawn_engine
+from linkis_kernel.local.engines import ERR_SANDBOX, sample_resources, spawn_engine, stop_process
 from linkis_kernel.local.sandbox import ALWAYS, BWRAP_ENV, Sandboxing
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap not installed")
@@ -210,6 +210,24 @@ def test_real_spark_runs_under_the_sandbox(tmp_path: Path) -> None:
     out, err = process.communicate(timeout=120)
     assert process.returncode == 0, err.decode()[-2000:]
     assert b"count 10" in out
+
+
+def test_resource_figures_of_a_sandboxed_job_count_the_job_not_bwrap(tmp_path: Path) -> None:
+    scratch = tmp_path / "data" / "tmp" / "job"
+    scratch.mkdir(parents=True)
+    sandbox = Sandboxing.decide(ALWAYS, 1, "owner", tmp_path / "data").for_user("owner")
+    assert sandbox is not None
+    code = "import sys\nblock = bytearray(64 << 20)\nprint('ready', flush=True)\nsys.stdin.read()"
+    process = spawn_engine(
+        [sys.executable, "-c", code], scratch, stdin=subprocess.PIPE, what="python", sandbox=sandbox
+    )
+    try:
+        assert process.stdout is not None and process.stdout.readline() == b"ready\n"
+        sample = sample_resources(process.pid, 0.0)
+        assert sample is not None and sample.pid == process.pid
+        assert sample.rss_bytes > 64 << 20  # bwrap alone holds a few MB
+    finally:
+        stop_process(process)
 
 
 def test_without_bwrap_only_the_owner_runs_python_and_shell(tmp_path: Path) -> None:
