@@ -85,6 +85,9 @@ class Sandbox:
         if self.refusal is not None:
             raise SandboxRefused(self.refusal)
         self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # No --new-session: the process already has no controlling terminal (it starts a
+        # session of its own), and a new one inside would keep kill signals sent to its process
+        # group from reaching the job.
         argv = [self.bwrap, "--die-with-parent", *_NAMESPACES, "--hostname", "localhost"]
         argv += ["--unshare-cgroup-try", "--cap-drop", "ALL", "--clearenv"]
         for name, value in self.environment:

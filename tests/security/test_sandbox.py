@@ -181,6 +181,22 @@ def test_a_shell_job_sees_only_its_own_area(shared_server: ServerProcess, host_f
     assert not (data / "planted.txt").exists()
 
 
+def test_a_kill_interrupts_the_statement_and_the_sandboxed_engine_stays(
+    shared_server: ServerProcess,
+) -> None:
+    client = _client(shared_server, BOB)
+    job, _ = _run(client, "kept = 41", "python")
+    assert job.state == "Succeed", job.failure()
+    sleeper = client.submit("import time\ntime.sleep(60)", engine="python")
+    wait_until(lambda: sleeper.refresh().state == "Running", 20)
+    time.sleep(0.5)
+    sleeper.kill()
+    sleeper.wait(timeout=20, raise_on_failure=False)
+    assert sleeper.state == "Cancelled"
+    job, text = _run(client, "print(kept + 1)", "python")
+    assert job.state == "Succeed" and text.strip() == "42"
+
+
 def test_a_pyspark_job_runs_in_the_sandbox(shared_server: ServerProcess) -> None:
     code = "df = spark.createDataFrame([(1,), (2,), (3,)], ['n'])\nprint('rows', df.count())"
     job, text = _run(_client(shared_server, BOB), code, "spark", "py")
