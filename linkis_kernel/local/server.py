@@ -11,7 +11,9 @@ Files in the data directory (created with mode 0700):
   for clients; removed on a clean shutdown.
 * `server.log`: the server's log (never holds passwords, tokens or session tickets).
 * `engines.sqlite`: every engine (EngineConn) started, for `linkisManager/ecinfo/ecrHistoryList`;
-  `engines.pids`: the process ids of the live ones, so a restart after a crash ends them.
+  `engines.pids`: the process ids of the live ones and of running shell jobs, so a restart
+  after a crash ends them.
+* `home/<user>/`: a user's own area, the only folder their sandboxed jobs may write (sandbox.py).
 
 Engines: `--engine-idle-timeout` (default 30m) ends idle Python engines, and
 `--max-engines-per-user` (default 10) caps the engines of one user. `--sandbox auto` (default)
