@@ -37,8 +37,8 @@ SECRET_ENV = {"LINKIS_TOKEN": SERVER_TOKEN, "LINKIS_PASSWORD": SERVER_PASSWORD}
 ALICE_SECRET = "alice's own words"
 
 PYTHON_PROBE = """
-import json, os
-data, server_pid, host_file = {data!r}, {pid}, {host_file!r}
+import json, os, socket
+data, server_pid, host_file, port = {data!r}, {pid}, {host_file!r}, {port}
 seen = {{}}
 
 def attempt(name, action):
@@ -60,6 +60,7 @@ attempt("write_data_root", lambda: write(data + "/planted.txt"))
 attempt("write_etc", lambda: write("/etc/planted.txt"))
 attempt("read_server_environ", lambda: open(f"/proc/{{server_pid}}/environ").read())
 attempt("see_host_tmp", lambda: open(host_file).read())
+attempt("reach_server", lambda: socket.create_connection(("127.0.0.1", port), 2).close())
 attempt("write_home", lambda: write(os.path.join(os.environ["HOME"], "mine.txt")))
 attempt("write_cwd", lambda: write("scratch.txt"))
 attempt("write_tmp", lambda: write("/tmp/private.txt"))
@@ -87,6 +88,7 @@ try write_data_root "echo x > $data/planted.txt"
 try write_etc "echo x > /etc/planted.txt"
 try read_server_environ "cat /proc/$pid/environ"
 try see_host_tmp "cat {host_file}"
+try reach_server "exec 3<>/dev/tcp/127.0.0.1/{port}"
 try write_home "echo x > $HOME/mine.txt"
 try write_cwd "echo x > scratch.txt"
 try write_tmp "echo x > /tmp/private.txt"
@@ -98,7 +100,7 @@ echo "answer=$((6 * 7))"
 
 DENIED = (
     "read_users", "read_credentials", "read_alice", "list_data_dir", "write_data_root",
-    "write_etc", "read_server_environ", "see_host_tmp",
+    "write_etc", "read_server_environ", "see_host_tmp", "reach_server",
 )  # fmt: skip
 ALLOWED = ("write_home", "write_cwd", "write_tmp")
 
@@ -107,6 +109,10 @@ def _client(server: ServerProcess, user: dict[str, str] | None = None) -> Linkis
     if user is None:
         return server.linkis_client()
     return LinkisClient(server.url, user=user["name"], token=user["token"])
+
+
+def _port(server: ServerProcess) -> int:
+    return int(server.url.rsplit(":", 1)[1])
 
 
 def _run(client: LinkisClient, code: str, engine: str, run_type: str | None = None):
@@ -149,7 +155,7 @@ def test_a_python_job_sees_only_its_own_area(shared_server: ServerProcess, host_
     data = shared_server.data_dir
     code = PYTHON_PROBE.format(
         data=str(data), pid=shared_server.process.pid, host_file=str(host_file),
-        secrets=[SERVER_TOKEN, SERVER_PASSWORD],
+        port=_port(shared_server), secrets=[SERVER_TOKEN, SERVER_PASSWORD],
     )  # fmt: skip
     job, text = _run(_client(shared_server, BOB), code, "python")
     assert job.state == "Succeed", job.failure()
@@ -168,7 +174,7 @@ def test_a_shell_job_sees_only_its_own_area(shared_server: ServerProcess, host_f
     data = shared_server.data_dir
     code = SHELL_PROBE.format(
         data=data, pid=shared_server.process.pid, host_file=host_file,
-        token=SERVER_TOKEN, password=SERVER_PASSWORD,
+        port=_port(shared_server), token=SERVER_TOKEN, password=SERVER_PASSWORD,
     )  # fmt: skip
     job, text = _run(_client(shared_server, BOB), code, "shell")
     assert job.state == "Succeed", job.failure()
