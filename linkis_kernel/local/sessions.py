@@ -128,8 +128,9 @@ class EngineSession:
         self.started_ms = now_ms()
         scratch.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-P", "-u", str(ENGINE_SCRIPT), self.engine_kind]
-        self.process = spawn_engine(command, scratch, stdin=subprocess.PIPE, what="python",
-                                    sandbox=sandbox)  # fmt: skip
+        self.process = spawn_engine(
+            command, scratch, stdin=subprocess.PIPE, what="python", sandbox=sandbox
+        )
         threading.Thread(target=self._pump_stderr, daemon=True, name="linkis-ec-stderr").start()
         ready = self._read_message(START_TIMEOUT)
         if ready is None or ready.get("op") != "ready":
