@@ -8,7 +8,7 @@ PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 say = @printf '\033[1m==> %s\033[0m\n' $(1)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup chromium demo lab test lint typecheck format bench bench-quick clean
+.PHONY: setup chromium bubblewrap demo lab test lint typecheck format bench bench-quick clean
 
 setup: $(TEST_STAMP)
 
@@ -35,6 +35,12 @@ chromium:
 	  printf '\033[1m==> %s\033[0m\n' "Installing Debian's Chromium for the browser tests"; \
 	  apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
+# The process sandbox of the embedded server (more than one user) runs jobs under bubblewrap.
+bubblewrap:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  printf '\033[1m==> %s\033[0m\n' "Installing bubblewrap for the embedded server's process sandbox"; \
+	  apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null; }
+
 demo: $(DEMO_STAMP)
 	$(call say,"Running notebooks/quickstart.ipynb against the embedded Linkis server")
 	@$(PY) tools/run_notebook.py notebooks/quickstart.ipynb
@@ -42,7 +48,7 @@ demo: $(DEMO_STAMP)
 lab: $(TEST_STAMP)
 	@$(PY) tools/lab.py
 
-test: setup chromium lint typecheck
+test: setup chromium bubblewrap lint typecheck
 	$(PY) -m pytest
 
 lint: setup

@@ -59,6 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="engines a user may have at once (default 10)",
     )
+    serve.add_argument(
+        "--sandbox",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="run Python, PySpark and Shell jobs in a process sandbox (bwrap): auto (default) "
+        "when the server has more than one user, always, or never (one user only)",
+    )
 
     run = commands.add_parser("run", help="submit code to Linkis, stream progress, print result")
     run.add_argument("-e", "--engine", required=True, help="engine type, e.g. spark or hive-3.1.3")

@@ -20,7 +20,7 @@ import threading
 import time
 import uuid
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -29,6 +29,7 @@ from .engines import JobCancelled, RunContext
 from .history import now_ms
 from .logfile import INFO
 from .pyengine import PYSPARK
+from .sandbox import Sandboxing
 from .sessions import ENGINE_SCRIPT, STARTING, UNLOCK, EngineKey, EngineSession
 
 log = logging.getLogger("linkis_kernel.local")
@@ -61,6 +62,7 @@ class EngineSettings:
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT
     max_per_user: int = DEFAULT_MAX_PER_USER
     kill_grace: float = DEFAULT_KILL_GRACE
+    sandboxing: Sandboxing = field(default_factory=Sandboxing)  # `serve --sandbox`: sandbox.py
 
 
 class EngineRecords:
@@ -159,7 +161,8 @@ class EngineRecords:
         os.replace(tmp, self.pid_file)
 
     def reap_leftovers(self) -> int:
-        """End engine processes a previous server process left running; how many there were."""
+        """End engine and shell job processes a previous server process left running; how
+        many there were."""
         try:
             entries = json.loads(self.pid_file.read_text())
         except (OSError, ValueError):
@@ -167,7 +170,7 @@ class EngineRecords:
         ended = 0
         for entry in entries if isinstance(entries, list) else []:
             pid = int(entry.get("pid", 0))
-            if pid > 0 and _is_our_engine(pid, entry.get("start")):
+            if pid > 0 and _is_ours(pid, entry.get("start"), str(self.db_file.parent)):
                 with suppress(ProcessLookupError, PermissionError):
                     os.killpg(pid, signal.SIGKILL)
                     ended += 1
@@ -184,13 +187,15 @@ def _process_start(pid: int) -> str | None:
         return None
 
 
-def _is_our_engine(pid: int, start: object) -> bool:
+def _is_ours(pid: int, start: object, data_dir: str) -> bool:
+    """An engine (it runs pyengine.py) or a shell job (its script is in the data dir)."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             cmdline = f.read().decode("utf-8", "replace")
     except OSError:
         return False
-    return str(ENGINE_SCRIPT) in cmdline and _process_start(pid) == start
+    ours = str(ENGINE_SCRIPT) in cmdline or data_dir in cmdline
+    return ours and _process_start(pid) == start
 
 
 class EngineManager:
@@ -206,6 +211,7 @@ class EngineManager:
         self._cond = threading.Condition()
         self._sessions: dict[EngineKey, EngineSession] = {}
         self._ended_reasons: dict[EngineKey, str] = {}
+        self._job_pids: set[int] = set()
         self._stop = threading.Event()
         self._reaper = threading.Thread(target=self._reap_idle, daemon=True, name="linkis-ec-idle")
 
@@ -315,7 +321,8 @@ class EngineManager:
         )
         job.engine_starting(True)
         try:
-            session.start(self._scratch / f"ec-{session.ticket_id}")
+            sandbox = self.settings.sandboxing.for_user(key.user)
+            session.start(self._scratch / f"ec-{session.ticket_id}", sandbox)
         except BaseException:
             with self._cond:
                 self._forget(session, "it failed to start")
@@ -364,9 +371,21 @@ class EngineManager:
         log.info("engine %s ended: %s", session.instance, session.end_reason)
         self._save_pids()
 
+    def add_process(self, pid: int) -> None:
+        """A shell job's process group: written down with the engines' (engines.ProcessBook)."""
+        with self._cond:
+            self._job_pids.add(pid)
+        self._save_pids()
+
+    def remove_process(self, pid: int) -> None:
+        with self._cond:
+            self._job_pids.discard(pid)
+        self._save_pids()
+
     def _save_pids(self) -> None:
         with self._cond:
             pids = [s.pid for s in self._sessions.values() if s.started and s.alive]
+            pids += sorted(self._job_pids)
         with suppress(OSError):
             self.records.write_pids(pids)
 

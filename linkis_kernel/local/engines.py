@@ -34,6 +34,7 @@ from .demo import SCHEMA
 from .dolphin import Column, ResultWriter
 from .errors import ServiceError
 from .logfile import INFO, WARN
+from .sandbox import Sandbox, SandboxRefused, start_process
 from .userdb import SqlSession
 
 SQL, PYTHON, SHELL = "sql", "python", "shell"
@@ -55,6 +56,7 @@ ERR_PYTHON = 21305
 ERR_SHELL = 21306
 ERR_ENGINE = 21307
 ERR_RESTART = 21308
+ERR_SANDBOX = 21309
 ERR_VARIABLE = 20050
 
 _FETCH_ROWS = 2048
@@ -327,17 +329,45 @@ def _write_table(job: RunContext, cursor: Any, index: int) -> None:
 # ---- shell in subprocesses -------------------------------------------------------
 
 
-def run_shell(job: RunContext, scratch: Path) -> None:
-    """Run bash code in a process of its own; stdout becomes a text result, stderr goes to the
-    log. (Python code runs on engine sessions: sessions.py.)"""
+class ProcessBook(Protocol):
+    """Where the process groups of running jobs are written down, so that a server restarting
+    after a crash ends what they left behind (engineconns.EngineManager)."""
+
+    def add_process(self, pid: int) -> None: ...
+    def remove_process(self, pid: int) -> None: ...
+
+
+def run_shell(
+    job: RunContext,
+    scratch: Path,
+    *,
+    sandbox: Sandbox | None = None,
+    book: ProcessBook | None = None,
+) -> None:
+    """Run bash code in a process of its own (under `sandbox` if given, its process group
+    written down in `book`); stdout becomes a text result, stderr goes to the log. (Python code
+    runs on engine sessions: sessions.py.)"""
     scratch.mkdir(parents=True, exist_ok=True)
     script = scratch / "main.sh"
     script.write_text(job.code + "\n", encoding="utf-8")
-    process = spawn_engine(["bash", str(script)], scratch, stdin=subprocess.DEVNULL, what="shell")
+    process = spawn_engine(
+        ["bash", str(script)], scratch, stdin=subprocess.DEVNULL, what="shell", sandbox=sandbox
+    )
+    if book is not None:
+        book.add_process(process.pid)
+    try:
+        _follow_shell(job, process, "in the process sandbox" if sandbox else "")
+    finally:
+        if book is not None:
+            book.remove_process(process.pid)
+
+
+def _follow_shell(job: RunContext, process: subprocess.Popen, where: str) -> None:
     job.attach(process=process)
     if job.cancelled.is_set():  # killed while the process was starting
         stop_process(process)
-    job.write_log(INFO, f"The local shell engine started (pid {process.pid}): bash runs it.")
+    runs = f"bash runs it {where}" if where else "bash runs it"
+    job.write_log(INFO, f"The local shell engine started (pid {process.pid}): {runs}.")
     job.start_statements(1)
     job.statement_progress(0, 0.0)
     stderr_tail: list[str] = []
@@ -405,21 +435,18 @@ def query_percent(cursor: Any) -> float:
         return -1.0
 
 
-def spawn_engine(command: list[str], scratch: Path, *, stdin: int, what: str) -> subprocess.Popen:
+def spawn_engine(
+    command: list[str], scratch: Path, *, stdin: int, what: str, sandbox: Sandbox | None = None
+) -> subprocess.Popen:
     """Start an engine process in a process group of its own (so kill reaches all it starts),
-    in `scratch`, without the server's secrets in its environment; piped stdout and stderr."""
+    in `scratch`, without the server's secrets in its environment, under `sandbox` if given
+    (sandbox.py); piped stdout and stderr. It dies when the server dies."""
     env = {k: v for k, v in os.environ.items() if k not in _SECRET_ENV}
     env.update(PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8")
     try:
-        return subprocess.Popen(
-            command,
-            cwd=scratch,
-            stdin=stdin,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-            env=env,
-        )
+        return start_process(command, scratch, stdin=stdin, env=env, sandbox=sandbox)
+    except SandboxRefused as exc:
+        raise JobFailed(ERR_SANDBOX, str(exc)) from None
     except OSError as exc:
         raise JobFailed(ERR_ENGINE, f"could not start the {what} engine: {exc}") from None
 
@@ -448,21 +475,37 @@ class ResourceSample:
 
 
 def sample_resources(pid: int, taken_at: float) -> ResourceSample | None:
-    """Resident memory and CPU time used so far by a process, from /proc; None if it is gone."""
-    try:
-        with open(f"/proc/{pid}/statm") as f:
-            rss_pages = int(f.read().split()[1])
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError, ValueError):
-        return None
-    ticks = int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    """Resident memory and CPU time used so far by a process and those it started (a sandboxed
+    job is bwrap's child), from /proc; None if it is gone."""
+    rss_pages = ticks = 0
+    for index, each in enumerate(_process_tree(pid)):
+        try:
+            with open(f"/proc/{each}/statm") as f:
+                rss_pages += int(f.read().split()[1])
+            with open(f"/proc/{each}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+        except (OSError, IndexError, ValueError):
+            if index == 0:
+                return None
     return ResourceSample(
         pid,
         rss_pages * os.sysconf("SC_PAGE_SIZE"),
         ticks / os.sysconf("SC_CLK_TCK"),
         taken_at,
     )
+
+
+def _process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (those started by each process's main thread)."""
+    tree = [pid]
+    for each in tree:
+        try:
+            with open(f"/proc/{each}/task/{each}/children") as f:
+                tree += [int(child) for child in f.read().split()]
+        except (OSError, ValueError):
+            continue
+    return tree
 
 
 def _rgb(fraction: float) -> str:

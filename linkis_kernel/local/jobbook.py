@@ -199,7 +199,8 @@ class JobBook:
             elif job.session is not None:
                 self._run_on_engine(job, job.session)
             else:
-                run_shell(job, job.scratch_dir)
+                sandbox = self.engines.settings.sandboxing.for_user(job.user)
+                run_shell(job, job.scratch_dir, sandbox=sandbox, book=self.engines)
         except JobCancelled:
             state, err_code, err_desc = CANCELLED, None, job.cancel_reason or MSG_KILLED_BY_USER
         except JobFailed as exc:

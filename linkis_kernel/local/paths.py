@@ -61,6 +61,11 @@ class Layout:
     def scratch_dir(self) -> Path:
         return self.root / "tmp"
 
+    def user_files(self, user: str) -> Path:
+        """`user`'s own files: what their SQL may read and write, and their sandboxed jobs'
+        writable HOME, so a file one job writes is there for the next, SQL or not."""
+        return self.user_area(user) / "files"
+
     def log_file(self, day: str, creator: str, user: str, task_id: int) -> Path:
         return self.root / "log" / day / creator / user / f"{task_id}.log"
 

@@ -11,13 +11,17 @@ Files in the data directory (created with mode 0700):
   for clients; removed on a clean shutdown.
 * `server.log`: the server's log (never holds passwords, tokens or session tickets).
 * `engines.sqlite`: every engine (EngineConn) started, for `linkisManager/ecinfo/ecrHistoryList`;
-  `engines.pids`: the process ids of the live ones, so a restart after a crash ends them.
+  `engines.pids`: the process ids of the live ones and of running shell jobs, so a restart
+  after a crash ends them.
+* `home/<user>/`: a user's own area, the only folder their sandboxed jobs may write (sandbox.py).
 
 Engines: `--engine-idle-timeout` (default 30m) ends idle Python engines, and
-`--max-engines-per-user` (default 10) caps the engines of one user.
+`--max-engines-per-user` (default 10) caps the engines of one user. `--sandbox auto` (default)
+runs Python, PySpark and Shell jobs in a process sandbox (bwrap, sandbox.py) when the server has
+more than one user; `always` also with one user; `never` only with one user.
 
 Environment: `LINKIS_LOCAL_SESSION_TIMEOUT` sets the idle timeout of login sessions in seconds
-(default 3600).
+(default 3600); `LINKIS_LOCAL_BWRAP` the bwrap program of the sandbox (default: bwrap on PATH).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import os
 import signal
 import socket
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +50,7 @@ from .app import MAX_BODY_BYTES, make_app
 from .auth import DEFAULT_SESSION_TIMEOUT, AuthStore, User, new_secret
 from .engineconns import EngineSettings
 from .launcher import write_private_json
+from .sandbox import AUTO, NEVER, Sandboxing
 
 log = logging.getLogger("linkis_kernel.local")
 
@@ -79,6 +85,7 @@ def _serve(args: argparse.Namespace) -> int:
     _refuse_second_server(data_dir)
     default_user, password, token = _default_credentials(data_dir)
     users = [User.create(default_user, password, token, is_admin=True), *_extra_users(data_dir)]
+    engines = replace(engines, sandboxing=_sandboxing(args, len(users), default_user, data_dir))
     sockets = _bind(args.host, args.port)
     port = sockets[0].getsockname()[1]
     url = f"http://{_url_host(args.host)}:{port}"
@@ -113,14 +120,14 @@ async def _run_until_signal(
 ) -> None:
     server = HTTPServer(app, max_body_size=4 * MAX_BODY_BYTES)
     server.add_sockets(sockets)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):  # before anyone learns the server is up
+        loop.add_signal_handler(signum, stop.set)
     write_private_json(data_dir / CONNECTION_FILE, conn)
     line = f"Linkis-compatible server at {conn['url']} (data dir {data_dir}, user {conn['user']})"
     print(line, flush=True)
     log.info("%s, pid %d", line, conn["pid"])
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
     await stop.wait()
     log.info("shutting down")
     server.stop()
@@ -155,6 +162,21 @@ def _engine_settings(args: argparse.Namespace) -> EngineSettings:
             f"--max-engines-per-user must be at least 1, got {args.max_engines_per_user}."
         )
     return EngineSettings(idle_timeout=idle, max_per_user=args.max_engines_per_user)
+
+
+def _sandboxing(args: argparse.Namespace, users: int, owner: str, data_dir: Path) -> Sandboxing:
+    """`--sandbox`: whether Python, PySpark and Shell jobs run in the process sandbox."""
+    mode = getattr(args, "sandbox", AUTO)
+    if mode == NEVER and users > 1:
+        raise StartupError(
+            f"--sandbox never is only allowed with one user, and this server has {users} "
+            f"(users.json): use --sandbox auto, or remove {data_dir / USERS_FILE}."
+        )
+    rule = Sandboxing.decide(mode, users, owner, data_dir)
+    note = rule.startup_note()
+    if note is not None:
+        log.log(*note)
+    return rule
 
 
 def _prepare_data_dir(data_dir: Path) -> None:

@@ -36,6 +36,7 @@ from .engines import (
 )
 from .history import now_ms
 from .logfile import INFO, WARN
+from .sandbox import Sandbox
 
 log = logging.getLogger("linkis_kernel.local")
 
@@ -121,13 +122,15 @@ class EngineSession:
         return 0.0 if self.holder is not None else time.monotonic() - self.last_used
 
     # -- start ------------------------------------------------------------------------------
-    def start(self, scratch: Path) -> None:
-        """Start the engine process and wait until it says it is ready."""
+    def start(self, scratch: Path, sandbox: Sandbox | None = None) -> None:
+        """Start the engine process (under `sandbox` if given) and wait until it is ready."""
         began = time.monotonic()
         self.started_ms = now_ms()
         scratch.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-P", "-u", str(ENGINE_SCRIPT), self.engine_kind]
-        self.process = spawn_engine(command, scratch, stdin=subprocess.PIPE, what="python")
+        self.process = spawn_engine(
+            command, scratch, stdin=subprocess.PIPE, what="python", sandbox=sandbox
+        )
         threading.Thread(target=self._pump_stderr, daemon=True, name="linkis-ec-stderr").start()
         ready = self._read_message(START_TIMEOUT)
         if ready is None or ready.get("op") != "ready":

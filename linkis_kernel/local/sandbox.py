@@ -1,0 +1,339 @@
+"""The process sandbox of the embedded server: users' Python, PySpark and Shell jobs under bwrap.
+
+When the server has more than one user (or `serve --sandbox always`), every engine process runs
+under bubblewrap (`bwrap`): it sees the system's programs and libraries, the server's Python and
+Java read-only, its own files (`<data dir>/users/<user>/files`, also its HOME) and its scratch
+folder writable, a private /tmp, /proc and /dev, and nothing else; in particular not the rest of
+the data dir (users.json, credentials.json, job history, other users' areas) nor the server's
+processes or environment. It has no network but its own loopback (enough for Spark local[*]).
+Its environment is a short explicit list, so the server's secrets never reach it.
+
+Fail closed: if bwrap is missing or does not work (probed once at start), only the server's
+owner runs Python, PySpark and Shell jobs (unconfined, as with one user); everyone else's fail
+with `ERR_SANDBOX` saying why. No job outlives the server: sandboxed ones die with it
+(`--die-with-parent`), unconfined ones get a parent-death signal. Processes are started from one
+long-lived thread because a parent-death signal fires when the thread that started the child
+ends, not the process, and jobs run on short-lived threads.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import ctypes
+import glob
+import logging
+import os
+import resource
+import shutil
+import signal
+import site
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from .paths import Layout
+
+log = logging.getLogger("linkis_kernel.local")
+
+AUTO, ALWAYS, NEVER = "auto", "always", "never"
+SANDBOX_MODES = (AUTO, ALWAYS, NEVER)
+BWRAP_ENV = "LINKIS_LOCAL_BWRAP"  # the bwrap program to use (default: bwrap on PATH)
+INSTALL_HINT = (
+    "install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap) and restart the server"
+)
+# Processes and threads a sandboxed job may have. RLIMIT_NPROC counts every process of the real
+# user id (all jobs run as the server's), and Linux does not apply it to root at all.
+MAX_PROCESSES = 4096
+_PROBE_TIMEOUT = 15.0
+# What programs need from the host, read-only (merged-/usr symlinks are recreated as symlinks).
+_SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+_ETC_PATHS = (
+    "alternatives", "ssl", "ca-certificates", "ca-certificates.conf", "hosts", "passwd", "group",
+    "nsswitch.conf", "localtime", "timezone", "ld.so.cache", "ld.so.conf", "ld.so.conf.d",
+    "mime.types", "java-*", "host.conf", "gai.conf",
+)  # fmt: skip
+_NAMESPACES = ("--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net")
+_PR_SET_PDEATHSIG = 1
+_SIG_IGN = 1
+
+
+class SandboxRefused(Exception):
+    """A job may not start: the sandbox it needs cannot be used; the text says why."""
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """How the engine processes of one user are confined: a bwrap command line."""
+
+    bwrap: str
+    data_dir: Path
+    home: Path
+    read_only: tuple[str, ...]
+    environment: tuple[tuple[str, str], ...]
+    refusal: str | None = None
+
+    @classmethod
+    def refusing(cls, bwrap: str, refusal: str) -> Sandbox:
+        """A sandbox that starts nothing, saying `refusal` instead."""
+        return cls(bwrap, Path(), Path(), (), (), refusal)
+
+    def command(self, command: Sequence[str], scratch: Path) -> list[str]:
+        """`command` run under bwrap in `scratch`; SandboxRefused if this user may not run."""
+        if self.refusal is not None:
+            raise SandboxRefused(self.refusal)
+        self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # No --new-session: the process already has no controlling terminal (it starts a
+        # session of its own), and a new one inside would keep kill signals sent to its process
+        # group from reaching the job.
+        argv = [self.bwrap, "--die-with-parent", *_NAMESPACES, "--hostname", "localhost"]
+        argv += ["--unshare-cgroup-try", "--cap-drop", "ALL", "--clearenv"]
+        for name, value in self.environment:
+            argv += ["--setenv", name, value]
+        argv += list(self.read_only)
+        argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+        # The data dir is hidden even where a read-only bind above would show it; then only the
+        # user's own area and this job's scratch folder are put back, writable.
+        argv += ["--tmpfs", str(self.data_dir)]
+        for folder in dict.fromkeys((self.home, scratch)):
+            argv += ["--bind", str(folder), str(folder)]
+        # Writes anywhere else fail, rather than land in bwrap's own (private) tmpfs.
+        argv += ["--remount-ro", str(self.data_dir), "--remount-ro", "/"]
+        argv += ["--chdir", str(scratch), "--", *command]
+        return argv
+
+
+@dataclass(frozen=True)
+class Sandboxing:
+    """The server's sandbox rule: whether jobs run in a sandbox and, if it is broken, why."""
+
+    active: bool = False
+    owner: str = ""
+    layout: Layout | None = None
+    bwrap: str = ""
+    problem: str | None = None
+    read_only: tuple[str, ...] = field(default=(), repr=False)
+    java_home: str | None = None
+
+    @classmethod
+    def decide(cls, mode: str, users: int, owner: str, data_dir: Path) -> Sandboxing:
+        """The rule for a server with `users` users (`mode`: auto, always or never); when a
+        sandbox is needed, bwrap is probed once here."""
+        if mode == NEVER or (mode == AUTO and users <= 1):
+            return cls(owner=owner)
+        layout = Layout(data_dir)
+        java_home = _java_home()
+        read_only = _read_only_binds(java_home)
+        program = os.environ.get(BWRAP_ENV) or shutil.which("bwrap") or "bwrap"
+        rule = cls(True, owner, layout, program, None, read_only, java_home)
+        return rule.probed()
+
+    def probed(self) -> Sandboxing:
+        """This rule with `problem` set if bwrap cannot run a trivial command here."""
+        assert self.layout is not None
+        probe = self.layout.scratch_dir / f".sandbox-probe-{os.getpid()}"
+        sandbox = self._sandbox(self.owner, home=probe)
+        try:
+            probe.mkdir(parents=True, exist_ok=True)
+            done = subprocess.run(
+                sandbox.command(["true"], probe),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=_PROBE_TIMEOUT,
+                env={},
+            )
+            problem = None if done.returncode == 0 else _last_line(done.stderr, done.returncode)
+        except (OSError, subprocess.SubprocessError) as exc:
+            problem = str(exc) if not isinstance(exc, FileNotFoundError) else "it is not installed"
+        finally:
+            shutil.rmtree(probe, ignore_errors=True)
+        if problem is None:
+            return self
+        return replace(self, problem=f"bwrap ({self.bwrap}) cannot be used: {problem}")
+
+    def for_user(self, user: str) -> Sandbox | None:
+        """How `user`'s engine processes run: None unconfined, else a Sandbox (one that refuses
+        to start anything when the sandbox is broken and `user` is not the server's owner)."""
+        if not self.active or (self.problem is not None and user == self.owner):
+            return None
+        if self.problem is not None:
+            refusal = (
+                f"This server has several users, so it runs their Python, PySpark and Shell jobs "
+                f"in a process sandbox, but {self.problem}. Until it can, only {self.owner}'s "
+                f"jobs of these kinds run; SQL jobs are not affected. To fix it, {INSTALL_HINT}."
+            )
+            return Sandbox.refusing(self.bwrap, refusal)
+        assert self.layout is not None
+        try:
+            return self._sandbox(user, self.layout.user_files(user))
+        except ValueError as exc:
+            return Sandbox.refusing(self.bwrap, f"no sandbox for this user: {exc}")
+
+    def _sandbox(self, user: str, home: Path) -> Sandbox:
+        assert self.layout is not None
+        return Sandbox(
+            self.bwrap,
+            self.layout.root,
+            home,
+            self.read_only,
+            _environment(user, home, self.java_home),
+        )
+
+    def startup_note(self) -> tuple[int, str] | None:
+        """(log level, line) the server says about its sandbox at start; None if there is none."""
+        if not self.active:
+            return None
+        if self.problem is not None:
+            return logging.WARNING, (
+                f"Process sandbox: {self.problem}. Python, PySpark and Shell jobs of users other "
+                f"than {self.owner} fail until it works: {INSTALL_HINT}."
+            )
+        return logging.INFO, (
+            "Process sandbox: Python, PySpark and Shell jobs run under bwrap, each user's in "
+            f"{self.layout.root if self.layout else ''}/users/<user>/files only."
+        )
+
+
+def _last_line(stderr: bytes, code: int) -> str:
+    lines = [line for line in stderr.decode("utf-8", "replace").splitlines() if line.strip()]
+    return lines[-1].strip() if lines else f"it exited with status {code}"
+
+
+def _java_home() -> str | None:
+    """JAVA_HOME if set, else the JDK the `java` on PATH belongs to."""
+    configured = os.environ.get("JAVA_HOME")
+    if configured and Path(configured).is_dir():
+        return str(Path(configured).resolve())
+    java = shutil.which("java")
+    return str(Path(java).resolve().parents[1]) if java else None
+
+
+def _python_roots() -> list[str]:
+    """The folders this server's Python, its packages and linkis_kernel live in."""
+    package = Path(__file__).resolve().parents[1]
+    candidates = [
+        sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+        *site.getsitepackages(), str(package), str(Path(sys.executable).resolve().parents[1]),
+    ]  # fmt: skip
+    found: list[str] = []
+    for path in candidates:
+        for each in (os.path.abspath(path), os.path.realpath(path)):
+            if os.path.isdir(each):
+                found.append(each)
+    return found
+
+
+def _outermost(paths: list[str]) -> list[str]:
+    """`paths` without duplicates and without those inside another one."""
+    unique = sorted(set(paths))
+    return [
+        p for p in unique if not any(p != q and p.startswith(q.rstrip("/") + "/") for q in unique)
+    ]
+
+
+def _read_only_binds(java_home: str | None) -> tuple[str, ...]:
+    args: list[str] = []
+    for path in _SYSTEM_PATHS:
+        if os.path.islink(path):
+            args += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            args += ["--ro-bind", path, path]
+    for pattern in _ETC_PATHS:
+        for path in sorted(glob.glob(f"/etc/{pattern}")):
+            args += ["--ro-bind-try", path, path]
+    system = [p for p in _SYSTEM_PATHS if os.path.isdir(p) and not os.path.islink(p)]
+    extra = _python_roots() + ([java_home] if java_home else [])
+    for path in _outermost(extra):
+        if not any(path == s or path.startswith(s + "/") for s in system):
+            args += ["--ro-bind", path, path]
+    return tuple(args)
+
+
+def _environment(user: str, home: Path, java_home: str | None) -> tuple[tuple[str, str], ...]:
+    """The whole environment of a sandboxed process."""
+    python_bin = os.path.dirname(os.path.abspath(sys.executable))
+    env = {
+        "PATH": f"{python_bin}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(home),
+        "USER": user,
+        "LOGNAME": user,
+        "LANG": os.environ.get("LANG") or "C.UTF-8",
+        "TMPDIR": "/tmp",
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONIOENCODING": "utf-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "SPARK_LOCAL_IP": "127.0.0.1",
+    }
+    if java_home:
+        env["JAVA_HOME"] = java_home
+    return tuple(env.items())
+
+
+# ---- starting processes ------------------------------------------------------------------
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.signal.argtypes = [ctypes.c_int, ctypes.c_void_p]
+_libc.signal.restype = ctypes.c_void_p
+_prctl = getattr(_libc, "prctl", None)  # Linux only
+_spawner: concurrent.futures.ThreadPoolExecutor | None = None
+_spawner_lock = threading.Lock()
+
+
+def start_process(
+    command: Sequence[str], cwd: Path, *, stdin: int, env: dict[str, str], sandbox: Sandbox | None
+) -> subprocess.Popen[bytes]:
+    """Start `command` in a process group of its own with piped stdout and stderr, under
+    `sandbox` if given (SandboxRefused if it refuses), so that it dies when the server dies."""
+    argv = sandbox.command(command, cwd) if sandbox is not None else list(command)
+    setup = _child_setup(os.getpid(), confined=sandbox is not None)
+
+    def popen() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            argv,
+            cwd=cwd,
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            env={} if sandbox is not None else env,
+            preexec_fn=setup,
+        )
+
+    return _spawner_thread().submit(popen).result()
+
+
+def _spawner_thread() -> concurrent.futures.ThreadPoolExecutor:
+    global _spawner
+    with _spawner_lock:
+        if _spawner is None:
+            _spawner = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="linkis-spawn")
+        return _spawner
+
+
+def _child_setup(server_pid: int, *, confined: bool) -> Callable[[], None]:
+    """What the child does before exec: die with the server; when confined, also ignore SIGINT
+    in bwrap itself (an interrupt is for the job inside, which sets its own handler) and cap its
+    processes and core dumps."""
+
+    nproc = _lowered(resource.RLIMIT_NPROC, MAX_PROCESSES)
+
+    def setup() -> None:
+        if _prctl is not None:
+            _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            if os.getppid() != server_pid:  # the server died before the line above
+                os.kill(os.getpid(), signal.SIGKILL)
+        if confined:
+            _libc.signal(signal.SIGINT, _SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_NPROC, nproc)
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+    return setup
+
+
+def _lowered(which: int, most: int) -> tuple[int, int]:
+    """(soft, hard) limits of `which` lowered to at most `most` (never raised)."""
+    soft, hard = resource.getrlimit(which)
+    cap = most if hard == resource.RLIM_INFINITY else min(most, hard)
+    return (cap if soft == resource.RLIM_INFINITY else min(soft, cap), cap)
