@@ -147,15 +147,15 @@ class ApiHandler(tornado.web.RequestHandler):
             if route.auth:
                 self.user = self._authenticate()
             reply = await route.endpoint(self, **params)
+            # Writing is inside the error handling too: an answer that cannot be serialised
+            # still ends as an envelope, never as tornado's HTTP 500.
+            if reply is not None:
+                self._write_json(method_path, reply.status, reply.message, reply.data)
         except ServiceError as err:
             self._send_service_error(err, method_path)
-            return
         except Exception as err:
             log.exception("%s %s failed", self.request.method, self.request.path)
             self._send_service_error(ServiceError(_operation_failed(err)), method_path)
-            return
-        if reply is not None:
-            self._write_json(method_path, reply.status, reply.message, reply.data)
 
     def _find_route(self, rest: str) -> tuple[Route, dict[str, str]]:
         allowed: list[str] = []
@@ -242,13 +242,15 @@ class ApiHandler(tornado.web.RequestHandler):
     ) -> None:
         if self._finished:
             return
+        body = _envelope_bytes(
+            {"method": method_path, "status": status, "message": message, "data": data}
+        )
         if http_code is not None:
             self.set_status(http_code)
         elif self.get_status() != 413:
             self.set_status(wire.HTTP_CODE_FOR_STATUS.get(status, 400))
         self.set_header("Content-Type", "application/json; charset=UTF-8")
-        envelope = {"method": method_path, "status": status, "message": message, "data": data}
-        self.finish(json.dumps(envelope, ensure_ascii=False))
+        self.finish(body)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """Tornado-level failures (bad HTTP, unsupported verb) still answer a Linkis envelope."""
@@ -295,6 +297,12 @@ class ApiHandler(tornado.web.RequestHandler):
                 f"The request body is not valid JSON ({err.msg} at line {err.lineno} "
                 f"column {err.colno}); send a JSON object."
             ) from None
+        field = _field_not_utf8(value)
+        if field is not None:
+            raise ApiError(
+                f"The field {field or '(the body)'} holds text that is not valid Unicode "
+                "(a lone surrogate escape such as \\ud800); send it as valid UTF-8 text."
+            )
         return value
 
     def str_param(self, name: str, default: str | None = None) -> str | None:
@@ -332,6 +340,42 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
     level = logging.DEBUG if status < 400 else logging.INFO  # clients poll: keep successes quiet
     request = handler.request
     log.log(level, "%d %s %s %.1fms", status, request.method, request.path, elapsed)
+
+
+def _envelope_bytes(envelope: dict[str, Any]) -> bytes:
+    """The envelope as UTF-8 JSON. Text that UTF-8 cannot hold (a lone surrogate read back from
+    an old history row) is sent as a JSON escape instead of failing the whole answer."""
+    try:
+        return json.dumps(envelope, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return json.dumps(envelope).encode()
+
+
+def _field_not_utf8(value: Any) -> str | None:
+    """The dotted name of a key or string in `value` that UTF-8 cannot encode ("" for the value
+    itself), or None when all of it can. Iterative: bodies may nest as deep as JSON allows."""
+    pending: list[tuple[str, Any]] = [("", value)]
+    while pending:
+        where, item = pending.pop()
+        if isinstance(item, str) and not _is_utf8(item):
+            return where
+        if isinstance(item, dict):
+            for key, child in item.items():
+                name = f"{where}.{key}" if where else str(key)
+                if not _is_utf8(name):
+                    return ascii(name)
+                pending.append((name, child))
+        elif isinstance(item, list):
+            pending.extend((f"{where}[{i}]", child) for i, child in enumerate(item))
+    return None
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _json_kind(value: Any) -> str:
