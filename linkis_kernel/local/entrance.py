@@ -52,6 +52,9 @@ MSG_PROGRESS_EMPTY = (
 MSG_KILLED = "Successfully killed the job(成功kill了job)"
 MSG_FORCED_KILL = "Forced Kill task (强制杀死任务)"
 MSG_KILL_LOOKUP = "Get job by ID error, kill failed.(获取job时发生异常，kill失败)"
+# Linkis names the job's user here ("..., excecute by user:<name>"); this server does not tell
+# one user who another's jobs belong to.
+MSG_KILL_NOT_YOURS = "You have no permission to kill this job: it is not one of yours"
 MSG_KILL_COMPLETED = "The job already completed. Do not support kill.(任务已经结束，不支持kill)"
 _SQL_LIKE_RUN_TYPES = frozenset({"duckdb", "isql"})
 _CREATOR_RE = re.compile(r"[A-Za-z0-9_]{1,64}")
@@ -283,9 +286,7 @@ class Entrance:
         job, numeric, _ = self.jobs.find(job_id)
         if job is not None:
             if job.user != user:
-                raise ServiceError(
-                    f"You have no permission to kill this job, excecute by user:{job.user}"
-                )
+                raise ServiceError(MSG_KILL_NOT_YOURS)
             self.jobs.cancel(job)
             return MSG_KILLED, {"execID": job.exec_id}
         lookup = numeric if numeric is not None else task_id
@@ -296,9 +297,7 @@ class Entrance:
         if row is None:
             raise ServiceError(f"taskId {lookup} is not exists.")
         if row["execute_user"] != user:
-            raise ServiceError(
-                f"You have no permission to kill this job, excecute by user:{row['execute_user']}"
-            )
+            raise ServiceError(MSG_KILL_NOT_YOURS)
         if self.jobs.state_of(row) in TERMINAL_STATES:
             if numeric is not None:
                 raise ServiceError(MSG_KILL_COMPLETED)
@@ -341,15 +340,12 @@ class Entrance:
             row = self.jobs.history.row(lookup) if lookup is not None else None
             owner = row["execute_user"] if row is not None else user
         if owner != user:
-            raise ServiceError(
-                f"You have no permission to kill this job, excecute by user:{owner}",
-                status=STATUS_NO_PERMISSION,
-            )
+            raise ServiceError(MSG_KILL_NOT_YOURS, status=STATUS_NO_PERMISSION)
 
 
 def _require_owner(job: Job, user: str, job_id: object) -> None:
     if job.user != user:
-        raise no_permission(job_id, job.user)
+        raise no_permission(job_id)
 
 
 def _code_text(code: object) -> str:

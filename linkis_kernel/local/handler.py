@@ -12,10 +12,12 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import re
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -155,7 +157,8 @@ class ApiHandler(tornado.web.RequestHandler):
             self._send_service_error(err, method_path)
         except Exception as err:
             log.exception("%s %s failed", self.request.method, self.request.path)
-            self._send_service_error(ServiceError(_operation_failed(err)), method_path)
+            message = _operation_failed(err, self.ctx.service.layout.root)
+            self._send_service_error(ServiceError(message), method_path)
 
     def _find_route(self, rest: str) -> tuple[Route, dict[str, str]]:
         allowed: list[str] = []
@@ -383,11 +386,16 @@ def _json_kind(value: Any) -> str:
     return names.get(type(value), "a number")
 
 
-def _operation_failed(err: BaseException) -> str:
+def _operation_failed(err: BaseException, data_dir: Path) -> str:
+    """The Linkis text of an unexpected exception, without the server's data dir (the full
+    exception is in the server's log)."""
     root = err
     while root.__cause__ is not None:
         root = root.__cause__
-    return f"{OPERATION_FAILED}{type(root).__name__}: {root}"
+    text = str(root)
+    for folder in {str(data_dir), os.path.realpath(data_dir)}:
+        text = text.replace(folder, "<data dir>")
+    return f"{OPERATION_FAILED}{type(root).__name__}: {text}"
 
 
 class NotFoundHandler(tornado.web.RequestHandler):
