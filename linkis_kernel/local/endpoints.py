@@ -169,7 +169,7 @@ async def job_kill(h: ApiHandler, job_id: str) -> Reply:
 
 
 async def job_pause(h: ApiHandler, job_id: str) -> Reply:
-    return Reply({}, MSG_PAUSE)
+    return Reply(await h.run(h.ctx.service.entrance.pause, h.user, job_id), MSG_PAUSE)
 
 
 async def kill_jobs(h: ApiHandler, job_id: str | None = None) -> Reply:

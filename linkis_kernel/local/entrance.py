@@ -305,6 +305,20 @@ class Entrance:
         history.update(lookup, status=CANCELLED, progress="1.0", err_desc=MSG_KILLED_BY_USER)
         return MSG_FORCED_KILL, ({"execID": "", "taskID": str(lookup)} if numeric else {})
 
+    def pause(self, user: str, job_id: str) -> dict:
+        """entrance/{id}/pause (docs/linkis-rest.md, "Kill"): accepted and ignored, as in Linkis,
+        but only for the caller's own job; another user's is not found, as an unknown one."""
+        try:
+            job, _, _ = self.jobs.find(job_id)
+        except ServiceError:
+            job = None
+        if job is None or job.user != user:
+            raise ServiceError(
+                f"can not find the job of exexID :{job_id} can not pause (不能找到execID: "
+                f"{job_id}对应的job，不能进行pause)"
+            )
+        return {"execID": job_id}
+
     def kill_jobs(self, user: str, exec_ids: list, task_ids: list) -> tuple[str, dict]:
         """entrance/{id}/killJobs (docs/linkis-rest.md, "Kill"): ("success", {"messages": []})."""
         if not isinstance(exec_ids, list) or not isinstance(task_ids, list):
