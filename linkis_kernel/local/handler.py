@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 import tornado.web
 from tornado.ioloop import IOLoop
@@ -71,6 +71,7 @@ class Route:
     family: str  # a `_SERVICE_KIND` key: decides `method` and `serviceKind`
     auth: bool = True
     text_errors: bool = False  # a file download: errors answer as text with HTTP 200
+    changes_state: bool = False  # a GET that changes something (kill): checked as a POST is
 
 
 @dataclass
@@ -146,6 +147,8 @@ class ApiHandler(tornado.web.RequestHandler):
             route, params = self._find_route(rest)
             self.route = route
             method_path = None if route.family in _NULL_METHOD_FAMILIES else f"/api/{unquote(rest)}"
+            if route.changes_state or self.request.method != "GET":
+                self._refuse_cross_site()
             if route.auth:
                 self.user = self._authenticate()
             reply = await route.endpoint(self, **params)
@@ -175,6 +178,28 @@ class ApiHandler(tornado.web.RequestHandler):
                 f"{self.request.path}; use {' or '.join(sorted(set(allowed)))}."
             )
         raise ApiError(f"unknown request URI {self.request.path}")
+
+    def _refuse_cross_site(self) -> None:
+        """Refuse what another site's page can make a browser send with the user's cookies
+        (docs/linkis-rest.md, "Authentication"): a request that says it is cross-site, one whose
+        Origin is not this server, and, without an Origin, a body that is not JSON (an HTML form
+        or a fetch without preflight cannot send Content-Type application/json)."""
+        headers = self.request.headers
+        what = f"{self.request.method} {self.request.path}"
+        if headers.get("Sec-Fetch-Site", "").lower() == "cross-site":
+            raise _cross_site(f"{what} came from another site's page (Sec-Fetch-Site: cross-site)")
+        origin = headers.get("Origin")
+        if origin is not None:
+            host = headers.get("X-Forwarded-Host") or self.request.host
+            if urlsplit(origin).netloc.lower() != host.lower():
+                raise _cross_site(f"{what} came from {origin!r}, not from this server ({host})")
+            return
+        content_type = headers.get("Content-Type")
+        if content_type is not None and not _is_json_type(content_type):
+            raise _cross_site(
+                f"{what} sent Content-Type {content_type!r} without an Origin header; send the "
+                "body as JSON (Content-Type: application/json)"
+            )
 
     def _authenticate(self) -> str:
         """The user a request acts as: token headers (or cookies) first, then the session."""
@@ -343,6 +368,18 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
     level = logging.DEBUG if status < 400 else logging.INFO  # clients poll: keep successes quiet
     request = handler.request
     log.log(level, "%d %s %s %.1fms", status, request.method, request.path, elapsed)
+
+
+def _cross_site(reason: str) -> ApiError:
+    return ApiError(
+        f"Refused a request that may come from another site: {reason}. Requests that change "
+        "something must come from this server's own pages or from a client that sends JSON.",
+        status=wire.STATUS_NO_PERMISSION,
+    )
+
+
+def _is_json_type(content_type: str) -> bool:
+    return content_type.split(";", 1)[0].strip().lower() == "application/json"
 
 
 def _envelope_bytes(envelope: dict[str, Any]) -> bytes:
