@@ -180,14 +180,19 @@ class ApiHandler(tornado.web.RequestHandler):
         raise ApiError(f"unknown request URI {self.request.path}")
 
     def _refuse_cross_site(self) -> None:
-        """Refuse what another site's page can make a browser send with the user's cookies
-        (docs/linkis-rest.md, "Authentication"): a request that says it is cross-site, one whose
-        Origin is not this server, and, without an Origin, a body that is not JSON (an HTML form
-        or a fetch without preflight cannot send Content-Type application/json)."""
+        """Refuse what another page can make a browser send with the user's cookies
+        (docs/linkis-rest.md, "Authentication"): a request that says it is not same-origin, one
+        whose Origin is not this server, and, without an Origin, a body that is not JSON (an HTML
+        form or a fetch without preflight cannot send Content-Type application/json)."""
         headers = self.request.headers
         what = f"{self.request.method} {self.request.path}"
-        if headers.get("Sec-Fetch-Site", "").lower() == "cross-site":
-            raise _cross_site(f"{what} came from another site's page (Sec-Fetch-Site: cross-site)")
+        # `same-site` too: a page on another port of this host (another local server) is
+        # same-site, and SameSite cookies go with its requests.
+        fetch_site = headers.get("Sec-Fetch-Site", "none").lower()
+        if fetch_site not in ("same-origin", "none"):
+            raise _cross_site(
+                f"{what} came from another site's page (Sec-Fetch-Site: {fetch_site})"
+            )
         origin = headers.get("Origin")
         if origin is not None:
             host = headers.get("X-Forwarded-Host") or self.request.host

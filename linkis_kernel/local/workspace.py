@@ -32,7 +32,7 @@ class Workspace:
         try:
             children = _children(folder)
         except OSError as exc:
-            raise ServiceError(f"The directory {path} cannot be listed: {exc}") from None
+            raise ServiceError(f"The directory {path} cannot be listed: {_reason(exc)}") from None
         tree = {
             "name": folder.name,
             "path": schema_path(folder),
@@ -76,7 +76,7 @@ class Workspace:
         try:
             type_code, columns, rows = read_page(file, page, page_size)
         except (DolphinFormatError, OSError) as exc:
-            raise ServiceError(f"The result set {path} cannot be read: {exc}") from None
+            raise ServiceError(f"The result set {path} cannot be read: {_reason(exc)}") from None
         null = {"": "NULL", "BLANK": "", NULL_MARKER: None}.get(null_value, null_value)
         content = [[null if c is None else c for c in r] for r in rows]
         data: dict = {}
@@ -112,7 +112,14 @@ class Workspace:
                 )
             return {"log": read_whole_log(file)}
         except OSError as exc:
-            raise ServiceError(f"The log file {path} cannot be read: {exc}") from None
+            raise ServiceError(f"The log file {path} cannot be read: {_reason(exc)}") from None
+
+
+def _reason(exc: Exception) -> str:
+    """Why a file failed, without the server-side path an OSError's text carries."""
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__
+    return str(exc)
 
 
 def _children(folder: Path) -> list[dict]:

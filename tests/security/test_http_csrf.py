@@ -101,7 +101,11 @@ def test_a_cross_site_get_kill_is_refused(
     )
     exec_id = running["execID"]
     try:
-        for headers in ({"Sec-Fetch-Site": "cross-site"}, {"Origin": EVIL}):
+        for headers in (
+            {"Sec-Fetch-Site": "cross-site"},
+            {"Sec-Fetch-Site": "same-site"},  # a page on another port of this host
+            {"Origin": EVIL},
+        ):
             response = guest_session.get(
                 linkis_server.api(f"entrance/{exec_id}/kill"), headers=headers, timeout=10
             )
