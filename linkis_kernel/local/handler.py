@@ -251,7 +251,7 @@ class ApiHandler(tornado.web.RequestHandler):
         self.clear()
         self.set_status(200)
         self.set_header("Content-Type", "text/plain; charset=utf-8")
-        self.finish(f"error(错误):{message}".encode())
+        self.finish(f"error(错误):{message}".encode(errors="backslashreplace"))
 
     def _error_detail(self, err: ServiceError) -> dict[str, Any]:
         ip, port = self.ctx.auth.where
