@@ -45,17 +45,19 @@ def _route(
     *,
     auth: bool = True,
     text_errors: bool = False,
+    changes_state: bool = False,
 ) -> Route:
     service = path.split("/", 1)[0]
     family = service if service in ("entrance", "user") else "service"
-    return Route(methods, re.compile(path), endpoint, family, auth, text_errors)
+    return Route(methods, re.compile(path), endpoint, family, auth, text_errors, changes_state)
 
 
 ROUTES: tuple[Route, ...] = (
-    _route(BOTH, "user/login", endpoints.login, auth=False),
-    _route(BOTH, "user/logout", endpoints.logout),
+    # GETs that change something get the same cross-site checks as POSTs (handler.py).
+    _route(BOTH, "user/login", endpoints.login, auth=False, changes_state=True),
+    _route(BOTH, "user/logout", endpoints.logout, changes_state=True),
     _route(GET, "user/publicKey", endpoints.public_key, auth=False),
-    _route(BOTH, "user/token-login", endpoints.token_login, auth=False),
+    _route(BOTH, "user/token-login", endpoints.token_login, auth=False, changes_state=True),
     _route(GET, "user/userInfo", endpoints.user_info),
     _route(BOTH, "user/heartbeat", endpoints.heartbeat),
     _route(BOTH, "user/baseinfo", endpoints.base_info, auth=False),
@@ -67,8 +69,8 @@ ROUTES: tuple[Route, ...] = (
     _route(GET, f"entrance/{_ID}/log", endpoints.job_log),
     _route(GET, f"entrance/{_ID}/progress", endpoints.job_progress),
     _route(GET, f"entrance/{_ID}/progressWithResource", endpoints.job_progress_with_resource),
-    _route(BOTH, f"entrance/{_ID}/kill", endpoints.job_kill),
-    _route(GET, f"entrance/{_ID}/pause", endpoints.job_pause),
+    _route(BOTH, f"entrance/{_ID}/kill", endpoints.job_kill, changes_state=True),
+    _route(GET, f"entrance/{_ID}/pause", endpoints.job_pause, changes_state=True),
     _route(POST, f"entrance/{_ID}/killJobs", endpoints.kill_jobs),
     _route(GET, f"jobhistory/{_ID}/get", endpoints.history_get),
     _route(GET, "jobhistory/list", endpoints.history_list),

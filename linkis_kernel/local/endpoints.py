@@ -70,7 +70,9 @@ def _login_credentials(h: ApiHandler) -> tuple[str | None, str | None]:
 
 def _open_session(h: ApiHandler, user: User) -> None:
     ticket = h.ctx.auth.open_session(user)
-    h.set_cookie(wire.SESSION_COOKIE, ticket, path="/", httponly=True)
+    # Strict: no other site's page (link, form, image) sends it; the Linkis console talks to the
+    # server from the same origin (through its proxy), so it still gets it.
+    h.set_cookie(wire.SESSION_COOKIE, ticket, path="/", httponly=True, samesite="Strict")
 
 
 async def login(h: ApiHandler) -> Reply:
@@ -101,7 +103,7 @@ async def token_login(h: ApiHandler) -> Reply:
 
 async def logout(h: ApiHandler) -> Reply:
     h.ctx.auth.close_session(h.get_cookie(wire.SESSION_COOKIE))
-    h.clear_cookie(wire.SESSION_COOKIE, path="/")
+    h.clear_cookie(wire.SESSION_COOKIE, path="/", httponly=True, samesite="Strict")
     return Reply({}, MSG_LOGOUT_OK)
 
 
@@ -169,7 +171,7 @@ async def job_kill(h: ApiHandler, job_id: str) -> Reply:
 
 
 async def job_pause(h: ApiHandler, job_id: str) -> Reply:
-    return Reply({}, MSG_PAUSE)
+    return Reply(await h.run(h.ctx.service.entrance.pause, h.user, job_id), MSG_PAUSE)
 
 
 async def kill_jobs(h: ApiHandler, job_id: str | None = None) -> Reply:

@@ -52,6 +52,9 @@ MSG_PROGRESS_EMPTY = (
 MSG_KILLED = "Successfully killed the job(成功kill了job)"
 MSG_FORCED_KILL = "Forced Kill task (强制杀死任务)"
 MSG_KILL_LOOKUP = "Get job by ID error, kill failed.(获取job时发生异常，kill失败)"
+# Linkis names the job's user here ("..., excecute by user:<name>"); this server does not tell
+# one user who another's jobs belong to.
+MSG_KILL_NOT_YOURS = "You have no permission to kill this job: it is not one of yours"
 MSG_KILL_COMPLETED = "The job already completed. Do not support kill.(任务已经结束，不支持kill)"
 _SQL_LIKE_RUN_TYPES = frozenset({"duckdb", "isql"})
 _CREATOR_RE = re.compile(r"[A-Za-z0-9_]{1,64}")
@@ -283,9 +286,7 @@ class Entrance:
         job, numeric, _ = self.jobs.find(job_id)
         if job is not None:
             if job.user != user:
-                raise ServiceError(
-                    f"You have no permission to kill this job, excecute by user:{job.user}"
-                )
+                raise ServiceError(MSG_KILL_NOT_YOURS)
             self.jobs.cancel(job)
             return MSG_KILLED, {"execID": job.exec_id}
         lookup = numeric if numeric is not None else task_id
@@ -296,15 +297,27 @@ class Entrance:
         if row is None:
             raise ServiceError(f"taskId {lookup} is not exists.")
         if row["execute_user"] != user:
-            raise ServiceError(
-                f"You have no permission to kill this job, excecute by user:{row['execute_user']}"
-            )
+            raise ServiceError(MSG_KILL_NOT_YOURS)
         if self.jobs.state_of(row) in TERMINAL_STATES:
             if numeric is not None:
                 raise ServiceError(MSG_KILL_COMPLETED)
             return MSG_FORCED_KILL, {}
         history.update(lookup, status=CANCELLED, progress="1.0", err_desc=MSG_KILLED_BY_USER)
         return MSG_FORCED_KILL, ({"execID": "", "taskID": str(lookup)} if numeric else {})
+
+    def pause(self, user: str, job_id: str) -> dict:
+        """entrance/{id}/pause (docs/linkis-rest.md, "Kill"): accepted and ignored, as in Linkis,
+        but only for the caller's own job; another user's is not found, as an unknown one."""
+        try:
+            job, _, _ = self.jobs.find(job_id)
+        except ServiceError:
+            job = None
+        if job is None or job.user != user:
+            raise ServiceError(
+                f"can not find the job of exexID :{job_id} can not pause (不能找到execID: "
+                f"{job_id}对应的job，不能进行pause)"
+            )
+        return {"execID": job_id}
 
     def kill_jobs(self, user: str, exec_ids: list, task_ids: list) -> tuple[str, dict]:
         """entrance/{id}/killJobs (docs/linkis-rest.md, "Kill"): ("success", {"messages": []})."""
@@ -341,15 +354,12 @@ class Entrance:
             row = self.jobs.history.row(lookup) if lookup is not None else None
             owner = row["execute_user"] if row is not None else user
         if owner != user:
-            raise ServiceError(
-                f"You have no permission to kill this job, excecute by user:{owner}",
-                status=STATUS_NO_PERMISSION,
-            )
+            raise ServiceError(MSG_KILL_NOT_YOURS, status=STATUS_NO_PERMISSION)
 
 
 def _require_owner(job: Job, user: str, job_id: object) -> None:
     if job.user != user:
-        raise no_permission(job_id, job.user)
+        raise no_permission(job_id)
 
 
 def _code_text(code: object) -> str:

@@ -25,9 +25,9 @@ class ServiceError(Exception):
         self.message = message
 
 
-def no_permission(job_id: object, owner: str) -> ServiceError:
-    """The refusal of a job (or task) that another user owns."""
+def no_permission(job_id: object) -> ServiceError:
+    """The refusal of a job (or task) that another user owns; it does not say whose it is."""
     return ServiceError(
-        f"Job {job_id} belongs to another user ({owner}); you can only access your own jobs",
+        f"No job {job_id} of yours: you can only access your own jobs (jobhistory/list lists them)",
         status=STATUS_NO_PERMISSION,
     )

@@ -82,7 +82,8 @@ class ExportOptions:
             or "downloadResultset",
             sheet_name=h.str_param("sheetName") or "result",
             null_value="" if null_value == "BLANK" else (null_value or ""),
-            limit=limit or DOWNLOAD_ROW_LIMIT,
+            # `limit` may only lower the cap (Linkis lets it raise it: a way around the cap).
+            limit=min(limit, DOWNLOAD_ROW_LIMIT) if limit else DOWNLOAD_ROW_LIMIT,
             keep_newline=h.bool_param("keepNewline", False),
         )
 

@@ -12,12 +12,14 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import re
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 import tornado.web
 from tornado.ioloop import IOLoop
@@ -69,6 +71,7 @@ class Route:
     family: str  # a `_SERVICE_KIND` key: decides `method` and `serviceKind`
     auth: bool = True
     text_errors: bool = False  # a file download: errors answer as text with HTTP 200
+    changes_state: bool = False  # a GET that changes something (kill): checked as a POST is
 
 
 @dataclass
@@ -144,18 +147,21 @@ class ApiHandler(tornado.web.RequestHandler):
             route, params = self._find_route(rest)
             self.route = route
             method_path = None if route.family in _NULL_METHOD_FAMILIES else f"/api/{unquote(rest)}"
+            if route.changes_state or self.request.method != "GET":
+                self._refuse_cross_site()
             if route.auth:
                 self.user = self._authenticate()
             reply = await route.endpoint(self, **params)
+            # Writing is inside the error handling too: an answer that cannot be serialised
+            # still ends as an envelope, never as tornado's HTTP 500.
+            if reply is not None:
+                self._write_json(method_path, reply.status, reply.message, reply.data)
         except ServiceError as err:
             self._send_service_error(err, method_path)
-            return
         except Exception as err:
             log.exception("%s %s failed", self.request.method, self.request.path)
-            self._send_service_error(ServiceError(_operation_failed(err)), method_path)
-            return
-        if reply is not None:
-            self._write_json(method_path, reply.status, reply.message, reply.data)
+            message = _operation_failed(err, self.ctx.service.layout.root)
+            self._send_service_error(ServiceError(message), method_path)
 
     def _find_route(self, rest: str) -> tuple[Route, dict[str, str]]:
         allowed: list[str] = []
@@ -172,6 +178,33 @@ class ApiHandler(tornado.web.RequestHandler):
                 f"{self.request.path}; use {' or '.join(sorted(set(allowed)))}."
             )
         raise ApiError(f"unknown request URI {self.request.path}")
+
+    def _refuse_cross_site(self) -> None:
+        """Refuse what another page can make a browser send with the user's cookies
+        (docs/linkis-rest.md, "Authentication"): a request that says it is not same-origin, one
+        whose Origin is not this server, and, without an Origin, a body that is not JSON (an HTML
+        form or a fetch without preflight cannot send Content-Type application/json)."""
+        headers = self.request.headers
+        what = f"{self.request.method} {self.request.path}"
+        # `same-site` too: a page on another port of this host (another local server) is
+        # same-site, and SameSite cookies go with its requests.
+        fetch_site = headers.get("Sec-Fetch-Site", "none").lower()
+        if fetch_site not in ("same-origin", "none"):
+            raise _cross_site(
+                f"{what} came from another site's page (Sec-Fetch-Site: {fetch_site})"
+            )
+        origin = headers.get("Origin")
+        if origin is not None:
+            host = headers.get("X-Forwarded-Host") or self.request.host
+            if urlsplit(origin).netloc.lower() != host.lower():
+                raise _cross_site(f"{what} came from {origin!r}, not from this server ({host})")
+            return
+        content_type = headers.get("Content-Type")
+        if content_type is not None and not _is_json_type(content_type):
+            raise _cross_site(
+                f"{what} sent Content-Type {content_type!r} without an Origin header; send the "
+                "body as JSON (Content-Type: application/json)"
+            )
 
     def _authenticate(self) -> str:
         """The user a request acts as: token headers (or cookies) first, then the session."""
@@ -218,7 +251,7 @@ class ApiHandler(tornado.web.RequestHandler):
         self.clear()
         self.set_status(200)
         self.set_header("Content-Type", "text/plain; charset=utf-8")
-        self.finish(f"error(错误):{message}".encode())
+        self.finish(f"error(错误):{message}".encode(errors="backslashreplace"))
 
     def _error_detail(self, err: ServiceError) -> dict[str, Any]:
         ip, port = self.ctx.auth.where
@@ -242,13 +275,15 @@ class ApiHandler(tornado.web.RequestHandler):
     ) -> None:
         if self._finished:
             return
+        body = _envelope_bytes(
+            {"method": method_path, "status": status, "message": message, "data": data}
+        )
         if http_code is not None:
             self.set_status(http_code)
         elif self.get_status() != 413:
             self.set_status(wire.HTTP_CODE_FOR_STATUS.get(status, 400))
         self.set_header("Content-Type", "application/json; charset=UTF-8")
-        envelope = {"method": method_path, "status": status, "message": message, "data": data}
-        self.finish(json.dumps(envelope, ensure_ascii=False))
+        self.finish(body)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """Tornado-level failures (bad HTTP, unsupported verb) still answer a Linkis envelope."""
@@ -295,6 +330,12 @@ class ApiHandler(tornado.web.RequestHandler):
                 f"The request body is not valid JSON ({err.msg} at line {err.lineno} "
                 f"column {err.colno}); send a JSON object."
             ) from None
+        field = _field_not_utf8(value)
+        if field is not None:
+            raise ApiError(
+                f"The field {field or '(the body)'} holds text that is not valid Unicode "
+                "(a lone surrogate escape such as \\ud800); send it as valid UTF-8 text."
+            )
         return value
 
     def str_param(self, name: str, default: str | None = None) -> str | None:
@@ -334,16 +375,69 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
     log.log(level, "%d %s %s %.1fms", status, request.method, request.path, elapsed)
 
 
+def _cross_site(reason: str) -> ApiError:
+    return ApiError(
+        f"Refused a request that may come from another site: {reason}. Requests that change "
+        "something must come from this server's own pages or from a client that sends JSON.",
+        status=wire.STATUS_NO_PERMISSION,
+    )
+
+
+def _is_json_type(content_type: str) -> bool:
+    return content_type.split(";", 1)[0].strip().lower() == "application/json"
+
+
+def _envelope_bytes(envelope: dict[str, Any]) -> bytes:
+    """The envelope as UTF-8 JSON. Text that UTF-8 cannot hold (a lone surrogate read back from
+    an old history row) is sent as a JSON escape instead of failing the whole answer."""
+    try:
+        return json.dumps(envelope, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return json.dumps(envelope).encode()
+
+
+def _field_not_utf8(value: Any) -> str | None:
+    """The dotted name of a key or string in `value` that UTF-8 cannot encode ("" for the value
+    itself), or None when all of it can. Iterative: bodies may nest as deep as JSON allows."""
+    pending: list[tuple[str, Any]] = [("", value)]
+    while pending:
+        where, item = pending.pop()
+        if isinstance(item, str) and not _is_utf8(item):
+            return where
+        if isinstance(item, dict):
+            for key, child in item.items():
+                name = f"{where}.{key}" if where else str(key)
+                if not _is_utf8(name):
+                    return ascii(name)
+                pending.append((name, child))
+        elif isinstance(item, list):
+            pending.extend((f"{where}[{i}]", child) for i, child in enumerate(item))
+    return None
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _json_kind(value: Any) -> str:
     names = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
     return names.get(type(value), "a number")
 
 
-def _operation_failed(err: BaseException) -> str:
+def _operation_failed(err: BaseException, data_dir: Path) -> str:
+    """The Linkis text of an unexpected exception, without the server's data dir (the full
+    exception is in the server's log)."""
     root = err
     while root.__cause__ is not None:
         root = root.__cause__
-    return f"{OPERATION_FAILED}{type(root).__name__}: {root}"
+    text = str(root)
+    for folder in {str(data_dir), os.path.realpath(data_dir)}:
+        text = text.replace(folder, "<data dir>")
+    return f"{OPERATION_FAILED}{type(root).__name__}: {text}"
 
 
 class NotFoundHandler(tornado.web.RequestHandler):

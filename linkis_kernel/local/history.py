@@ -71,6 +71,10 @@ def _clamp(value: int) -> int:
     return max(-_SQLITE_MAX, min(value, _SQLITE_MAX))
 
 
+def _decoded_text(data: bytes) -> str:
+    return data.decode(errors="replace")
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -110,6 +114,9 @@ class History:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
+        # A row whose text is not UTF-8 (written by an older version or by hand) is read with
+        # U+FFFD in place of the bad bytes instead of failing every list that includes it.
+        self._db.text_factory = _decoded_text
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)

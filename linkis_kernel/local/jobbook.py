@@ -271,7 +271,7 @@ class JobBook:
         """The task's history row if `user` owns it, None when it is absent."""
         row = self.history.row(task_id)
         if row is not None and row["execute_user"] != user:
-            raise no_permission(task_id, row["execute_user"])
+            raise no_permission(task_id)
         return row
 
     def owned_row(self, task_id: int, user: str, *, missing: str) -> sqlite3.Row:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import re
 import threading
 from datetime import datetime
@@ -14,6 +15,12 @@ _LEVEL_RE = re.compile(
     r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3} (?:SYSTEM-)?(ERROR|WARN|INFO) "
 )
 _SLOT = {ERROR: 0, WARN: 1, INFO: 2}
+# filesystem/openLog refuses bigger logs (Linkis' wds.linkis.filesystem.file.check.size).
+OPEN_LOG_MAX_BYTES = 30 * 1024 * 1024
+# One entrance/{id}/log page holds at most this many lines and about this many bytes: a line
+# that alone is bigger is cut; the rest of the lines come with the next page.
+LOG_PAGE_MAX_LINES = LOG_NEGATIVE_SIZE
+LOG_PAGE_MAX_BYTES = 4 * 1024 * 1024
 
 
 def format_line(level: str, message: str, when: datetime | None = None) -> str:
@@ -82,17 +89,23 @@ class JobLog:
             return len(self._offsets)
 
     def _read_lines(self, first: int, count: int) -> list[str]:
-        """Lines first..first+count-1 (1-based)."""
+        """Lines first..first+count-1 (1-based), fewer when they pass `LOG_PAGE_MAX_BYTES`."""
         with self._lock:
             if count <= 0 or first > len(self._offsets):
                 return []
             start = self._offsets[first - 1]
             last = min(len(self._offsets), first + count - 1)
             end = self._offsets[last] if last < len(self._offsets) else self._size
+            budget_end = start + LOG_PAGE_MAX_BYTES
+            if end > budget_end:
+                # Whole lines while they fit the budget; a first line bigger than it is cut.
+                fitting = bisect.bisect_right(self._offsets, budget_end, first, last) - first
+                last = first + fitting - 1
+                end = self._offsets[last] if fitting else budget_end
         with open(self.path, "rb") as f:
             f.seek(start)
             data = f.read(end - start)
-        return _decoded_lines(data)
+        return _decoded_lines(data)[: max(last - first + 1, 1)]
 
     def read(self, from_line: int, size: int, distinct_level: bool = True) -> dict:
         """The `data` of entrance/{id}/log without execID (docs/linkis-rest.md, "Logs").
@@ -103,6 +116,7 @@ class JobLog:
         from_line = max(from_line, 0)
         if size < 0:
             size = LOG_NEGATIVE_SIZE
+        size = min(size, LOG_PAGE_MAX_LINES)
         consumed = 0
         first = from_line
         if from_line == 0 and size > 0:

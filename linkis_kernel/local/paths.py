@@ -90,14 +90,14 @@ class Layout:
         real = Path(os.path.realpath(text))
         root = Path(os.path.realpath(self.root))
         if not real.is_relative_to(root):
-            raise _outside(raw, f"it is outside the server's data dir {root}")
+            raise _outside(raw, "it is not in the server's result or log folders")
         parts = real.relative_to(root).parts
         if len(parts) < _OWNER_DEPTH or parts[0] not in USER_AREAS:
-            raise _outside(raw, f"only {root}/<result|log>/<date>/<creator>/{user}/... can be read")
+            raise _outside(raw, "only the result and log files job history gives you can be read")
         owner = parts[_OWNER_DEPTH - 1]
         if owner != user:
             raise ServiceError(
-                f"Path {raw} belongs to another user ({owner}); you can only read your own files",
+                f"Path {raw} is not one of your files; you can only read your own files",
                 status=STATUS_NO_PERMISSION,
             )
         return real

@@ -1,10 +1,11 @@
 """`linkis-kernel serve`: run the embedded Linkis-compatible server.
 
-Files in the data directory (created with mode 0700):
+The server runs with umask 077: every file in the data directory is 0600 and every folder 0700
+(files and folders at its top are set so at start, whoever created them). Its files:
 
 * `credentials.json` (0600): the default user (the OS user), its password and token; generated
   on first start and kept, so they are stable across restarts.
-* `users.json` (optional, written by hand): extra users, a JSON array of
+* `users.json` (optional, written by hand; set to 0600 at start): extra users, a JSON array of
   `{"name": ..., "password": ..., "token": ...}` (`token` optional). Used e.g. to test that users
   cannot see each other's jobs.
 * `connection.json` (0600, while the server runs): `{"url", "user", "password", "token", "pid"}`
@@ -76,6 +77,8 @@ def serve_main(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    # Everything the server and its engines create is its user's alone: files 0600, folders 0700.
+    os.umask(0o077)
     data_dir = Path(args.data_dir).expanduser().resolve() if args.data_dir else default_data_dir()
     _prepare_data_dir(data_dir)
     _setup_logging(data_dir)
@@ -183,6 +186,7 @@ def _prepare_data_dir(data_dir: Path) -> None:
     try:
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         data_dir.chmod(0o700)
+        _tighten_modes(data_dir)
         probe = data_dir / f".probe.{os.getpid()}"
         probe.write_bytes(b"")
         probe.unlink()
@@ -191,6 +195,16 @@ def _prepare_data_dir(data_dir: Path) -> None:
             f"cannot use {data_dir} as the data dir ({err.strerror}); "
             "pass --data-dir with a directory you can write to."
         ) from None
+
+
+def _tighten_modes(data_dir: Path) -> None:
+    """Files 0600 and folders 0700 at the top of the data dir: users.json written by hand, a
+    server.log its launcher created, and what an older version left more open."""
+    for entry in data_dir.iterdir():
+        if entry.is_symlink():
+            continue
+        with contextlib.suppress(OSError):  # not ours: leave it to its owner
+            entry.chmod(0o700 if entry.is_dir() else 0o600)
 
 
 def _setup_logging(data_dir: Path) -> None:

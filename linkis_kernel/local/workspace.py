@@ -13,7 +13,7 @@ from pathlib import Path
 from ..wire import NULL_MARKER, OPEN_FILE_DEFAULT_PAGE_SIZE, OPEN_FILE_MAX_PAGE_SIZE, RESULT_TABLE
 from .dolphin import DolphinFormatError, read_page
 from .errors import ServiceError
-from .logfile import read_whole_log
+from .logfile import OPEN_LOG_MAX_BYTES, read_whole_log
 from .paths import Layout, schema_path
 
 
@@ -32,7 +32,7 @@ class Workspace:
         try:
             children = _children(folder)
         except OSError as exc:
-            raise ServiceError(f"The directory {path} cannot be listed: {exc}") from None
+            raise ServiceError(f"The directory {path} cannot be listed: {_reason(exc)}") from None
         tree = {
             "name": folder.name,
             "path": schema_path(folder),
@@ -76,7 +76,7 @@ class Workspace:
         try:
             type_code, columns, rows = read_page(file, page, page_size)
         except (DolphinFormatError, OSError) as exc:
-            raise ServiceError(f"The result set {path} cannot be read: {exc}") from None
+            raise ServiceError(f"The result set {path} cannot be read: {_reason(exc)}") from None
         null = {"": "NULL", "BLANK": "", NULL_MARKER: None}.get(null_value, null_value)
         content = [[null if c is None else c for c in r] for r in rows]
         data: dict = {}
@@ -99,14 +99,27 @@ class Workspace:
 
     def open_log(self, user: str, path: str) -> dict:
         """filesystem/openLog (docs/linkis-rest.md, "Logs"): the whole persisted log, split by
-        level."""
+        level; a log over 30 MB is refused (80033), as Linkis does."""
         file = self.layout.user_path(user, path)
         if not file.is_file():
             raise ServiceError(f"The log file {path} does not exist")
         try:
+            if file.stat().st_size > OPEN_LOG_MAX_BYTES:
+                raise ServiceError(
+                    "The log file exceeds 30MB and is too large and cannot be opened, path : "
+                    f"{path} (日志文件超过30M，文件太大暂不支持打开查看，文件地址：{path})",
+                    code=80033,
+                )
             return {"log": read_whole_log(file)}
         except OSError as exc:
-            raise ServiceError(f"The log file {path} cannot be read: {exc}") from None
+            raise ServiceError(f"The log file {path} cannot be read: {_reason(exc)}") from None
+
+
+def _reason(exc: Exception) -> str:
+    """Why a file failed, without the server-side path an OSError's text carries."""
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__
+    return str(exc)
 
 
 def _children(folder: Path) -> list[dict]:

@@ -70,7 +70,7 @@ def test_another_user_cannot_stop_a_running_job(
 
 
 def _names_a_refusal(message: str) -> bool:
-    return "no permission" in message.lower() or "belongs to another user" in message
+    return "no permission" in message.lower() or "of your" in message
 
 
 TRAVERSALS = [
