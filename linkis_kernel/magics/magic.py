@@ -47,6 +47,7 @@ from ..options import (
 )
 from ..wire import DEFAULT_CREATOR, FAILED_STATES
 from .errors import MAGIC_COMMANDS, describe, engine_errors, magic_command, short_errors
+from .interrupts import interrupt_held
 from .settings import RULES, checked
 from .subcommands import Subcommands
 
@@ -228,18 +229,19 @@ class LinkisMagics(Magics, Configurable):
         if undefined:
             print(undefined_warning(undefined), file=sys.stderr)
         client = self.connection()
-        with short_errors(), engine_errors():
-            job = client.submit(
-                code,
-                engine=engine,
-                run_type=run_type,
-                creator=creator,
-                variables=variables or None,
-                runtime=options.runtime or None,
-                startup=options.startup or None,
-            )
-        self._track(job)
-        if options.run_async:
+        with interrupt_held() as interrupted:
+            with short_errors(), engine_errors():
+                job = client.submit(
+                    code,
+                    engine=engine,
+                    run_type=run_type,
+                    creator=creator,
+                    variables=variables or None,
+                    runtime=options.runtime or None,
+                    startup=options.startup or None,
+                )
+            self._track(job)
+        if options.run_async and not interrupted.is_set():
             view = self._view(job, options)
             if view is not None:
                 view.start()
@@ -248,7 +250,7 @@ class LinkisMagics(Magics, Configurable):
                 self.user_ns[options.output] = job
                 return None
             return job
-        value = self.follow(job, options)
+        value = self.follow(job, options, interrupted=interrupted.is_set())
         if options.output:
             self.user_ns[options.output] = value
         return value
@@ -271,15 +273,24 @@ class LinkisMagics(Magics, Configurable):
         return RunDisplay(job.engine or "", mode, commands=MAGIC_COMMANDS)
 
     def follow(
-        self, job: Job, options: CellOptions, *, kill_on_interrupt: bool | None = None
+        self,
+        job: Job,
+        options: CellOptions,
+        *,
+        kill_on_interrupt: bool | None = None,
+        interrupted: bool = False,
     ) -> Any:
         """Wait for the job with its progress shown, then show its card and results.
 
-        Ctrl-C (at any point, also before the wait starts) kills the job when
-        `kill_on_interrupt` (default: the setting), shows what happened and re-raises."""
+        Ctrl-C (at any point, also before the wait starts, or already while the job was being
+        submitted: `interrupted`) kills the job when `kill_on_interrupt` (default: the
+        setting), shows what happened and re-raises."""
         kill = self.kill_on_interrupt if kill_on_interrupt is None else kill_on_interrupt
-        view = self._view(job, options)
+        view: RunDisplay | None = None
         try:
+            if interrupted:
+                raise KeyboardInterrupt
+            view = self._view(job, options)
             if view is not None:
                 view.start()
             with short_errors():
