@@ -35,6 +35,7 @@ from .job import (
     LinkisClient,
     NoDefaultRunTypeError,
     UnknownEngineError,
+    interrupt_held,
 )
 from .wire import CANCELLED, DEFAULT_CREATOR, SUCCEED
 
@@ -62,13 +63,14 @@ def run_main(args: argparse.Namespace) -> int:
         return _fail(args, "There is no code to run: pass --code or a non-empty --file.")
     try:
         client = LinkisClient.from_env()
-        job = client.submit(
-            code,
-            engine=args.engine,
-            run_type=args.run_type,
-            creator=args.creator or DEFAULT_CREATOR,
-            variables=dict(args.var),
-        )
+        with interrupt_held() as interrupted:
+            job = client.submit(
+                code,
+                engine=args.engine,
+                run_type=args.run_type,
+                creator=args.creator or DEFAULT_CREATOR,
+                variables=dict(args.var),
+            )
     except UnknownEngineError as exc:
         return _fail(args, exc.describe(OPTION_ENGINE))
     except NoDefaultRunTypeError as exc:
@@ -79,6 +81,9 @@ def run_main(args: argparse.Namespace) -> int:
         return _fail(args, "Interrupted before the job was submitted.", EXIT_CANCELLED)
     _note_embedded(client, args)
     _info(args, f"Submitted Linkis job {job.task_id} ({job.exec_id}).")
+    if interrupted.is_set():  # Ctrl-C while submitting: held until the job was known
+        report = job.kill(wait=job.kill_confirm_wait)
+        return _fail(args, report.describe(CLI_COMMANDS), EXIT_CANCELLED)
     return _follow(job, args)
 
 

@@ -12,6 +12,7 @@ from ..client import ResourceUsage, StageProgress
 from .client import LinkisClient
 from .clock import SYSTEM_CLOCK, Clock, SystemClock
 from .handle import Job, KillReport
+from .interrupts import interrupt_held
 from .outputs import DOWNLOAD_FORMATS, JobResults, download_format
 from .snapshot import WAITING_STATES, Snapshot, clamp_progress, queue_position
 from .submit import (
@@ -50,5 +51,6 @@ __all__ = [
     "default_run_type",
     "download_format",
     "expand_engine",
+    "interrupt_held",
     "queue_position",
 ]

@@ -33,7 +33,7 @@ from ..display import (
     result_view,
 )
 from ..display.card import CARD_LOG_LINES, JobInterrupted, engine_line, summarize_results
-from ..job import KillReport
+from ..job import KillReport, interrupt_held
 from ..options import (
     CellOptions,
     cell_magic_arguments,
@@ -47,7 +47,6 @@ from ..options import (
 )
 from ..wire import DEFAULT_CREATOR, FAILED_STATES
 from .errors import MAGIC_COMMANDS, describe, engine_errors, magic_command, short_errors
-from .interrupts import interrupt_held
 from .settings import RULES, checked
 from .subcommands import Subcommands
 

@@ -6,7 +6,7 @@ import os
 import signal
 import threading
 
-from linkis_kernel.magics.interrupts import interrupt_held
+from linkis_kernel.job import interrupt_held
 
 
 def test_a_sigint_inside_is_held_and_reported_then_the_handler_is_restored() -> None:
