@@ -12,12 +12,16 @@ Files in the data directory (created with mode 0700):
 * `server.log`: the server's log (never holds passwords, tokens or session tickets).
 * `engines.sqlite`: every engine (EngineConn) started, for `linkisManager/ecinfo/ecrHistoryList`;
   `engines.pids`: the process ids of the live ones, so a restart after a crash ends them.
+* `spark/demo/`: the demo tables as Parquet, written when the first real Spark engine starts.
 
-Engines: `--engine-idle-timeout` (default 30m) ends idle Python engines, and
-`--max-engines-per-user` (default 10) caps the engines of one user.
+Engines: `--engine-idle-timeout` (default 30m) ends idle Python engines,
+`--max-engines-per-user` (default 10) caps the engines of one user, and `--engine-kill-grace`
+(default 5 s, 20 s for Spark engines) is how long a killed job may take to stop before its
+engine is ended.
 
 Environment: `LINKIS_LOCAL_SESSION_TIMEOUT` sets the idle timeout of login sessions in seconds
-(default 3600).
+(default 3600); `LINKIS_KERNEL_SPARK` (auto, pyspark, duckdb) which Spark engine spark runs
+(sparkdata.py), `LINKIS_KERNEL_SPARK_UI=1` turns the Spark UI on.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from .app import MAX_BODY_BYTES, make_app
 from .auth import DEFAULT_SESSION_TIMEOUT, AuthStore, User, new_secret
 from .engineconns import EngineSettings
 from .launcher import write_private_json
+from .sparkdata import SparkModeError, spark_mode
 
 log = logging.getLogger("linkis_kernel.local")
 
@@ -154,7 +159,18 @@ def _engine_settings(args: argparse.Namespace) -> EngineSettings:
         raise StartupError(
             f"--max-engines-per-user must be at least 1, got {args.max_engines_per_user}."
         )
-    return EngineSettings(idle_timeout=idle, max_per_user=args.max_engines_per_user)
+    grace = getattr(args, "engine_kill_grace", None)
+    if grace is not None and not grace > 0:
+        raise StartupError(
+            f"--engine-kill-grace must be a positive number of seconds, got {grace}."
+        )
+    try:
+        spark = spark_mode()
+    except SparkModeError as err:
+        raise StartupError(str(err)) from None
+    return EngineSettings(
+        idle_timeout=idle, max_per_user=args.max_engines_per_user, kill_grace=grace, spark=spark
+    )
 
 
 def _prepare_data_dir(data_dir: Path) -> None:
