@@ -75,6 +75,21 @@ def test_spark_sc_sqlcontext_and_demo_database_are_predefined(spark_client: Link
     assert lines[2].split()[0] == "45"
 
 
+def test_spark_console_lines_go_to_the_log_at_their_level(spark_client: LinkisClient) -> None:
+    code = (
+        "jvm_log = sc._jvm.org.apache.logging.log4j.LogManager.getLogger('course')\n"
+        "jvm_log.warn('a warning from the JVM')\n"
+        "jvm_log.error('an error from the JVM')\n"
+        "import time\ntime.sleep(1)\n"
+        "print('done')"
+    )
+    job = _run(spark_client, code)
+    assert _text(job).strip() == "done"  # Spark's console lines never reach a result set
+    assert any("WARN course: a warning from the JVM" in line for line in job.log("warn"))
+    assert any("ERROR course: an error from the JVM" in line for line in job.log("error"))
+    assert not any("an error from the JVM" in line for line in job.log("warn"))
+
+
 def test_spark_state_lives_on_between_jobs(spark_client: LinkisClient) -> None:
     _run(spark_client, "kept = spark.range(7).toDF('n')")
     assert _text(_run(spark_client, "print(kept.count())")).strip() == "7"
