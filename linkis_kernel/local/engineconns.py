@@ -295,7 +295,6 @@ class EngineManager:
             self.host,
             engine_kind=engine_kind,
             kill_grace=self.settings.kill_grace_for(engine_kind),
-            options=self._engine_options(key, engine_kind),
         )
         session.holder = job
         self._sessions[key] = session
@@ -339,6 +338,7 @@ class EngineManager:
         )
         job.engine_starting(True)
         try:
+            session.options = self._engine_options(key, session.engine_kind)
             session.start(self._scratch / f"ec-{session.ticket_id}")
         except BaseException:
             with self._cond:

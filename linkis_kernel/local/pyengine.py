@@ -15,8 +15,9 @@ and `statement` (a SQL script's statements), `stages` (Spark stages) and finally
 (`error`, `cancelled`); its first message is `ready` (with `spark`: which Spark it runs).
 Everything else written to file descriptors 1 and 2 (subprocesses, C libraries, Spark's JVM)
 reaches the server's stderr pipe, and stdin reads as empty. SIGINT while a job runs cancels its
-Spark job group (if any) and raises KeyboardInterrupt in it, once; otherwise it is ignored. The
-engine ends on `{"op": "exit"}`, at end of input, or when the server that started it is gone.
+Spark job group (if any) and raises KeyboardInterrupt in it once, unless it is in a call to
+Spark's JVM; otherwise it is ignored. The engine ends on `{"op": "exit"}`, at end of input, or
+when the server that started it is gone.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ SQL_LANGUAGE = "sql"
 MAX_SHOW_ROWS = 5000  # rows show(spark_df) returns, as the Linkis spark engine caps them
 _WATCHDOG_SECONDS = 1.0
 _OUT_FLUSH_CHARS = 64 * 1024
+_PY4J_PATH = f"{os.sep}py4j{os.sep}"
 
 # pandas dtype name -> Linkis column type (the Linkis python engine's changeDT, with the
 # integer and float widths kept so that no value overflows its column).
@@ -142,6 +144,7 @@ class Engine:
         self.stderr = LogStream(channel)
         self.running = False
         self.interrupted = False  # a kill arrived while the current job ran
+        self.raised = False  # ... and raised KeyboardInterrupt in it
         self.job = 0
         self.spark: Any = None  # sparkengine.SparkRuntime of a pyspark engine
         self.namespace: dict[str, Any] = {
@@ -226,7 +229,7 @@ class Engine:
         error: dict[str, Any] | None = None
         cancelled = False
         self.job = job
-        self.interrupted = False
+        self.interrupted = self.raised = False
         sys.stdout, sys.stderr = self.stdout, self.stderr
         try:
             with self._job_scope(job):
@@ -259,12 +262,26 @@ class Engine:
         return self.spark.job_scope(job, self.channel.send) if self.spark else nullcontext()
 
     def on_sigint(self, signum: int, frame: Any) -> None:
-        """Interrupt the running job once (the server repeats SIGINT until a job stops)."""
-        if self.running and not self.interrupted:
-            self.interrupted = True
-            if self.spark is not None:
-                threading.Thread(target=self.spark.cancel, args=(self.job,), daemon=True).start()
+        """A kill: cancel the job's Spark jobs (again at every signal, as one may start after
+        the first) and interrupt the statement once (the server repeats SIGINT until a job
+        stops). Never inside a py4j call: that would break the JVM connection mid-answer, and
+        the cancelled Spark job ends the call anyway."""
+        if not self.running:
+            return
+        self.interrupted = True
+        if self.spark is not None:
+            threading.Thread(target=self.spark.cancel, args=(self.job,), daemon=True).start()
+        if not self.raised and not _in_py4j(frame):
+            self.raised = True
             raise KeyboardInterrupt
+
+
+def _in_py4j(frame: Any) -> bool:
+    while frame is not None:
+        if _PY4J_PATH in frame.f_code.co_filename:
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _other_type(dtype: str) -> str:

@@ -84,20 +84,12 @@ class EngineKey:
 class EngineSession:
     """One engine process and what it is doing."""
 
-    def __init__(
-        self,
-        key: EngineKey,
-        host: str,
-        *,
-        engine_kind: str,
-        kill_grace: float,
-        options: tuple[str, ...] = (),
-    ):
+    def __init__(self, key: EngineKey, host: str, *, engine_kind: str, kill_grace: float):
         self.key = key
         self.host = host
         self.engine_kind = engine_kind  # "python" or "pyspark" (what pyengine.py predefines)
         self.kill_grace = kill_grace
-        self.options = options  # more arguments of pyengine.py (which Spark, the demo data)
+        self.options: tuple[str, ...] = ()  # more arguments of pyengine.py (which Spark, ...)
         self.spark: dict[str, Any] | None = None  # what a pyspark engine said about its Spark
         self.ticket_id = str(uuid.uuid4())
         self.process: subprocess.Popen[bytes] | None = None

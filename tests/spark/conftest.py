@@ -14,7 +14,7 @@ from support.serverproc import ServerProcess, start_server
 
 from linkis_kernel import LinkisClient
 
-SPARK_START_TIMEOUT = 90.0
+SPARK_START_TIMEOUT = 180.0
 
 
 @pytest.fixture(scope="module")
