@@ -22,6 +22,9 @@ from typing import Any
 
 REAL, STAND_IN = "pyspark", "duckdb"
 _POLL_SECONDS = 0.5
+# Spark's default of 200 shuffle partitions makes every small local aggregation slow; a job can
+# still set its own (spark.conf.set("spark.sql.shuffle.partitions", n)).
+_SHUFFLE_PARTITIONS = "8"
 _INSTALL_HINT = "pip install 'linkis-kernel[spark]'"
 # Spark type name (DataType.typeName()) -> Linkis column type.
 _SPARK_TYPES = {
@@ -224,11 +227,11 @@ def _real_spark(demo_dir: Path, app_name: str) -> SparkRuntime:
 
     ui = os.environ.get("LINKIS_KERNEL_SPARK_UI", "").lower() in ("1", "true", "yes")
     builder = (
-        SparkSession.builder.master(os.environ.get("LINKIS_KERNEL_SPARK_MASTER", "local[*]"))
+        SparkSession.builder.master("local[*]")
         .appName(app_name)
         .config("spark.ui.enabled", "true" if ui else "false")
         .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", os.environ.get("SPARK_SQL_SHUFFLE_PARTITIONS", "8"))
+        .config("spark.sql.shuffle.partitions", _SHUFFLE_PARTITIONS)
         .config("spark.driver.bindAddress", "127.0.0.1")
         .config("spark.sql.warehouse.dir", str(Path.cwd() / "spark-warehouse"))
     )
