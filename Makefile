@@ -8,7 +8,7 @@ PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 say = @printf '\033[1m==> %s\033[0m\n' $(1)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup chromium bubblewrap demo lab test lint typecheck format bench bench-quick clean
+.PHONY: setup chromium bubblewrap java demo lab test lint typecheck format bench bench-quick clean
 
 setup: $(TEST_STAMP)
 
@@ -23,10 +23,11 @@ $(DEMO_STAMP): pyproject.toml | $(VENV)/bin/python
 	@$(PY) -c 'import linkis_kernel, nbclient'
 	@touch $@
 
+# The test tools include pyspark (about 490 MB): the embedded server's real local Spark.
 $(TEST_STAMP): pyproject.toml | $(VENV)/bin/python
-	$(call say,"Installing linkis-kernel with its test tools (about a minute the first time)")
-	@$(PIP) -e '.[test]' 2>&1 | grep -v '^WARNING: Location' || true
-	@$(PY) -c 'import linkis_kernel, pytest, nbclient, playwright, mypy, importlinter'
+	$(call say,"Installing linkis-kernel with its test tools and Spark (a few minutes the first time)")
+	@$(PIP) -e '.[test,lab,spark]' 2>&1 | grep -v '^WARNING: Location' || true
+	@$(PY) -c 'import linkis_kernel, pytest, nbclient, playwright, mypy, importlinter, pyspark'
 	@touch $@ $(DEMO_STAMP)
 
 # The browser tests drive Debian's Chromium (never a browser downloaded by Playwright).
@@ -40,15 +41,20 @@ bubblewrap:
 	@command -v bwrap >/dev/null 2>&1 || { \
 	  printf '\033[1m==> %s\033[0m\n' "Installing bubblewrap for the embedded server's process sandbox"; \
 	  apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null; }
+# Spark (pyspark) runs on Java 17: Debian's headless JRE when no `java` is found.
+java:
+	@command -v java >/dev/null 2>&1 || { \
+	  printf '\033[1m==> %s\033[0m\n' "Installing Debian's Java 17 for the local Spark"; \
+	  apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
 
 demo: $(DEMO_STAMP)
 	$(call say,"Running notebooks/quickstart.ipynb against the embedded Linkis server")
 	@$(PY) tools/run_notebook.py notebooks/quickstart.ipynb
 
-lab: $(TEST_STAMP)
+lab: $(TEST_STAMP) java
 	@$(PY) tools/lab.py
 
-test: setup chromium bubblewrap lint typecheck
+test: setup chromium bubblewrap java lint typecheck
 	$(PY) -m pytest
 
 lint: setup

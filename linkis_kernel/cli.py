@@ -66,6 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="run Python, PySpark and Shell jobs in a process sandbox (bwrap): auto (default) "
         "when the server has more than one user, always, or never (one user only)",
     )
+    serve.add_argument(
+        "--engine-kill-grace",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="after a kill, end an engine whose job has not stopped within this time "
+        "(default 5 for Python engines, 20 for Spark engines)",
+    )
 
     run = commands.add_parser("run", help="submit code to Linkis, stream progress, print result")
     run.add_argument("-e", "--engine", required=True, help="engine type, e.g. spark or hive-3.1.3")

@@ -6,6 +6,7 @@ Helpers for tests that need their own instance live in `support/serverproc.py`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -13,6 +14,10 @@ from support.inprocess import SESSION_TIMEOUT, InProcessServer, clocked_server, 
 from support.serverproc import GUEST, ServerProcess, start_server
 
 from linkis_kernel.local.service import LocalLinkis
+
+# Engine spark runs on DuckDB's stand-in in every server the suite starts (in this process or
+# as a subprocess): a JVM per engine would make it slow. tests/spark runs the real Spark.
+os.environ.setdefault("LINKIS_KERNEL_SPARK", "duckdb")
 
 
 @pytest.fixture(scope="session")

@@ -31,20 +31,18 @@ from .logfile import INFO
 from .pyengine import PYSPARK
 from .sandbox import Sandboxing
 from .sessions import ENGINE_SCRIPT, STARTING, UNLOCK, EngineKey, EngineSession
+from .sparkdata import REAL, demo_parquet, spark_mode
 
 log = logging.getLogger("linkis_kernel.local")
 
 DEFAULT_IDLE_TIMEOUT = 30 * 60.0
 DEFAULT_MAX_PER_USER = 10  # Linkis' wds.linkis.rm.instance
 DEFAULT_KILL_GRACE = 5.0
+# Cancelling a Spark job group and letting its tasks stop takes longer than a Python interrupt.
+DEFAULT_SPARK_KILL_GRACE = 20.0
 MANAGER_APPLICATION = "linkis-cg-linkismanager"
 _WAIT_SLICE = 0.2
 PYTHON_RUNTIME = f"Python {platform.python_version()}"  # engines run on this server's Python
-SPARK_STAND_IN = (
-    "This PySpark job runs on DuckDB's Spark-compatible API (duckdb.experimental.spark), not on "
-    "a real Spark: `spark` is a DuckDB-backed SparkSession. For a real local Spark, install "
-    "pyspark (pip install 'linkis-kernel[spark]') and restart the server."
-)
 # Record statuses (NodeStatus names, as ecrHistoryList shows them).
 REC_RUNNING, REC_SUCCESS, REC_FAILED = "Running", "Success", "Failed"
 
@@ -57,12 +55,20 @@ class EngineJob(RunContext, Protocol):
 
 @dataclass(frozen=True)
 class EngineSettings:
-    """`serve --engine-idle-timeout` and `--max-engines-per-user`, and the kill grace."""
+    """`serve --engine-idle-timeout`, `--max-engines-per-user` and `--engine-kill-grace` (None:
+    5 s for Python engines, 20 s for Spark engines), and which Spark the spark engine runs
+    (`pyspark` or `duckdb`; None: as LINKIS_KERNEL_SPARK says, sparkdata.py)."""
 
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT
     max_per_user: int = DEFAULT_MAX_PER_USER
-    kill_grace: float = DEFAULT_KILL_GRACE
+    kill_grace: float | None = None
+    spark: str | None = None
     sandboxing: Sandboxing = field(default_factory=Sandboxing)  # `serve --sandbox`: sandbox.py
+
+    def kill_grace_for(self, engine_kind: str) -> float:
+        if self.kill_grace is not None:
+            return self.kill_grace
+        return DEFAULT_SPARK_KILL_GRACE if engine_kind == PYSPARK else DEFAULT_KILL_GRACE
 
 
 class EngineRecords:
@@ -204,9 +210,11 @@ class EngineManager:
     def __init__(self, folder: Path, scratch: Path, host: str, manager_instance: str,
                  settings: EngineSettings):  # fmt: skip
         self.settings = settings
+        self.spark = settings.spark or spark_mode()
         self.host = host
         self.manager_instance = manager_instance
         self.records = EngineRecords(folder)
+        self.folder = folder
         self._scratch = scratch
         self._cond = threading.Condition()
         self._sessions: dict[EngineKey, EngineSession] = {}
@@ -289,11 +297,26 @@ class EngineManager:
             self._forget(oldest, "it was the user's oldest idle engine when a new one was needed")
             threading.Thread(target=self._end, args=(oldest, None), daemon=True).start()
         session = EngineSession(
-            key, self.host, engine_kind=engine_kind, kill_grace=self.settings.kill_grace
+            key,
+            self.host,
+            engine_kind=engine_kind,
+            kill_grace=self.settings.kill_grace_for(engine_kind),
         )
         session.holder = job
         self._sessions[key] = session
         return session, ""
+
+    @property
+    def real_spark(self) -> bool:
+        """Whether engine spark runs a real local Spark (and so also its SQL jobs)."""
+        return self.spark == REAL
+
+    def _engine_options(self, key: EngineKey, engine_kind: str) -> tuple[str, ...]:
+        """pyengine.py's arguments after the kind: which Spark, the demo data, the app name."""
+        if engine_kind != PYSPARK:
+            return ()
+        app_name = f"linkis-{key.engine_label}-{key.user_creator}"
+        return (self.spark, str(demo_parquet(self.folder)), app_name)
 
     def prepare(self, job: EngineJob, session: EngineSession) -> bool:
         """Start `session` for `job` if it is new, saying in the job log what happened as the
@@ -321,6 +344,7 @@ class EngineManager:
         )
         job.engine_starting(True)
         try:
+            session.options = self._engine_options(key, session.engine_kind)
             sandbox = self.settings.sandboxing.for_user(key.user)
             session.start(self._scratch / f"ec-{session.ticket_id}", sandbox)
         except BaseException:

@@ -15,8 +15,16 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-from ..wire import CANCELLED, FAILED, RUNNING, SCHEDULED, SUCCEED
-from .engineconns import SPARK_STAND_IN, EngineManager, engine_kind
+from ..wire import (
+    CANCELLED,
+    FAILED,
+    RUNNING,
+    SCHEDULED,
+    SQL_DEFAULT_LIMIT,
+    SQL_LIMIT_CREATOR,
+    SUCCEED,
+)
+from .engineconns import EngineManager, engine_kind
 from .engines import (
     ERR_ENGINE,
     ERR_RESTART,
@@ -34,7 +42,6 @@ from .jobdetails import MSG_JOB_ID_EMPTY, checked_filter, diagnosis, diagnosis_t
 from .jobs import Job, ProgressMonitor, Scheduler, finish_line, kill_running
 from .logfile import ERROR, INFO, format_line
 from .paths import local_path, schema_path
-from .pyengine import PYSPARK
 from .sessions import EngineKey, EngineSession
 from .userdb import SqlSession
 
@@ -49,6 +56,7 @@ MSG_KILLED_BY_USER = "Job is killed by user!"
 MSG_SERVER_STOPPED = "The embedded Linkis server stopped before the job could finish."
 MSG_NOT_STARTED = "The embedded Linkis server is not started; call start() first"
 UNDONE_STATES = "Running,Inited,Scheduled"
+SPARK = "spark"
 _DAY_MS = 86_400_000
 
 
@@ -154,9 +162,18 @@ class JobBook:
             kill_running(job)
 
     # ---- running ---------------------------------------------------------------------------
+    def _on_session(self, job: Job) -> bool:
+        """Python jobs, and SQL on engine spark when it is a real Spark, run on an engine
+        session; other SQL runs on DuckDB, shell in a process of its own."""
+        if job.engine.kind == PYTHON:
+            return True
+        return (
+            job.engine.kind == SQL and job.engine.engine_type == SPARK and self.engines.real_spark
+        )
+
     def _run(self, job: Job) -> None:
-        """Worker body: get the job's engine session (Python), then run it."""
-        if job.engine.kind != PYTHON:
+        """Worker body: get the job's engine session (Python, Spark), then run it."""
+        if not self._on_session(job):
             self._run_job(job)
             return
         try:
@@ -193,11 +210,11 @@ class JobBook:
         err_code: int | None = 0
         details: list[str] = []
         try:
-            if job.engine.kind == SQL:
+            if job.session is not None:
+                self._run_on_engine(job, job.session)
+            elif job.engine.kind == SQL:
                 with self._sql(job.user) as session:
                     run_sql(job, session, job.engine.engine_type)
-            elif job.session is not None:
-                self._run_on_engine(job, job.session)
             else:
                 sandbox = self.engines.settings.sandboxing.for_user(job.user)
                 run_shell(job, job.scratch_dir, sandbox=sandbox, book=self.engines)
@@ -214,9 +231,13 @@ class JobBook:
     def _run_on_engine(self, job: Job, session: EngineSession) -> None:
         reused = self.engines.prepare(job, session)
         self.history.update(job.task_id, engine_instance=session.instance, is_reuse=reused)
-        if session.engine_kind == PYSPARK:
-            job.write_log(INFO, SPARK_STAND_IN)
-        session.run(job)
+        if session.spark:
+            job.write_log(INFO, str(session.spark.get("description", "")))
+        if job.engine.kind == SQL:
+            limit = SQL_DEFAULT_LIMIT if job.creator == SQL_LIMIT_CREATOR else None
+            session.run(job, SQL, limit)
+        else:
+            session.run(job)
 
     def _finish(
         self,

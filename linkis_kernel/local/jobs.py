@@ -39,6 +39,7 @@ _MONITOR_SECONDS = 0.2
 _PERSIST_SECONDS = 0.5
 _NOT_DONE_CAP = 0.99
 _CPU_WINDOW_SECONDS = 0.5
+_STAGE_FIELDS = ("id", "succeedTasks", "failedTasks", "runningTasks", "totalTasks")
 
 
 @dataclass(eq=False)
@@ -67,6 +68,7 @@ class Job:
     _engine_start: int | None = None  # None: no engine start shown; 0 starting; 1 started
     _fractions: list[float] = field(default_factory=list)
     _current: int = -1
+    _stages: list[dict] = field(default_factory=list)
     _sample: ResourceSample | None = None
     _cores: float = 0.0
     _shown: float = 0.0
@@ -92,6 +94,19 @@ class Job:
             if 0 <= index < len(self._fractions):
                 self._fractions[index] = max(self._fractions[index], min(max(fraction, 0.0), 1.0))
                 self._current = index
+
+    def finish_statements(self) -> None:
+        with self._lock:
+            self._fractions = [1.0] * len(self._fractions)
+
+    def spark_stages(self, index: int, stages: list[dict]) -> None:
+        """The Spark stages of the job so far; statement `index` is their finished-task share."""
+        total = sum(int(s.get("totalTasks", 0)) for s in stages)
+        done = sum(int(s.get("succeedTasks", 0)) for s in stages)
+        with self._lock:
+            self._stages = [{key: stage[key] for key in _STAGE_FIELDS} for stage in stages]
+        if total:
+            self.statement_progress(index, done / total)
 
     def attach(self, cursor: Any = None, process: subprocess.Popen | None = None) -> None:
         with self._lock:
@@ -124,10 +139,12 @@ class Job:
             return self._shown
 
     def progress_info(self) -> list[dict]:
-        """The engine start while a job waits for its engine (docs/linkis-rest.md, "Progress");
-        no other stages: DuckDB, Python and Shell have none (Spark does), so none are made up."""
+        """The engine start while a job waits for its engine, then the stages a real Spark
+        reports (docs/linkis-rest.md, "Progress"); DuckDB, Python and Shell have no stages, so
+        none are made up for them."""
         with self._lock:
-            return [] if self._engine_start is None else [self._engine_stage()]
+            start = [] if self._engine_start is None else [self._engine_stage()]
+            return start + [dict(stage) for stage in self._stages]
 
     def _engine_stage(self) -> dict:
         done = self._engine_start or 0
@@ -182,7 +199,13 @@ class Job:
             self._sample = sample
 
     def yarn_metrics(self) -> dict:
-        """Local resource use in the yarnMetrics shape (for a running job)."""
+        """Local resource use in the yarnMetrics shape (for a running job): a Spark engine's
+        cores and memory (its JVM's too), else the CPU use of the process doing the work."""
+        with self._lock:
+            session = self.session
+        if session is not None and session.real_spark:
+            spark = ResourceSample(session.pid, session.memory(), 0.0, time.monotonic())
+            return yarn_metrics(spark, float(session.cores))
         with self._lock:
             sample, cores = self._sample, self._cores
         if sample is None:

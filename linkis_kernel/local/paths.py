@@ -50,6 +50,12 @@ class Layout:
         return self.root / "users" / _folder_name(user)
 
     @property
+    def spark_dir(self) -> Path:
+        """Data every user's Spark engine reads (the demo tables as Parquet): shared, read-only
+        in the process sandbox."""
+        return self.root / "spark"
+
+    @property
     def history_file(self) -> Path:
         return self.root / "history.sqlite"
 

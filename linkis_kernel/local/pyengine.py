@@ -1,19 +1,23 @@
 """The program inside a Python engine process (an EngineConn of the embedded server).
 
-Started by `sessions.EngineSession` as `python -P pyengine.py <kind>`; it imports only the
-standard library at start, so an engine is up in a fraction of a second. It keeps one
-namespace for its whole life (variables, imports and functions live on between jobs) and
-offers what the Linkis python engine offers: `show(x)` (a pandas or Spark DataFrame as a table
-result set, a matplotlib figure as an HTML result set with the PNG inline), `printlog(x)` (a
-job log line) and `plt.show()`.
+Started by `sessions.EngineSession` as `python -P pyengine.py <kind> [<spark> <demo dir>
+<app name>]`; a Python engine imports only the standard library at start, so it is up in a
+fraction of a second; a `pyspark` engine loads sparkengine.py (a real local Spark or DuckDB's
+stand-in). It keeps one namespace for its whole life (variables, imports and functions live on
+between jobs) and offers what the Linkis python engine offers: `show(x)` (a pandas or Spark
+DataFrame as a table result set, a matplotlib figure as an HTML result set with the PNG inline),
+`printlog(x)` (a job log line) and `plt.show()`.
 
-Protocol: one JSON object per line. The server writes `{"op": "run", "code": ..., "job": N}` to
-the engine's stdin; the engine answers on its original stdout with `out` (printed text), `log`
-(a log line), `table`, `html` and finally `done` (`error`, `cancelled`). Everything else written
-to file descriptors 1 and 2 (subprocesses, C libraries) reaches the server's stderr pipe, and
-stdin reads as empty. SIGINT while a job runs raises KeyboardInterrupt in it; between jobs it is
-ignored. The engine ends on `{"op": "exit"}`, at end of input, or when the server that started
-it is gone.
+Protocol: one JSON object per line. The server writes `{"op": "run", "code": ..., "job": N,
+"language": "python" | "sql", "limit": rows | null}` to the engine's stdin; the engine answers on
+its original stdout with `out` (printed text), `log` (a log line), `table`, `html`, `statements`
+and `statement` (a SQL script's statements), `stages` (Spark stages) and finally `done`
+(`error`, `cancelled`); its first message is `ready` (with `spark`: which Spark it runs).
+Everything else written to file descriptors 1 and 2 (subprocesses, C libraries, Spark's JVM)
+reaches the server's stderr pipe, and stdin reads as empty. SIGINT while a job runs cancels its
+Spark job group (if any) and raises KeyboardInterrupt in it once, unless it is in a call to
+Spark's JVM; otherwise it is ignored. The engine ends on `{"op": "exit"}`, at end of input, or
+when the server that started it is gone.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import base64
 import importlib.abc
 import importlib.machinery
+import importlib.util
 import io
 import json
 import linecache
@@ -30,12 +35,16 @@ import sys
 import threading
 import time
 import traceback
+from contextlib import nullcontext
+from pathlib import Path
 from typing import Any, TextIO
 
 PYSPARK = "pyspark"
+SQL_LANGUAGE = "sql"
 MAX_SHOW_ROWS = 5000  # rows show(spark_df) returns, as the Linkis spark engine caps them
 _WATCHDOG_SECONDS = 1.0
 _OUT_FLUSH_CHARS = 64 * 1024
+_PY4J_PATH = f"{os.sep}py4j{os.sep}"
 
 # pandas dtype name -> Linkis column type (the Linkis python engine's changeDT, with the
 # integer and float widths kept so that no value overflows its column).
@@ -134,6 +143,10 @@ class Engine:
         self.stdout = OutputStream(channel)
         self.stderr = LogStream(channel)
         self.running = False
+        self.interrupted = False  # a kill arrived while the current job ran
+        self.raised = False  # ... and raised KeyboardInterrupt in it
+        self.job = 0
+        self.spark: Any = None  # sparkengine.SparkRuntime of a pyspark engine
         self.namespace: dict[str, Any] = {
             "__name__": "__main__",
             "__builtins__": __builtins__,
@@ -162,10 +175,14 @@ class Engine:
             print(obj)
 
     def show_dataframe(self, df: Any) -> None:
+        spark_types: list[str] | None = None
         if not hasattr(df, "dtypes") or not hasattr(df, "iloc"):  # a Spark DataFrame
+            spark_types = self.spark.column_types(df) if self.spark is not None else None
             df = self._spark_to_pandas(df)
-        columns = [[str(name), _DTYPE_TYPES.get(str(dtype), _other_type(str(dtype)))]
-                   for name, dtype in zip(df.columns, df.dtypes, strict=True)]  # fmt: skip
+        types = spark_types or [_DTYPE_TYPES.get(str(t), _other_type(str(t))) for t in df.dtypes]
+        columns = [
+            [str(name), data_type] for name, data_type in zip(df.columns, types, strict=True)
+        ]
         isna = df.isna().to_numpy()
         rows = [
             [None if isna[r][c] else str(value) for c, value in enumerate(row)]
@@ -206,23 +223,31 @@ class Engine:
         plt.close("all" if p is None or p is plt else p)
 
     # -- running jobs -----------------------------------------------------------------------
-    def run(self, code: str, job: int) -> None:
+    def run(self, code: str, job: int, language: str = "python", limit: int | None = None) -> None:
         filename = f"<job {job}>"
         linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
         error: dict[str, Any] | None = None
         cancelled = False
+        self.job = job
+        self.interrupted = self.raised = False
         sys.stdout, sys.stderr = self.stdout, self.stderr
         try:
-            compiled = compile(code, filename, "exec")
-            self.running = True
-            exec(compiled, self.namespace)
+            with self._job_scope(job):
+                if language == SQL_LANGUAGE:
+                    self.running = True
+                    self.spark.run_sql(code, limit, self.channel.send)
+                else:
+                    compiled = compile(code, filename, "exec")
+                    self.running = True
+                    exec(compiled, self.namespace)
         except KeyboardInterrupt:
             cancelled = True
         except SystemExit as exc:
             if exc.code not in (None, 0):
                 error = {"summary": f"SystemExit: {exc.code}", "traceback": []}
         except BaseException as exc:
-            error = _error_of(exc)
+            cancelled = self.interrupted  # a cancelled Spark job fails the call it ran in
+            error = None if cancelled else _error_of(exc)
         finally:
             self.running = False
             try:
@@ -233,9 +258,30 @@ class Engine:
             sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
         self.channel.send("done", error=error, cancelled=cancelled)
 
+    def _job_scope(self, job: int) -> Any:
+        return self.spark.job_scope(job, self.channel.send) if self.spark else nullcontext()
+
     def on_sigint(self, signum: int, frame: Any) -> None:
-        if self.running:
+        """A kill: cancel the job's Spark jobs (again at every signal, as one may start after
+        the first) and interrupt the statement once (the server repeats SIGINT until a job
+        stops). Never inside a py4j call: that would break the JVM connection mid-answer, and
+        the cancelled Spark job ends the call anyway."""
+        if not self.running:
+            return
+        self.interrupted = True
+        if self.spark is not None:
+            threading.Thread(target=self.spark.cancel, args=(self.job,), daemon=True).start()
+        if not self.raised and not _in_py4j(frame):
+            self.raised = True
             raise KeyboardInterrupt
+
+
+def _in_py4j(frame: Any) -> bool:
+    while frame is not None:
+        if _PY4J_PATH in frame.f_code.co_filename:
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _other_type(dtype: str) -> str:
@@ -278,12 +324,21 @@ class _PyplotHook(importlib.abc.MetaPathFinder):
         return spec
 
 
-def _predefine_spark(engine: Engine) -> None:
-    """`spark` for PySpark jobs: DuckDB's Spark-compatible API (no JVM needed)."""
-    from duckdb.experimental.spark.sql import SparkSession
-
-    spark = SparkSession.builder.getOrCreate()
-    engine.namespace.update(spark=spark, sqlContext=spark)
+def _predefine_spark(engine: Engine, options: list[str]) -> dict[str, Any]:
+    """`spark`, `sc` and `sqlContext` for PySpark jobs (sparkengine.py); what the ready
+    message says about them."""
+    mode, demo_dir, app_name = (options + ["duckdb", "", "linkis-engine"][len(options) :])[:3]
+    path = Path(__file__).with_name("sparkengine.py")
+    spec = importlib.util.spec_from_file_location("linkis_sparkengine", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    runtime = module.start(mode, demo_dir, app_name)
+    engine.spark = runtime
+    engine.namespace.update(runtime.names)
+    signal.signal(signal.SIGINT, engine.on_sigint)  # pyspark installs its own handler
+    return dict(runtime.info())
 
 
 def _watch_parent(parent: int) -> None:
@@ -316,15 +371,19 @@ def main() -> None:
     sys.meta_path.insert(0, _PyplotHook(engine))
     signal.signal(signal.SIGINT, engine.on_sigint)
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
-    if kind == PYSPARK:
-        _predefine_spark(engine)
-    channel.send("ready", pid=os.getpid(), python=sys.version.split()[0])
+    spark = _predefine_spark(engine, sys.argv[2:]) if kind == PYSPARK else None
+    channel.send("ready", pid=os.getpid(), python=sys.version.split()[0], spark=spark)
     for line in requests:
         request = json.loads(line)
         if request.get("op") == "exit":
             break
         if request.get("op") == "run":
-            engine.run(request["code"], request.get("job", 0))
+            engine.run(
+                request["code"],
+                request.get("job", 0),
+                request.get("language", "python"),
+                request.get("limit"),
+            )
 
 
 if __name__ == "__main__":

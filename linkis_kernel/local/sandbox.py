@@ -95,8 +95,11 @@ class Sandbox:
         argv += list(self.read_only)
         argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
         # The data dir is hidden even where a read-only bind above would show it; then only the
-        # user's own area and this job's scratch folder are put back, writable.
+        # data all Spark engines share comes back, read-only, and the user's own files and this
+        # job's scratch folder, writable.
         argv += ["--tmpfs", str(self.data_dir)]
+        shared = Layout(self.data_dir).spark_dir
+        argv += ["--ro-bind-try", str(shared), str(shared)]
         for folder in dict.fromkeys((self.home, scratch)):
             argv += ["--bind", str(folder), str(folder)]
         # Writes anywhere else fail, rather than land in bwrap's own (private) tmpfs.
@@ -166,10 +169,7 @@ class Sandboxing:
             )
             return Sandbox.refusing(self.bwrap, refusal)
         assert self.layout is not None
-        try:
-            return self._sandbox(user, self.layout.user_files(user))
-        except ValueError as exc:
-            return Sandbox.refusing(self.bwrap, f"no sandbox for this user: {exc}")
+        return self._sandbox(user, self.layout.user_files(user))
 
     def _sandbox(self, user: str, home: Path) -> Sandbox:
         assert self.layout is not None

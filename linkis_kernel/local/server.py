@@ -14,15 +14,21 @@ The server runs with umask 077: every file in the data directory is 0600 and eve
 * `engines.sqlite`: every engine (EngineConn) started, for `linkisManager/ecinfo/ecrHistoryList`;
   `engines.pids`: the process ids of the live ones and of running shell jobs, so a restart
   after a crash ends them.
-* `home/<user>/`: a user's own area, the only folder their sandboxed jobs may write (sandbox.py).
+* `users/<user>/`: a user's own DuckDB database and `files/`, the folder their SQL may use and
+  the only one their sandboxed jobs may write (userdb.py, sandbox.py).
+* `spark/demo/`: the demo tables as Parquet, written when the first real Spark engine starts.
 
-Engines: `--engine-idle-timeout` (default 30m) ends idle Python engines, and
-`--max-engines-per-user` (default 10) caps the engines of one user. `--sandbox auto` (default)
-runs Python, PySpark and Shell jobs in a process sandbox (bwrap, sandbox.py) when the server has
-more than one user; `always` also with one user; `never` only with one user.
+Engines: `--engine-idle-timeout` (default 30m) ends idle Python engines,
+`--max-engines-per-user` (default 10) caps the engines of one user, and `--engine-kill-grace`
+(default 5 s, 20 s for Spark engines) is how long a killed job may take to stop before its
+engine is ended. `--sandbox auto` (default) runs Python, PySpark and Shell jobs in a process
+sandbox (bwrap, sandbox.py) when the server has more than one user; `always` also with one
+user; `never` only with one user.
 
 Environment: `LINKIS_LOCAL_SESSION_TIMEOUT` sets the idle timeout of login sessions in seconds
-(default 3600); `LINKIS_LOCAL_BWRAP` the bwrap program of the sandbox (default: bwrap on PATH).
+(default 3600); `LINKIS_LOCAL_BWRAP` the bwrap program of the sandbox (default: bwrap on PATH);
+`LINKIS_KERNEL_SPARK` (auto, pyspark, duckdb) which Spark engine spark runs (sparkdata.py),
+`LINKIS_KERNEL_SPARK_UI=1` turns the Spark UI on.
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ from .auth import DEFAULT_SESSION_TIMEOUT, AuthStore, User, new_secret
 from .engineconns import EngineSettings
 from .launcher import write_private_json
 from .sandbox import AUTO, NEVER, Sandboxing
+from .sparkdata import SparkModeError, spark_mode
 
 log = logging.getLogger("linkis_kernel.local")
 
@@ -164,7 +171,18 @@ def _engine_settings(args: argparse.Namespace) -> EngineSettings:
         raise StartupError(
             f"--max-engines-per-user must be at least 1, got {args.max_engines_per_user}."
         )
-    return EngineSettings(idle_timeout=idle, max_per_user=args.max_engines_per_user)
+    grace = getattr(args, "engine_kill_grace", None)
+    if grace is not None and not grace > 0:
+        raise StartupError(
+            f"--engine-kill-grace must be a positive number of seconds, got {grace}."
+        )
+    try:
+        spark = spark_mode()
+    except SparkModeError as err:
+        raise StartupError(str(err)) from None
+    return EngineSettings(
+        idle_timeout=idle, max_per_user=args.max_engines_per_user, kill_grace=grace, spark=spark
+    )
 
 
 def _sandboxing(args: argparse.Namespace, users: int, owner: str, data_dir: Path) -> Sandboxing:

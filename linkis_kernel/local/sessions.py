@@ -5,6 +5,10 @@ turns its answers into result sets and log lines of that job. A kill interrupts 
 statement (SIGINT, i.e. KeyboardInterrupt in the engine); if the statement has not stopped after
 `kill_grace` seconds the whole process group is ended. `EngineManager` (engineconns.py) decides
 which session a job gets.
+
+A pyspark engine runs Spark in its own JVM; Spark's console output (log4j lines) reaches the
+running job's log at the level its line names, and the stages it reports become the job's
+`progressInfo`.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -28,6 +33,7 @@ from .dolphin import Column, ResultWriter
 from .engines import (
     ERR_ENGINE,
     ERR_PYTHON,
+    ERR_SQL,
     JobCancelled,
     JobFailed,
     RunContext,
@@ -35,7 +41,7 @@ from .engines import (
     spawn_engine,
 )
 from .history import now_ms
-from .logfile import INFO, WARN
+from .logfile import ERROR, INFO, WARN
 from .sandbox import Sandbox
 
 log = logging.getLogger("linkis_kernel.local")
@@ -47,9 +53,15 @@ ERR_ENGINE_STOPPED = 60003
 MSG_ENGINE_STOPPED = "Pyspark process  has stopped, query failed!(Pyspark 进程已停止，查询失败！)"
 START_TIMEOUT = 60.0
 _STOP_GRACE = 2.0
+_INTERRUPT_REPEAT = 0.5
 
 # NodeStatus names of Linkis, as the LinkisManager endpoints show them.
 STARTING, UNLOCK, BUSY, SHUTTING_DOWN = "Starting", "Unlock", "Busy", "ShuttingDown"
+# A log4j line as Spark prints it: `26/11/30 23:36:20 WARN NativeCodeLoader: ...`.
+_LOG4J_LINE = re.compile(r"^\d\d/\d\d/\d\d \d\d:\d\d:\d\d (TRACE|DEBUG|INFO|WARN|ERROR|FATAL) ")
+_JSON_LOG_LINE = re.compile(r'^\{"ts": "[^"]*", "level": "(TRACE|DEBUG|INFO|WARN|ERROR|FATAL)"')
+_LOG4J_LEVELS = {"TRACE": INFO, "DEBUG": INFO, "INFO": INFO, "WARN": WARN, "ERROR": ERROR,
+                 "FATAL": ERROR}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -78,6 +90,8 @@ class EngineSession:
         self.host = host
         self.engine_kind = engine_kind  # "python" or "pyspark" (what pyengine.py predefines)
         self.kill_grace = kill_grace
+        self.options: tuple[str, ...] = ()  # more arguments of pyengine.py (which Spark, ...)
+        self.spark: dict[str, Any] | None = None  # what a pyspark engine said about its Spark
         self.ticket_id = str(uuid.uuid4())
         self.process: subprocess.Popen[bytes] | None = None
         self.status = STARTING
@@ -114,9 +128,25 @@ class EngineSession:
         return self.process is not None
 
     def memory(self) -> int:
-        """The engine process's resident memory in bytes; 0 before it starts or once gone."""
-        sample = sample_resources(self.pid, 0.0) if self.started else None
-        return sample.rss_bytes if sample is not None else 0
+        """The engine's resident memory in bytes (with its Spark JVM); 0 before it starts."""
+        if not self.started:
+            return 0
+        pids = [self.pid, self.jvm_pid] if self.jvm_pid else [self.pid]
+        samples = [sample_resources(pid, 0.0) for pid in pids]
+        return sum(sample.rss_bytes for sample in samples if sample is not None)
+
+    @property
+    def real_spark(self) -> bool:
+        return bool(self.spark and self.spark.get("real"))
+
+    @property
+    def jvm_pid(self) -> int:
+        return int((self.spark or {}).get("jvm_pid") or 0)
+
+    @property
+    def cores(self) -> int:
+        """The cores Spark runs tasks on (sc.defaultParallelism); 0 for other engines."""
+        return int((self.spark or {}).get("cores") or 0)
 
     def idle_seconds(self) -> float:
         return 0.0 if self.holder is not None else time.monotonic() - self.last_used
@@ -127,12 +157,14 @@ class EngineSession:
         began = time.monotonic()
         self.started_ms = now_ms()
         scratch.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-P", "-u", str(ENGINE_SCRIPT), self.engine_kind]
+        command = [sys.executable, "-P", "-u", str(ENGINE_SCRIPT), self.engine_kind, *self.options]
         self.process = spawn_engine(
             command, scratch, stdin=subprocess.PIPE, what="python", sandbox=sandbox
         )
         threading.Thread(target=self._pump_stderr, daemon=True, name="linkis-ec-stderr").start()
         ready = self._read_message(START_TIMEOUT)
+        if ready is not None and isinstance(ready.get("spark"), dict):
+            self.spark = ready["spark"]
         if ready is None or ready.get("op") != "ready":
             code = self.stop()
             raise JobFailed(
@@ -168,20 +200,24 @@ class EngineSession:
             self.stop()
 
     def _pump_stderr(self) -> None:
-        """What the engine writes to fds 1 and 2: the running job's log, else the server log."""
+        """What the engine writes to fds 1 and 2: the log of the job it runs or starts for (at
+        the level a log4j line names, WARN otherwise), else the server log."""
         process = self.process
         assert process is not None and process.stderr is not None
+        level = WARN
         for raw in process.stderr:
             line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            level = _log_level(line, level)
             job = self.holder
-            if job is not None and self.status == BUSY:
-                job.write_log(WARN, line)
+            if job is not None and self.status in (BUSY, STARTING):
+                job.write_log(level, line)
             else:
                 log.info("engine %s: %s", self.instance, line)
 
     # -- running a job ----------------------------------------------------------------------
-    def run(self, job: RunContext) -> None:
-        """Run `job` on this engine; raises JobFailed / JobCancelled as the job ends."""
+    def run(self, job: RunContext, language: str = "python", limit: int | None = None) -> None:
+        """Run `job` (Python code, or a SQL script on the engine's Spark) on this engine;
+        raises JobFailed / JobCancelled as the job ends."""
         assert self.process is not None and self.process.stdin is not None
         with self._lock:
             self.status = BUSY
@@ -189,7 +225,8 @@ class EngineSession:
         job.start_statements(1)
         job.statement_progress(0, 0.0)
         results = ResultStream(job)
-        request = {"op": "run", "code": job.code, "job": job.task_id}
+        request = {"op": "run", "code": job.code, "job": job.task_id, "language": language,
+                   "limit": limit}  # fmt: skip
         try:
             try:
                 self.process.stdin.write((json.dumps(request) + "\n").encode())
@@ -211,15 +248,26 @@ class EngineSession:
             raise JobCancelled
         error = done.get("error")
         if error:
-            raise JobFailed(ERR_PYTHON, str(error.get("summary")), list(error.get("traceback", [])))
-        job.statement_progress(0, 1.0)
+            code = ERR_SQL if language == "sql" else ERR_PYTHON
+            raise JobFailed(code, str(error.get("summary")), list(error.get("traceback", [])))
+        job.finish_statements()
 
     def _read_until_done(self, job: RunContext, results: ResultStream) -> dict[str, Any] | None:
+        current = 0
         while (message := self._read_message()) is not None:
             op = message.get("op")
             if op == "done":
                 return message
-            if op == "out":
+            if op == "statements":
+                job.start_statements(max(1, int(message.get("count", 1))))
+            elif op == "statement":
+                current = int(message.get("index", 0))
+                job.statement_progress(current - 1, 1.0)
+                job.write_log(INFO, f"Statement {current + 1}: {message.get('text', '')}")
+                job.statement_progress(current, 0.0)
+            elif op == "stages":
+                job.spark_stages(current, list(message.get("stages", [])))
+            elif op == "out":
                 results.text(str(message.get("text", "")))
             elif op == "log":
                 job.write_log(str(message.get("level", INFO)), str(message.get("text", "")))
@@ -247,18 +295,27 @@ class EngineSession:
 
     # -- kill and stop ----------------------------------------------------------------------
     def interrupt(self, job: RunContext) -> None:
-        """KeyboardInterrupt in the running statement; the engine ends if it has not stopped
-        within the grace period."""
+        """KeyboardInterrupt in the running statement (a pyspark engine also cancels its Spark
+        jobs); the engine ends if it has not stopped within the grace period."""
         if self.holder is not job or not self.alive:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.pid, signal.SIGINT)
-        timer = threading.Timer(self.kill_grace, self._end_if_still_running, args=(job,))
-        timer.daemon = True
-        timer.start()
+        threading.Thread(target=self._interrupt_until_stopped, args=(job,), daemon=True).start()
+
+    def _interrupt_until_stopped(self, job: RunContext) -> None:
+        """SIGINT now and again while the job runs (an engine that had not begun the statement
+        when a signal came ignores it; it interrupts a statement once), then the grace ends."""
+        deadline = time.monotonic() + self.kill_grace
+        while self._still_running(job) and (left := deadline - time.monotonic()) > 0:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.pid, signal.SIGINT)
+            time.sleep(min(_INTERRUPT_REPEAT, left))
+        self._end_if_still_running(job)
+
+    def _still_running(self, job: RunContext) -> bool:
+        return self.holder is job and self.status == BUSY and self.alive
 
     def _end_if_still_running(self, job: RunContext) -> None:
-        if self.holder is not job or self.status != BUSY or not self.alive:
+        if not self._still_running(job):
             return
         self._killed_job = job
         job.write_log(
@@ -284,6 +341,15 @@ class EngineSession:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 return process.wait(_STOP_GRACE)
         return process.poll()
+
+
+def _log_level(line: str, previous: str) -> str:
+    """The job log level of a line the engine printed: the level a log4j line (plain or JSON,
+    as pyspark logs) names, the previous line's for the rest of a stack trace, else WARN."""
+    match = _LOG4J_LINE.match(line) or _JSON_LOG_LINE.match(line)
+    if match is not None:
+        return _LOG4J_LEVELS[match.group(1)]
+    return previous if line[:1].isspace() else WARN
 
 
 class ResultStream:

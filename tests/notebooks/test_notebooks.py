@@ -88,10 +88,16 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
     """Every notebook run of this module, started at once: they mostly wait on kernels."""
     base = tmp_path_factory.mktemp("notebooks")
     failing = ["%load_ext linkis_kernel", "%%linkis\nselect * from demo.no_such_table"]
+    kernels = install_kernelspecs(base / "prefix")
     planned = {
         "quickstart": (NOTEBOOKS / "quickstart.ipynb", None),
         "python-and-shell": (NOTEBOOKS / "python-and-shell.ipynb", None),
-        "kernel-sql": (NOTEBOOKS / "kernel-sql.ipynb", install_kernelspecs(base / "prefix")),
+        "kernel-sql": (NOTEBOOKS / "kernel-sql.ipynb", kernels),
+        # the course is about Spark: it runs on the real one (tests/conftest.py picks DuckDB's)
+        "pyspark-course": (
+            NOTEBOOKS / "pyspark-course.ipynb",
+            {**kernels, "LINKIS_KERNEL_SPARK": "pyspark"},
+        ),
         "failing": (
             notebook_file(base, "failing.ipynb", "python3", [*failing, "print('never runs')"]),
             None,
@@ -200,6 +206,20 @@ def test_kernel_sql_notebook_runs_on_the_linkis_sql_kernel(runs: Runs) -> None:
     # %%local sees the DataFrame that -o bound in the kernel
     assert "Out │ hardware    0.509" in out
     assert re.search(r"Out │ 2\s+order_totals\s+VIEW", out)
+    assert_server_stopped(run)
+
+
+def test_pyspark_course_runs_on_a_real_spark_cell_after_cell(runs: Runs) -> None:
+    run = runs["pyspark-course"].result()
+    assert run.returncode == 0, run.stdout + run.stderr
+    out = run.stdout
+    assert re.search(r"Out │ Spark \d+\.\d+\.\d+ on local\[\*\] with \d+ cores", out)
+    assert re.search(r"Out │ Linkis spark-3\.2\.1 \(py\) · task 1 · Succeed", out)
+    assert re.search(r"Out │ 0\s+BR\s+125\s+2490\.53", out)  # spark.sql on the demo tables
+    assert re.search(r"Out │ 0\s+hardware\s+5000\s+2193350\.00", out)  # the DataFrame API
+    assert re.search(r"Out │ 0\s+hardware\s+0\.509", out)  # built on the cell before
+    assert "Out │ [image]" in out
+    assert re.search(r"Out │ 5\s+software\s+0\.172\s+rest", out)  # LATERAL VIEW
     assert_server_stopped(run)
 
 

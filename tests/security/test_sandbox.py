@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -26,8 +25,6 @@ from support.waiting import wait_until
 from linkis_kernel import LinkisClient
 from linkis_kernel.local.engines import ERR_SANDBOX, sample_resources, spawn_engine, stop_process
 from linkis_kernel.local.sandbox import ALWAYS, BWRAP_ENV, Sandboxing
-
-pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap not installed")
 
 BOB = {"name": "bob", "password": "bob-password-1", "token": "bob-token-1"}
 ALICE = {"name": "alice", "password": "alice-password-1", "token": "alice-token-1"}
@@ -210,28 +207,50 @@ def test_a_pyspark_job_runs_in_the_sandbox(shared_server: ServerProcess) -> None
     assert "rows 3" in text
 
 
-def test_real_spark_runs_under_the_sandbox(tmp_path: Path) -> None:
-    """Spark local[*] (Java) works with what the sandbox binds and without a network."""
-    pytest.importorskip("pyspark")
-    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-        pytest.skip("no Java for Spark")
-    data_dir = tmp_path / "data"
-    scratch = data_dir / "tmp" / "spark"
-    scratch.mkdir(parents=True)
-    sandbox = Sandboxing.decide(ALWAYS, 1, "owner", data_dir).for_user("owner")
-    assert sandbox is not None
-    code = (
-        "from pyspark.sql import SparkSession\n"
-        "spark = SparkSession.builder.master('local[*]').getOrCreate()\n"
-        "print('count', spark.range(10).count())\nspark.stop()\n"
-    )
-    process = spawn_engine(
-        [sys.executable, "-c", code], scratch, stdin=subprocess.DEVNULL, what="python",
-        sandbox=sandbox,
-    )  # fmt: skip
-    out, err = process.communicate(timeout=120)
-    assert process.returncode == 0, err.decode()[-2000:]
-    assert b"count 10" in out
+SPARK_PROBE = """
+import json, os
+data = {data!r}
+seen = {{}}
+for name, read in (
+    ("open_users", lambda: open(data + "/users.json").read()),
+    ("spark_users", lambda: spark.read.text("file://" + data + "/users.json").collect()),
+    ("sql_users", lambda: spark.sql(f"select * from text.`file://{{data}}/users.json`").collect()),
+    ("sql_alice", lambda: spark.sql(
+        "select * from text.`file://" + data + "/users/alice/files/secret.txt`").collect()),
+):
+    try:
+        rows = read()
+        seen[name] = "allowed: " + str(rows)[:200]
+    except Exception as exc:
+        seen[name] = "denied"
+with open(os.environ["HOME"] + "/own.txt", "w") as own:
+    own.write("bob's own")
+seen["sql_own"] = spark.sql(f"select * from text.`file://{{os.environ['HOME']}}/own.txt`").first()[0]
+seen["orders"] = spark.sql("select count(*) as n from demo.orders").collect()[0].n
+print("PROBE " + json.dumps(seen))
+"""
+
+
+def test_a_real_spark_job_of_bob_reads_the_demo_and_nothing_of_the_server(tmp_path: Path) -> None:
+    """PySpark on a real local Spark under the sandbox: the shared demo tables are there;
+    users.json and alice's files are not, whether read by Python, Spark's readers or Spark SQL."""
+    data = tmp_path / "data"
+    alice_files = data / "users" / "alice" / "files"
+    alice_files.mkdir(parents=True)
+    (alice_files / "secret.txt").write_text(ALICE_SECRET)
+    env = {**SECRET_ENV, "LINKIS_KERNEL_SPARK": "pyspark"}
+    server = start_server(data, env=env, users=[BOB, ALICE])
+    try:
+        job, text = _run(_client(server, BOB), SPARK_PROBE.format(data=str(data)), "spark", "py")
+        log = "\n".join(job.log("all"))
+    finally:
+        server.stop()
+    assert job.state == "Succeed", job.failure()
+    seen = json.loads(text.split("PROBE ", 1)[1].splitlines()[0])
+    reads = ("open_users", "spark_users", "sql_users", "sql_alice")
+    assert {name: seen[name] for name in reads} == dict.fromkeys(reads, "denied"), seen
+    assert seen["sql_own"] == "bob's own" and seen["orders"] > 0
+    assert "A real Spark runs this job: Spark " in log
 
 
 def test_resource_figures_of_a_sandboxed_job_count_the_job_not_bwrap(tmp_path: Path) -> None:

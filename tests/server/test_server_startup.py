@@ -97,6 +97,8 @@ def test_bad_users_file_is_reported(tmp_path: Path, users: str, fragment: str) -
     [
         (["--workers", "0"], {}, "--workers must be at least 1"),
         ([], {"LINKIS_LOCAL_SESSION_TIMEOUT": "soon"}, "must be a positive number of seconds"),
+        (["--engine-kill-grace", "0"], {}, "--engine-kill-grace must be a positive number"),
+        ([], {"LINKIS_KERNEL_SPARK": "hadoop"}, "LINKIS_KERNEL_SPARK must be one of auto"),
     ],
 )
 def test_bad_settings_are_reported(
