@@ -25,8 +25,8 @@ from ..wire import (
 )
 
 EMBEDDED_NOTE = (
-    "No LINKIS_URL set: using the embedded local Linkis at {url} "
-    "(SQL runs on DuckDB, Python and Shell on this machine)."
+    "No LINKIS_URL set: using the embedded local Linkis at {url} (SQL on DuckDB, or on a local "
+    "Spark when pyspark is installed; Python and Shell on this machine)."
 )
 
 

@@ -18,7 +18,7 @@ from support.serverproc import REPO_ROOT, start_server
 from support.waiting import wait_until
 
 from linkis_kernel import LinkisClient
-from linkis_kernel.client import LinkisNotFoundError
+from linkis_kernel.client import EMBEDDED_NOTE, LinkisNotFoundError
 from linkis_kernel.wire import CANCELLED, SUCCEED
 
 
@@ -182,11 +182,7 @@ def test_run_without_a_url_says_it_uses_the_embedded_server(tmp_path: Path) -> N
         done = run_cli(env, "-e", "spark", "--code", "select 42 as answer")
         assert done.returncode == 0, done.stderr
         url = json.loads(connection.read_text())["url"]
-        note = (
-            f"No LINKIS_URL set: using the embedded local Linkis at {url} "
-            "(SQL runs on DuckDB, Python and Shell on this machine)."
-        )
-        assert done.stderr.splitlines()[0] == note
+        assert done.stderr.splitlines()[0] == EMBEDDED_NOTE.format(url=url)
         assert done.stdout.split()[:2] == ["answer", "42"]
     finally:
         os.kill(json.loads(connection.read_text())["pid"], signal.SIGTERM)

@@ -16,6 +16,7 @@ from jupyter_client import KernelManager
 from support.serverproc import history_state
 from support.waiting import wait_until
 
+from linkis_kernel.client import EMBEDDED_NOTE
 from linkis_kernel.job import LinkisClient
 
 IPYTHON = Path(sys.executable).with_name("ipython")
@@ -161,10 +162,7 @@ def test_terminal_ipython_prints_the_status_line_card_and_table(
     )
     out = done.stdout
     assert done.returncode == 0, done.stderr
-    assert (
-        f"No LINKIS_URL set: using the embedded local Linkis at {linkis_server.url} "
-        "(SQL runs on DuckDB, Python and Shell on this machine)." in out
-    )
+    assert EMBEDDED_NOTE.format(url=linkis_server.url) in out
     assert re.search(r"^\[linkis spark-3\.2\.1\] Succeed · [\d.]+s · task \d+$", out, re.M)
     assert re.search(r"^Linkis spark-3\.2\.1 \(sql\) · task \d+ · Succeed in", out, re.M)
     assert "Gadget 1" in out and "3 rows; complete" in out

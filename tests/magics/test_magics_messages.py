@@ -19,6 +19,8 @@ import pytest
 from nbclient import NotebookClient
 from support.jupyterenv import free_port
 
+from linkis_kernel.client import EMBEDDED_NOTE
+
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -194,7 +196,7 @@ def test_labels_say_what_really_runs(embedded_env: Any, tmp_path: Path) -> None:
         "last = %linkis jobs -n 1\n%linkis log {last.task_id[0]} --level info",
         cwd=tmp_path,
     )
-    assert "(SQL runs on DuckDB, Python and Shell on this machine)." in python_job
+    assert EMBEDDED_NOTE.split("{url} ")[1] in python_job
     assert "(DuckDB)." not in python_job
     # no made-up stages: a status line shows at most the engine start, a stage of one
     assert not re.search(r"stages \d+/(?!1\b)\d+", python_job)
