@@ -11,6 +11,7 @@ import requests
 from support.serverproc import ServerProcess, start_server
 
 from linkis_kernel import wire
+from linkis_kernel.local.dolphin import MAX_PAGE_BYTES
 from linkis_kernel.local.engines import MAX_LINE_BYTES
 from linkis_kernel.local.sessions import MSG_MESSAGE_DROPPED
 
@@ -76,3 +77,28 @@ def test_one_engine_message_too_large_is_dropped(
     rows, log = _run(server, bob, code, "python")
     assert rows[-1] == "after" and max(len(row) for row in rows) <= MAX_LINE_BYTES
     assert MSG_MESSAGE_DROPPED in log
+
+
+def test_a_page_of_wide_rows_is_refused_not_read_whole(
+    server: ServerProcess, bob: requests.Session
+) -> None:
+    """openFile reads at most MAX_PAGE_BYTES for one page; asking for fewer rows works."""
+    width = 100_000
+    rows = MAX_PAGE_BYTES // width + 10
+    job = server.submit(f"select repeat('x', {width}) as s from range({rows})", session=bob)
+    assert server.wait(job["execID"], session=bob, timeout=90) == wire.SUCCEED
+    task = bob.get(server.api(f"jobhistory/{job['taskID']}/get"), timeout=10).json()["data"]
+    path = f"{task['task']['resultLocation']}/_0.dolphin"
+
+    def page(size: int) -> dict:
+        params = {"path": path, "pageSize": size}
+        answer = bob.get(server.api("filesystem/openFile"), params=params, timeout=60)
+        assert answer.status_code != 500
+        return answer.json()
+
+    refused = page(rows)
+    assert refused["status"] != 0
+    assert "ask for fewer rows per page" in refused["message"]
+    assert str(server.data_dir) not in refused["message"].replace(path, "")
+    fits = page(MAX_PAGE_BYTES // width // 2)
+    assert fits["status"] == 0 and fits["data"]["fileContent"][0][0] == "x" * width
