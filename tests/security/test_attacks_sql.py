@@ -3,6 +3,7 @@ DuckDB still allows him (his allowed paths, his own files folder) to reach what 
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -64,3 +65,34 @@ def test_a_detached_demo_database_cannot_be_attached_read_write(
     assert _count(fresh_server, BOB, "select count(*) from demo.orders") == "5000"
     tables = "select count(*) from duckdb_tables() where database_name = 'demo'"
     assert _count(fresh_server, ALICE, tables) == "4"
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap not installed")
+def test_links_a_shell_job_plants_do_not_widen_sql(fresh_server: ServerProcess) -> None:
+    """Bob's Shell job may write into the folder his SQL reads; links it leaves there to
+    users.json, the data dir or alice's area must not let his SQL through."""
+    data = fresh_server.data_dir
+    alice_files = data / "users" / "alice" / "files"
+    alice_files.mkdir(parents=True)
+    (alice_files / "secret.csv").write_text("secret\nalice's own words\n")
+    links = f"ln -s {data}/users.json u.json; ln -s {data} data; ln -s {alice_files} alice"
+    session = _as(fresh_server, BOB)
+    job = fresh_server.submit(
+        f"cd $HOME && {links}", session=session, engine="shell", run_type="shell"
+    )
+    assert fresh_server.wait(job["execID"], session=session) == wire.SUCCEED
+    mine = data / "users" / "bob" / "files"
+    assert (mine / "u.json").is_symlink() and (mine / "alice").is_symlink()
+    for code in (
+        f"select content from read_text('{mine}/u.json')",
+        f"select * from read_csv('{mine}/alice/secret.csv')",
+        f"select * from glob('{mine}/data/*')",
+        f"select content from read_text('{mine}/data/credentials.json')",
+        f"copy (select 1 as x) to '{mine}/alice/planted.csv'",
+        f"copy (select 1 as x) to '{mine}/data/planted.csv'",
+    ):
+        state, log = _run(fresh_server, BOB, code)
+        assert state == wire.FAILED, code
+        assert "Permission Error" in log, code
+        assert "alice's own words" not in log and ALICE["token"] not in log
+    assert not (alice_files / "planted.csv").exists() and not (data / "planted.csv").exists()
