@@ -14,6 +14,7 @@ from support.serverproc import ServerProcess, start_server
 
 from linkis_kernel import wire
 from linkis_kernel.local.handler import ANSWERS_PER_USER
+from linkis_kernel.local.history import MAX_LIST_CODE_CHARS
 
 ALICE = {"name": "alice", "password": "alice-password-1", "token": "alice-token-1"}
 BOB = {"name": "bob", "password": "bob-password-1", "token": "bob-token-1"}
@@ -72,3 +73,19 @@ def test_answers_a_user_leaves_unread_hold_up_only_that_users_requests(
         for sock in sockets:
             sock.close()
     assert bob.get(server.api("jobhistory/list"), timeout=20).json()["status"] == 0
+
+
+def test_a_history_page_of_huge_code_is_refused_not_read_whole(server: ServerProcess) -> None:
+    """Each submit may carry 10 MiB of code; one jobhistory/list page reads at most
+    MAX_LIST_CODE_CHARS of it (and listundonetasks, which uses the same query)."""
+    bob = _as(server, BOB)
+    code = "select 1 as n -- " + "x" * (MAX_LIST_CODE_CHARS // 4)
+    for _ in range(5):
+        job = server.submit(code, session=bob)
+        assert server.wait(job["execID"], session=bob) == wire.SUCCEED
+    refused = bob.get(server.api("jobhistory/list"), params={"pageSize": 5}, timeout=30)
+    assert refused.status_code == 400
+    assert "ask for fewer tasks per page" in refused.json()["message"]
+    listed = bob.get(server.api("jobhistory/list"), params={"pageSize": 2}, timeout=30).json()
+    assert listed["status"] == 0 and len(listed["data"]["tasks"]) == 2
+    assert listed["data"]["tasks"][0]["executionCode"] == code
