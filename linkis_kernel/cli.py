@@ -45,7 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-dir",
         help="where history, logs and results live (default: <jupyter data dir>/linkis-kernel)",
     )
-    serve.add_argument("--workers", type=int, default=2, help="jobs that run at once (default 2)")
+    serve.add_argument(
+        "--workers", type=int, default=2, help="jobs of one user that run at once (default 2)"
+    )
     serve.add_argument(
         "--engine-idle-timeout",
         default="30m",

@@ -23,11 +23,18 @@ INDEX_STRIDE = 1024
 _NUM = 10  # every integer in the format is 10 ASCII digits
 _NULL_METADATA = b"NULL"
 _OFFSET = struct.Struct("<q")
+# What one page read (filesystem/openFile) may hold, so that a page of wide rows cannot take
+# the server's memory; its JSON answer can be a few times as large.
+MAX_PAGE_BYTES = 32 << 20
 _MAX_ROWS = 10**15  # beyond any result file; larger page numbers are simply past the end
 
 
 class DolphinFormatError(ValueError):
     """The file is not a well-formed result set."""
+
+
+class PageTooLarge(ValueError):
+    """The rows asked for hold more bytes than may be read at once."""
 
 
 @dataclass(frozen=True)
@@ -115,8 +122,9 @@ def _read_exact(f: BinaryIO, n: int) -> bytes:
     return data
 
 
-def _read_record(f: BinaryIO) -> bytes | None:
-    """The next record's payload; None at the end, including a last record still being written."""
+def _read_record(f: BinaryIO, most: int | None = None) -> bytes | None:
+    """The next record's payload; None at the end, including a last record still being written.
+    PageTooLarge, before reading it, if it holds more than `most` bytes."""
     head = f.read(_NUM)
     if not head.isdigit():
         if head:
@@ -124,8 +132,11 @@ def _read_record(f: BinaryIO) -> bytes | None:
         return None
     if len(head) != _NUM:
         return None
-    payload = f.read(int(head))
-    return payload if len(payload) == int(head) else None
+    size = int(head)
+    if most is not None and size > most:
+        raise PageTooLarge(f"the rows asked for hold more than {most} bytes")
+    payload = f.read(size)
+    return payload if len(payload) == size else None
 
 
 def _skip_record(f: BinaryIO) -> bool:
@@ -221,14 +232,17 @@ def _seek_row(f: BinaryIO, path: Path, row: int) -> bool:
 
 
 def read_page(
-    path: Path, page: int, page_size: int
+    path: Path, page: int, page_size: int, max_bytes: int = MAX_PAGE_BYTES
 ) -> tuple[str, list[Column] | None, list[list[str | None]]]:
-    """Rows [(page-1)*page_size, page*page_size) of a result set, reading only what it needs."""
+    """Rows [(page-1)*page_size, page*page_size) of a result set, reading only what it needs;
+    PageTooLarge if they hold more than `max_bytes` bytes."""
     with open(path, "rb") as f:
         type_code, columns = _read_head(f)
         rows: list[list[str | None]] = []
         if not _seek_row(f, path, (page - 1) * page_size):
             return type_code, columns, rows
-        while len(rows) < page_size and (payload := _read_record(f)) is not None:
+        left = max_bytes
+        while len(rows) < page_size and (payload := _read_record(f, left)) is not None:
+            left -= len(payload)
             rows.append(_decode_row(type_code, payload))
         return type_code, columns, rows

@@ -14,12 +14,12 @@ import os
 import signal
 import subprocess
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 import duckdb
 
@@ -64,6 +64,9 @@ _KILL_GRACE_SECONDS = 2.0
 _ERROR_TAIL_LINES = 30
 # The server's own credentials never reach the code users run.
 _SECRET_ENV = frozenset({"LINKIS_PASSWORD", "LINKIS_TOKEN"})
+# An output line longer than this becomes several rows (or log lines) of at most this size, so
+# a line without end cannot fill the server's memory.
+MAX_LINE_BYTES = 1 << 20
 
 
 def label_error(desc: str) -> ServiceError:
@@ -400,11 +403,17 @@ def _error_tail(stderr: list[str]) -> list[str]:
     return [line for line in tail if line.strip()][-_ERROR_TAIL_LINES:]
 
 
+def output_lines(stream: IO[bytes]) -> Iterator[bytes]:
+    """The lines of an engine's output, one longer than MAX_LINE_BYTES cut into pieces of that
+    size."""
+    return iter(lambda: stream.readline(MAX_LINE_BYTES), b"")
+
+
 def _pump_stdout(job: RunContext, process: subprocess.Popen) -> None:
     assert process.stdout is not None
     writer: ResultWriter | None = None
     try:
-        for raw in process.stdout:
+        for raw in output_lines(process.stdout):
             if writer is None:
                 writer = job.new_result(RESULT_TEXT, None)
             writer.write_line(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
@@ -416,7 +425,7 @@ def _pump_stdout(job: RunContext, process: subprocess.Popen) -> None:
 
 def _pump_stderr(job: RunContext, process: subprocess.Popen, tail: list[str]) -> None:
     assert process.stderr is not None
-    for raw in process.stderr:
+    for raw in output_lines(process.stderr):
         line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
         tail.append(line)
         del tail[:-200]

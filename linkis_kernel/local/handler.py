@@ -9,6 +9,7 @@ Linkis services answer any exception (`operation failed(操作失败)s！...`).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
@@ -23,6 +24,7 @@ from urllib.parse import unquote, urlsplit
 
 import tornado.web
 from tornado.ioloop import IOLoop
+from tornado.iostream import StreamClosedError
 
 from .. import wire
 from .auth import MSG_NOT_LOGGED_IN, AuthStore
@@ -34,6 +36,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("linkis_kernel.local")
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
+# Requests of one user answered at once, from the start of the work until the answer is sent;
+# the user's other requests wait, so answers a user leaves unread cannot fill the memory.
+ANSWERS_PER_USER = 8
 # The gateway answers an unknown numeric id with HTTP 200 (docs/linkis-rest.md, "Errors and
 # HTTP codes").
 _GATEWAY_PARSER_ERROR = re.compile(r"taskId \S+ is not exists\.")
@@ -74,6 +79,19 @@ class Route:
     changes_state: bool = False  # a GET that changes something (kill): checked as a POST is
 
 
+class AnswerSlots:
+    """How many requests of each user are answered at once (used on the IOLoop only)."""
+
+    def __init__(self, per_user: int = ANSWERS_PER_USER):
+        self._per_user = per_user
+        self._slots: dict[str, asyncio.Semaphore] = {}
+
+    def of(self, user: str) -> asyncio.Semaphore:
+        if user not in self._slots:
+            self._slots[user] = asyncio.Semaphore(self._per_user)
+        return self._slots[user]
+
+
 @dataclass
 class AppContext:
     """What every request needs: the services, the users, the routes and the thread pool."""
@@ -82,6 +100,7 @@ class AppContext:
     auth: AuthStore
     routes: tuple[Route, ...]
     executor: ThreadPoolExecutor
+    answer_slots: AnswerSlots = field(default_factory=AnswerSlots)
 
 
 class ApiError(ServiceError):
@@ -151,17 +170,28 @@ class ApiHandler(tornado.web.RequestHandler):
                 self._refuse_cross_site()
             if route.auth:
                 self.user = self._authenticate()
-            reply = await route.endpoint(self, **params)
-            # Writing is inside the error handling too: an answer that cannot be serialised
-            # still ends as an envelope, never as tornado's HTTP 500.
-            if reply is not None:
-                self._write_json(method_path, reply.status, reply.message, reply.data)
+                async with self.ctx.answer_slots.of(self.user):
+                    await self._answer(route, params, method_path)
+            else:
+                await self._answer(route, params, method_path)
+        except StreamClosedError:
+            pass  # the client went away before reading the answer
         except ServiceError as err:
             self._send_service_error(err, method_path)
         except Exception as err:
             log.exception("%s %s failed", self.request.method, self.request.path)
             message = _operation_failed(err, self.ctx.service.layout.root)
             self._send_service_error(ServiceError(message), method_path)
+
+    async def _answer(self, route: Route, params: dict[str, str], method: str | None) -> None:
+        """Run the endpoint and send its answer, returning once it is sent."""
+        reply = await route.endpoint(self, **params)
+        # Writing is inside the error handling too: an answer that cannot be serialised
+        # still ends as an envelope, never as tornado's HTTP 500.
+        if reply is not None:
+            sent = self._write_json(method, reply.status, reply.message, reply.data)
+            if sent is not None:
+                await sent
 
     def _find_route(self, rest: str) -> tuple[Route, dict[str, str]]:
         allowed: list[str] = []
@@ -272,9 +302,10 @@ class ApiHandler(tornado.web.RequestHandler):
         message: str,
         data: dict[str, Any],
         http_code: int | None = None,
-    ) -> None:
+    ) -> Awaitable[None] | None:
+        """Send the envelope; the awaitable is done when the client has it."""
         if self._finished:
-            return
+            return None
         body = _envelope_bytes(
             {"method": method_path, "status": status, "message": message, "data": data}
         )
@@ -283,7 +314,7 @@ class ApiHandler(tornado.web.RequestHandler):
         elif self.get_status() != 413:
             self.set_status(wire.HTTP_CODE_FOR_STATUS.get(status, 400))
         self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.finish(body)
+        return self.finish(body)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """Tornado-level failures (bad HTTP, unsupported verb) still answer a Linkis envelope."""

@@ -16,6 +16,14 @@ from pathlib import Path
 from ..wire import FAILED, RUNNING, TERMINAL_STATES
 from .ids import full_exec_id
 
+# Code one page of jobhistory/list may carry (characters): a submit may hold 10 MiB of code.
+MAX_LIST_CODE_CHARS = 32 << 20
+
+
+class ListTooLarge(ValueError):
+    """The tasks of a page hold more code than one answer may carry."""
+
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
     task_id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -221,7 +229,8 @@ class History:
         engine_type: str | None,
         creator: str | None,
     ) -> tuple[list[sqlite3.Row], int]:
-        """One page of a user's tasks, newest first, and the total number that match."""
+        """One page of a user's tasks, newest first, and the total number that match;
+        ListTooLarge if their code is more than MAX_LIST_CODE_CHARS."""
         start = _clamp(start_date or 0)
         end = _clamp(end_date) if end_date is not None else now_ms()
         if start_date is not None and end_date is not None and start == end:
@@ -241,15 +250,22 @@ class History:
             where.append("creator = ?")
             params.append(creator)
         clause = " AND ".join(where)
+        page = (
+            f"FROM tasks WHERE {clause} ORDER BY created_time DESC, task_id DESC LIMIT ? OFFSET ?"
+        )
+        page_params = [*params, _clamp(page_size), _clamp((page_now - 1) * page_size)]
         with self._lock:
             total = self._db.execute(
                 f"SELECT COUNT(*) FROM tasks WHERE {clause}", params
             ).fetchone()[0]
-            rows = self._db.execute(
-                f"SELECT * FROM tasks WHERE {clause} ORDER BY created_time DESC, task_id DESC"
-                " LIMIT ? OFFSET ?",
-                [*params, _clamp(page_size), _clamp((page_now - 1) * page_size)],
-            ).fetchall()
+            code = self._db.execute(
+                "SELECT COALESCE(SUM(LENGTH(execution_code)), 0)"
+                f" FROM (SELECT execution_code {page})",
+                page_params,
+            ).fetchone()[0]
+            if code > MAX_LIST_CODE_CHARS:
+                raise ListTooLarge(f"the tasks of this page hold {code} characters of code")
+            rows = self._db.execute(f"SELECT * {page}", page_params).fetchall()
         return rows, int(total)
 
 

@@ -36,7 +36,7 @@ from .engines import (
     run_sql,
 )
 from .errors import ServiceError, no_permission
-from .history import History, now_ms, task_vo
+from .history import MAX_LIST_CODE_CHARS, History, ListTooLarge, now_ms, task_vo
 from .ids import ShortId, parse_exec_id
 from .jobdetails import MSG_JOB_ID_EMPTY, checked_filter, diagnosis, diagnosis_task_id, extra_info
 from .jobs import Job, ProgressMonitor, Scheduler, finish_line, kill_running
@@ -356,17 +356,24 @@ class JobBook:
                 f"pageNow and pageSize must be at least 1 (got pageNow={page_now}, "
                 f"pageSize={page_size})"
             )
-        rows, total = self.history.list(
-            user,
-            start_date=start_date,
-            end_date=end_date,
-            status=status,
-            page_now=page_now,
-            page_size=page_size,
-            task_id=task_id,
-            engine_type=engine_type,
-            creator=creator,
-        )
+        try:
+            rows, total = self.history.list(
+                user,
+                start_date=start_date,
+                end_date=end_date,
+                status=status,
+                page_now=page_now,
+                page_size=page_size,
+                task_id=task_id,
+                engine_type=engine_type,
+                creator=creator,
+            )
+        except ListTooLarge:
+            raise ServiceError(
+                f"The {page_size} tasks of page {page_now} hold more than "
+                f"{MAX_LIST_CODE_CHARS >> 20} MiB of code, more than one answer may carry: ask "
+                "for fewer tasks per page (pageSize)"
+            ) from None
         tasks = [self._with_live_progress(task_vo(r, with_code=True)) for r in rows]
         return {"tasks": tasks, "totalPage": total}
 

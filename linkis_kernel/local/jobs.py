@@ -222,7 +222,8 @@ class Job:
 
 
 class Scheduler:
-    """At most `workers` jobs run at once; the rest wait in FIFO order as Scheduled."""
+    """At most `workers` jobs of each user run at once; the rest wait as Scheduled, each user's
+    in FIFO order, so one user's jobs never keep another's from starting."""
 
     def __init__(self, workers: int, run: Callable[[Job], None]):
         self.workers = max(1, workers)
@@ -234,11 +235,16 @@ class Scheduler:
 
     def submit(self, job: Job) -> None:
         with self._lock:
-            if len(self._running) < self.workers and not self._waiting:
+            self._waiting.append(job)
+            self._start_what_may_run()
+
+    def _start_what_may_run(self) -> None:
+        """Start each waiting job whose user runs fewer than `workers` jobs (call locked)."""
+        for job in list(self._waiting):
+            if sum(1 for other in self._running if other.user == job.user) < self.workers:
+                self._waiting.remove(job)
                 self._start(job)
-            else:
-                self._waiting.append(job)
-                self._announce_positions()
+        self._announce_positions()
 
     def _start(self, job: Job) -> None:
         self._running.add(job)
@@ -255,12 +261,14 @@ class Scheduler:
             with self._lock:
                 self._running.discard(job)
                 self._threads.discard(threading.current_thread())
-                while self._waiting and len(self._running) < self.workers:
-                    self._start(self._waiting.popleft())
-                self._announce_positions()
+                self._start_what_may_run()
 
     def _announce_positions(self) -> None:
-        for ahead, job in enumerate(self._waiting):
+        """Tell each waiting job how many jobs of its user wait before it."""
+        ahead_of: dict[str, int] = {}
+        for job in self._waiting:
+            ahead = ahead_of.get(job.user, 0)
+            ahead_of[job.user] = ahead + 1
             if job.queue_position != ahead:
                 job.queue_position = ahead
                 job.write_log(INFO, QUEUE_POSITION_LOG.format(ahead=ahead))

@@ -56,6 +56,12 @@ _ETC_PATHS = (
     "mime.types", "java-*", "host.conf", "gai.conf",
 )  # fmt: skip
 _NAMESPACES = ("--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net")
+# The kernel's settings, read-only: a job runs as the server's user, and when that is root, a
+# fresh /proc would let it change them (core_pattern runs a program of its choice outside).
+_KERNEL_SETTINGS_READ_ONLY = (
+    "--ro-bind", "/proc/sys", "/proc/sys",
+    "--ro-bind-try", "/proc/sysrq-trigger", "/proc/sysrq-trigger",
+)  # fmt: skip
 _PR_SET_PDEATHSIG = 1
 _SIG_IGN = 1
 
@@ -93,7 +99,7 @@ class Sandbox:
         for name, value in self.environment:
             argv += ["--setenv", name, value]
         argv += list(self.read_only)
-        argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+        argv += ["--proc", "/proc", *_KERNEL_SETTINGS_READ_ONLY, "--dev", "/dev", "--tmpfs", "/tmp"]
         # The data dir is hidden even where a read-only bind above would show it; then only the
         # data all Spark engines share comes back, read-only, and the user's own files and this
         # job's scratch folder, writable.

@@ -34,9 +34,11 @@ from .engines import (
     ERR_ENGINE,
     ERR_PYTHON,
     ERR_SQL,
+    MAX_LINE_BYTES,
     JobCancelled,
     JobFailed,
     RunContext,
+    output_lines,
     sample_resources,
     spawn_engine,
 )
@@ -54,6 +56,11 @@ MSG_ENGINE_STOPPED = "Pyspark process  has stopped, query failed!(Pyspark 进程
 START_TIMEOUT = 60.0
 _STOP_GRACE = 2.0
 _INTERRUPT_REPEAT = 0.5
+# A message from an engine longer than this (one print of more text) is dropped, not read whole.
+MAX_MESSAGE_BYTES = 64 << 20
+MSG_MESSAGE_DROPPED = (
+    "The engine's output of more than 64 MiB written at once was dropped; print it in parts"
+)
 
 # NodeStatus names of Linkis, as the LinkisManager endpoints show them.
 STARTING, UNLOCK, BUSY, SHUTTING_DOWN = "Starting", "Unlock", "Busy", "ShuttingDown"
@@ -183,10 +190,16 @@ class EngineSession:
             timer.daemon = True
             timer.start()
         try:
-            line = self.process.stdout.readline()
+            line = self.process.stdout.readline(MAX_MESSAGE_BYTES)
+            dropped = False
+            while len(line) == MAX_MESSAGE_BYTES and not line.endswith(b"\n"):
+                dropped = True  # too long to hold: skipped to its end
+                line = self.process.stdout.readline(MAX_MESSAGE_BYTES)
         finally:
             if timeout is not None:
                 timer.cancel()
+        if dropped:
+            return {"op": "log", "level": WARN, "text": MSG_MESSAGE_DROPPED}
         if not line:
             return None
         try:
@@ -205,7 +218,7 @@ class EngineSession:
         process = self.process
         assert process is not None and process.stderr is not None
         level = WARN
-        for raw in process.stderr:
+        for raw in output_lines(process.stderr):
             line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
             level = _log_level(line, level)
             job = self.holder
@@ -364,7 +377,16 @@ class ResultStream:
         lines = (self._partial + chunk).split("\n")
         self._partial = lines.pop()
         for line in lines:
-            self._text_writer().write_line(line.rstrip("\r"))
+            self._write_text(line.rstrip("\r"))
+        while len(self._partial) > MAX_LINE_BYTES:
+            self._write_text(self._partial[:MAX_LINE_BYTES])
+            self._partial = self._partial[MAX_LINE_BYTES:]
+
+    def _write_text(self, line: str) -> None:
+        """`line` as rows of at most MAX_LINE_BYTES characters."""
+        writer = self._text_writer()
+        for start in range(0, max(len(line), 1), MAX_LINE_BYTES):
+            writer.write_line(line[start : start + MAX_LINE_BYTES])
 
     def _text_writer(self) -> ResultWriter:
         if self._text is None:

@@ -146,6 +146,22 @@ def _start_afresh(cursor: duckdb.DuckDBPyConnection) -> None:
         cursor.execute(f'RESET VARIABLE "{name.replace(chr(34), chr(34) * 2)}"')
 
 
+def _keep_read_only(file: Path) -> duckdb.DuckDBPyConnection:
+    """A connection holding `file` attached read-only for as long as it is open.
+
+    A user's locked database may still open the files it had attached when it was locked, so a
+    user who detaches the shared demo database could attach it again read-write; DuckDB refuses
+    that (and a COPY over it) while another database of the process holds it attached.
+    """
+    keeper = duckdb.connect()
+    try:
+        keeper.execute(f"ATTACH {quoted(str(file))} AS {demo.SCHEMA} (READ_ONLY)")
+    except BaseException:
+        keeper.close()
+        raise
+    return keeper
+
+
 class UserDatabases:
     """The users' databases of one server: each opened on first use, all closed on close."""
 
@@ -155,6 +171,7 @@ class UserDatabases:
         self._open: dict[str, UserDatabase] = {}
         self._lock = threading.Lock()
         self._running = False
+        self._demo_keeper: duckdb.DuckDBPyConnection | None = None
 
     def start(self) -> None:
         """Create the demo database the first time (or after a start cut short)."""
@@ -162,6 +179,7 @@ class UserDatabases:
         if not (catalog.is_marked(demo_file) and demo_file.is_file()):
             create_demo_file(demo_file)
             catalog.mark_created(demo_file)
+        self._demo_keeper = _keep_read_only(demo_file)
         self._running = True
 
     def _ready(self, user: str) -> UserDatabase:
@@ -217,3 +235,6 @@ class UserDatabases:
             for database in self._open.values():
                 database.close()
             self._open.clear()
+            if self._demo_keeper is not None:
+                self._demo_keeper.close()
+                self._demo_keeper = None

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from ..wire import NULL_MARKER, OPEN_FILE_DEFAULT_PAGE_SIZE, OPEN_FILE_MAX_PAGE_SIZE, RESULT_TABLE
-from .dolphin import DolphinFormatError, read_page
+from .dolphin import MAX_PAGE_BYTES, DolphinFormatError, PageTooLarge, read_page
 from .errors import ServiceError
 from .logfile import OPEN_LOG_MAX_BYTES, read_whole_log
 from .paths import Layout, schema_path
@@ -75,6 +75,12 @@ class Workspace:
         file = self.result_file(user, path)
         try:
             type_code, columns, rows = read_page(file, page, page_size)
+        except PageTooLarge:
+            raise ServiceError(
+                f"Page {page} of the result set {path} holds more than "
+                f"{MAX_PAGE_BYTES >> 20} MiB, more than one answer may carry: ask for fewer "
+                f"rows per page (pageSize, now {page_size})"
+            ) from None
         except (DolphinFormatError, OSError) as exc:
             raise ServiceError(f"The result set {path} cannot be read: {_reason(exc)}") from None
         null = {"": "NULL", "BLANK": "", NULL_MARKER: None}.get(null_value, null_value)

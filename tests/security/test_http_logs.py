@@ -15,9 +15,12 @@ from support.waiting import wait_until
 from linkis_kernel.local.logfile import LOG_PAGE_MAX_BYTES, LOG_PAGE_MAX_LINES, OPEN_LOG_MAX_BYTES
 
 # stderr lines become log lines: one line of 6 MB, then 20000 short ones; then the job waits.
-_NOISY_SHELL = (
-    "head -c 6000000 /dev/zero | tr '\\0' x >&2; echo >&2; "
-    "seq 1 20000 | sed 's/^/line /' >&2; sleep 60"
+# (Python: a Shell job's lines are cut at 1 MiB as they are read.)
+_NOISY_PYTHON = (
+    "import sys, time\n"
+    "sys.stderr.write('x' * 6000000 + '\\n')\n"
+    "for n in range(1, 20001):\n    sys.stderr.write(f'line {n}\\n')\n"
+    "sys.stderr.flush()\ntime.sleep(60)\n"
 )
 
 
@@ -51,7 +54,7 @@ def _log_page(server: ServerProcess, exec_id: str, size: int, from_line: int = 1
 
 def test_entrance_log_pages_are_capped(linkis_server: ServerProcess) -> None:
     guest = guest_client(linkis_server)
-    submitted = linkis_server.submit(_NOISY_SHELL, engine="shell", run_type="shell", session=guest)
+    submitted = linkis_server.submit(_NOISY_PYTHON, engine="python", run_type="py", session=guest)
     exec_id = submitted["execID"]
     try:
         wait_until(
