@@ -15,7 +15,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchlib import RequestRecord, Section, Server, percentile, record_requests, start_server
+from benchlib import (
+    STAND_IN_SPARK_ENV,
+    RequestRecord,
+    Section,
+    Server,
+    percentile,
+    record_requests,
+    start_server,
+)
 
 from linkis_kernel import wire
 
@@ -125,7 +133,7 @@ def measure_load(clients: int, jobs: int) -> Section:
     """Section 6."""
     section = Section("load", f"6. Server load ({clients} concurrent clients, {jobs} SQL jobs)")
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
-        server = start_server(Path(tmp) / "server")
+        server = start_server(Path(tmp) / "server", env=STAND_IN_SPARK_ENV)
         try:
             rss_before = server.rss_kb()
             run = run_clients(server, clients, jobs)

@@ -38,7 +38,7 @@ from bench_results import (
     measure_streams,
     prepare_result,
 )
-from benchlib import BENCH_DIR, REPO_ROOT, Section, Server, start_server
+from benchlib import BENCH_DIR, REPO_ROOT, STAND_IN_SPARK_ENV, Section, Server, start_server
 
 SECTION_KEYS = (
     "dataframe",
@@ -77,6 +77,7 @@ class Plan:
     magic_runs: int
     load: tuple[int, int]  # (clients, jobs)
     engines: tuple[int, int] = (20, 3)  # (warm and baseline repetitions, engine starts)
+    spark: tuple[int, int] = (10, 3)  # real Spark: (warm repetitions, fresh-process repetitions)
 
 
 FULL = Plan(
@@ -99,6 +100,7 @@ QUICK = Plan(
     magic_runs=5,
     load=(5, 50),
     engines=(5, 1),
+    spark=(3, 1),
 )
 
 
@@ -128,7 +130,7 @@ def run_sections(server: Server, plan: Plan, only: set[str]) -> list[Section]:
         "kernel_start": lambda: measure_kernel_start(server, plan.kernel_starts),
         "magic": lambda: measure_magic(server, plan.magic_runs),
         "load": lambda: measure_load(*plan.load),
-        "engines": lambda: measure_engines(server, *plan.engines),
+        "engines": lambda: measure_engines(server, *plan.engines, spark=plan.spark),
     }
     sections = []
     for key in SECTION_KEYS:
@@ -239,7 +241,7 @@ def main() -> int:
     started = dt.datetime.now(dt.timezone.utc)
     load_start = load_average()
     with tempfile.TemporaryDirectory(prefix="linkis-bench-") as tmp:
-        server = start_server(Path(tmp) / "server", workers=SERVER_WORKERS)
+        server = start_server(Path(tmp) / "server", workers=SERVER_WORKERS, env=STAND_IN_SPARK_ENV)
         try:
             sections = run_sections(server, QUICK if args.quick else FULL, only)
         finally:
