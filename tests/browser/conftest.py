@@ -9,6 +9,8 @@
   `app.open(name)` opens a notebook in it. Every request the page makes is recorded so a test
   can check that none leaves 127.0.0.1.
 
+`running_lab` and `lab_in_chromium` give a module its own pair (e.g. on another Linkis server).
+
 Screenshots go to `test-artifacts/browser/`.
 """
 
@@ -22,6 +24,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -120,16 +123,18 @@ def wait_until_ready(lab: Lab) -> None:
     )
 
 
-@pytest.fixture(scope="session")
-def lab(linkis_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    """JupyterLab whose kernels use the test Linkis server."""
-    base = tmp_path_factory.mktemp("lab")
+@contextmanager
+def running_lab(
+    base: Path, linkis_server: Any, extra_env: dict[str, str] | None = None
+) -> Iterator[Lab]:
+    """JupyterLab under `base` whose kernels use `linkis_server` (and see `extra_env`); stopped
+    on exit."""
     root = base / "notebooks"
     root.mkdir()
     prefix = base / "prefix"
     kernelspec_error = install_linkis_kernelspecs(prefix)
     token = secrets.token_hex(16)
-    env = lab_environment(base, linkis_server, prefix, token)
+    env = {**lab_environment(base, linkis_server, prefix, token), **(extra_env or {})}
     quiet_notifications(base / "config")
     port = free_port()
     command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1"]
@@ -155,6 +160,13 @@ def lab(linkis_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="session")
+def lab(linkis_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """JupyterLab whose kernels use the test Linkis server."""
+    with running_lab(tmp_path_factory.mktemp("lab"), linkis_server) as server:
+        yield server
 
 
 @dataclass
@@ -218,14 +230,13 @@ class App:
         ]
 
 
-@pytest.fixture(scope="session")
-def app(lab: Lab) -> Iterator[App]:
-    """Chromium with JupyterLab loaded (one browser, one page for the session)."""
+@contextmanager
+def lab_in_chromium(lab: Lab) -> Iterator[App]:
+    """Chromium with `lab` loaded in one page; closed on exit."""
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: install it with `apt-get install -y chromium`.")
-    shutil.rmtree(ARTIFACTS, ignore_errors=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
@@ -248,3 +259,11 @@ def app(lab: Lab) -> Iterator[App]:
         finally:
             context.close()
             browser.close()
+
+
+@pytest.fixture(scope="session")
+def app(lab: Lab) -> Iterator[App]:
+    """Chromium with JupyterLab loaded (one browser, one page for the session)."""
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)
+    with lab_in_chromium(lab) as state:
+        yield state
