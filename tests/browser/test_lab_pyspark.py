@@ -40,9 +40,9 @@ STAGES_JS = """cell => {
 @pytest.fixture(scope="module")
 def spark_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
     """JupyterLab in Chromium, its kernels on a Linkis server running a real local Spark."""
-    if shutil.which("java") is None:
-        pytest.skip("the real Spark needs Java: apt-get install -y openjdk-17-jre-headless")
-    pytest.importorskip("pyspark")
+    assert shutil.which("java"), (
+        "the real Spark needs Java: make java (apt openjdk-17-jre-headless)"
+    )
     server: ServerProcess = start_server(
         tmp_path_factory.mktemp("spark-linkis"), env=REAL_SPARK, users=[GUEST]
     )
