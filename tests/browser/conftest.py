@@ -261,7 +261,9 @@ def lab_in_chromium(lab: Lab) -> Iterator[App]:
             browser.close()
 
 
-@pytest.fixture(scope="session")
+# Module scope: one sync Playwright runs at a time in a process, and test_lab_pyspark.py starts
+# its own (against a Lab on a real Spark).
+@pytest.fixture(scope="module")
 def app(lab: Lab) -> Iterator[App]:
     """Chromium with JupyterLab loaded (one browser, one page for the session)."""
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
