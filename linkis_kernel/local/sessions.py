@@ -135,20 +135,14 @@ class EngineSession:
         return self.process is not None
 
     def memory(self) -> int:
-        """The engine's resident memory in bytes (with its Spark JVM); 0 before it starts."""
-        if not self.started:
-            return 0
-        pids = [self.pid, self.jvm_pid] if self.jvm_pid else [self.pid]
-        samples = [sample_resources(pid, 0.0) for pid in pids]
-        return sum(sample.rss_bytes for sample in samples if sample is not None)
+        """The engine's resident memory in bytes, with what it started (a Spark JVM); 0 before
+        it starts or once gone."""
+        sample = sample_resources(self.pid, 0.0) if self.started else None
+        return sample.rss_bytes if sample is not None else 0
 
     @property
     def real_spark(self) -> bool:
         return bool(self.spark and self.spark.get("real"))
-
-    @property
-    def jvm_pid(self) -> int:
-        return int((self.spark or {}).get("jvm_pid") or 0)
 
     @property
     def cores(self) -> int:

@@ -82,12 +82,10 @@ class SparkRuntime:
         return {"spark": self.spark, "sc": self.sc, "sqlContext": self.spark}
 
     def info(self) -> dict[str, Any]:
-        """What the server needs to know: which Spark, its cores and its JVM's process id."""
+        """What the server needs to know: which Spark and its cores."""
         info: dict[str, Any] = {"real": self.real, "description": self.description}
         if self.real:
             info["cores"] = int(self.sc.defaultParallelism)
-            with contextlib.suppress(Exception):
-                info["jvm_pid"] = int(self.sc._jvm.java.lang.ProcessHandle.current().pid())
         return info
 
     @contextlib.contextmanager

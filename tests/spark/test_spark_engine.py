@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pandas as pd
 import pytest
 from support.serverproc import ServerProcess
@@ -181,3 +184,20 @@ def test_spark_and_duckdb_answer_the_demo_queries_alike(
     expected = duck.result()
     assert list(spark.columns) == list(expected.columns)
     assert spark.astype(str).values.tolist() == expected.astype(str).values.tolist()
+
+
+def _rss(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def test_spark_engine_memory_counts_its_jvm_once(spark_client: LinkisClient) -> None:
+    """listUserEngines' memory of a Spark engine is its Python process plus its JVM child."""
+    _run(spark_client, "print(1)")
+    engine = next(e for e in spark_client.engines() if e.status == "Unlock")
+    port = int(engine.instance.rsplit(":", 1)[1])
+    children = Path(f"/proc/{port}/task/{port}/children").read_text().split()
+    java = [int(pid) for pid in children if Path(f"/proc/{pid}/comm").read_text() == "java\n"]
+    assert len(java) == 1, children
+    both = _rss(port) + _rss(java[0])
+    assert engine.memory_bytes is not None
+    assert 0.8 * both < engine.memory_bytes < 1.2 * both
