@@ -327,7 +327,7 @@ class _PyplotHook(importlib.abc.MetaPathFinder):
 def _predefine_spark(engine: Engine, options: list[str]) -> dict[str, Any]:
     """`spark`, `sc` and `sqlContext` for PySpark jobs (sparkengine.py); what the ready
     message says about them."""
-    mode, demo_dir, app_name = (options + ["duckdb", "", "linkis-engine"][len(options) :])[:3]
+    mode, demo_dir, app_name = options  # engineconns.EngineManager._engine_options
     path = Path(__file__).with_name("sparkengine.py")
     spec = importlib.util.spec_from_file_location("linkis_sparkengine", path)
     assert spec is not None and spec.loader is not None

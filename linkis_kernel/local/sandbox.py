@@ -29,7 +29,6 @@ import signal
 import site
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -283,8 +282,7 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _libc.signal.argtypes = [ctypes.c_int, ctypes.c_void_p]
 _libc.signal.restype = ctypes.c_void_p
 _prctl = getattr(_libc, "prctl", None)  # Linux only
-_spawner: concurrent.futures.ThreadPoolExecutor | None = None
-_spawner_lock = threading.Lock()
+_SPAWNER = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="linkis-spawn")
 
 
 def start_process(
@@ -307,15 +305,7 @@ def start_process(
             preexec_fn=setup,
         )
 
-    return _spawner_thread().submit(popen).result()
-
-
-def _spawner_thread() -> concurrent.futures.ThreadPoolExecutor:
-    global _spawner
-    with _spawner_lock:
-        if _spawner is None:
-            _spawner = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="linkis-spawn")
-        return _spawner
+    return _SPAWNER.submit(popen).result()
 
 
 def _child_setup(server_pid: int, *, confined: bool) -> Callable[[], None]:
