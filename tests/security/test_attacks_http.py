@@ -11,19 +11,11 @@ from pathlib import Path
 import pytest
 import requests
 from support.serverproc import ServerProcess, start_server
+from support.twousers import ALICE, BOB, user_session
 
 from linkis_kernel import wire
 from linkis_kernel.local.handler import ANSWERS_PER_USER
 from linkis_kernel.local.history import MAX_LIST_CODE_CHARS
-
-ALICE = {"name": "alice", "password": "alice-password-1", "token": "alice-token-1"}
-BOB = {"name": "bob", "password": "bob-password-1", "token": "bob-token-1"}
-
-
-def _as(server: ServerProcess, user: dict[str, str]) -> requests.Session:
-    session = requests.Session()
-    session.headers.update(server.token_headers(user["name"], user["token"]))
-    return session
 
 
 @pytest.fixture
@@ -61,7 +53,7 @@ def _unread_requests(server: ServerProcess, path: str, count: int) -> list[socke
 def test_answers_a_user_leaves_unread_hold_up_only_that_users_requests(
     server: ServerProcess,
 ) -> None:
-    alice, bob = _as(server, ALICE), _as(server, BOB)
+    alice, bob = user_session(server, ALICE), user_session(server, BOB)
     path = _big_result(server, bob)
     sockets = _unread_requests(server, path, ANSWERS_PER_USER + 4)
     try:
@@ -78,7 +70,7 @@ def test_answers_a_user_leaves_unread_hold_up_only_that_users_requests(
 def test_a_history_page_of_huge_code_is_refused_not_read_whole(server: ServerProcess) -> None:
     """Each submit may carry 10 MiB of code; one jobhistory/list page reads at most
     MAX_LIST_CODE_CHARS of it (and listundonetasks, which uses the same query)."""
-    bob = _as(server, BOB)
+    bob = user_session(server, BOB)
     code = "select 1 as n -- " + "x" * (MAX_LIST_CODE_CHARS // 4)
     for _ in range(5):
         job = server.submit(code, session=bob)

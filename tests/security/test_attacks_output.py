@@ -9,14 +9,12 @@ from collections.abc import Iterator
 import pytest
 import requests
 from support.serverproc import ServerProcess, start_server
+from support.twousers import ALICE, BOB
 
 from linkis_kernel import wire
 from linkis_kernel.local.dolphin import MAX_PAGE_BYTES
 from linkis_kernel.local.engines import MAX_LINE_BYTES
 from linkis_kernel.local.sessions import MSG_MESSAGE_DROPPED
-
-BOB = {"name": "bob", "password": "bob-password-1", "token": "bob-token-1"}
-ALICE = {"name": "alice", "password": "alice-password-1", "token": "alice-token-1"}
 
 
 @pytest.fixture(scope="module")

@@ -5,28 +5,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import requests
-from support.serverproc import ServerProcess, start_server
+from support.serverproc import start_server
+from support.twousers import ALICE, BOB, user_session
 from support.waiting import wait_until
 
 from linkis_kernel import wire
 
-ALICE = {"name": "alice", "password": "alice-password-1", "token": "alice-token-1"}
-BOB = {"name": "bob", "password": "bob-password-1", "token": "bob-token-1"}
 ENDLESS = "select count(*) from range(100000000000000)"
 WORKERS = 2
-
-
-def _as(server: ServerProcess, user: dict[str, str]) -> requests.Session:
-    session = requests.Session()
-    session.headers.update(server.token_headers(user["name"], user["token"]))
-    return session
 
 
 def test_a_user_who_fills_every_worker_does_not_hold_up_another(tmp_path: Path) -> None:
     args = ["--workers", str(WORKERS)]
     with start_server(tmp_path / "data", users=[ALICE, BOB], args=args) as server:
-        alice, bob = _as(server, ALICE), _as(server, BOB)
+        alice, bob = user_session(server, ALICE), user_session(server, BOB)
         endless = [server.submit(ENDLESS, session=bob) for _ in range(WORKERS + 2)]
         try:
             first = endless[0]["execID"]

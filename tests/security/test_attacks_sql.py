@@ -3,29 +3,19 @@ DuckDB still allows him (his allowed paths, his own files folder) to reach what 
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 from support.serverproc import ServerProcess, start_server
+from support.twousers import ALICE, BOB, user_session
 
 from linkis_kernel import wire
-
-ALICE = {"name": "alice", "password": "alice-password-1", "token": "alice-token-1"}
-BOB = {"name": "bob", "password": "bob-password-1", "token": "bob-token-1"}
-
-
-def _as(server: ServerProcess, user: dict[str, str]) -> requests.Session:
-    session = requests.Session()
-    session.headers.update(server.token_headers(user["name"], user["token"]))
-    return session
 
 
 def _run(server: ServerProcess, user: dict[str, str], code: str) -> tuple[str, str]:
     """Run SQL as `user`; the final state and the job's log."""
-    session = _as(server, user)
+    session = user_session(server, user)
     job = server.submit(code, session=session)
     state = server.wait(job["execID"], session=session)
     log = session.get(server.api(f"entrance/{job['execID']}/log"), params={"fromLine": 1})
@@ -33,7 +23,7 @@ def _run(server: ServerProcess, user: dict[str, str], code: str) -> tuple[str, s
 
 
 def _count(server: ServerProcess, user: dict[str, str], code: str) -> str:
-    session = _as(server, user)
+    session = user_session(server, user)
     job = server.submit(code, session=session)
     assert server.wait(job["execID"], session=session) == wire.SUCCEED
     task = session.get(server.api(f"jobhistory/{job['taskID']}/get")).json()["data"]["task"]
@@ -67,7 +57,6 @@ def test_a_detached_demo_database_cannot_be_attached_read_write(
     assert _count(fresh_server, ALICE, tables) == "4"
 
 
-@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap not installed")
 def test_links_a_shell_job_plants_do_not_widen_sql(fresh_server: ServerProcess) -> None:
     """Bob's Shell job may write into the folder his SQL reads; links it leaves there to
     users.json, the data dir or alice's area must not let his SQL through."""
@@ -76,7 +65,7 @@ def test_links_a_shell_job_plants_do_not_widen_sql(fresh_server: ServerProcess) 
     alice_files.mkdir(parents=True)
     (alice_files / "secret.csv").write_text("secret\nalice's own words\n")
     links = f"ln -s {data}/users.json u.json; ln -s {data} data; ln -s {alice_files} alice"
-    session = _as(fresh_server, BOB)
+    session = user_session(fresh_server, BOB)
     job = fresh_server.submit(
         f"cd $HOME && {links}", session=session, engine="shell", run_type="shell"
     )

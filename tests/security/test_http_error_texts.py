@@ -31,6 +31,7 @@ def owner_jobs(linkis_server: ServerProcess) -> Iterator[dict[str, Any]]:
 
 def _assert_reveals_nothing(server: ServerProcess, body: dict[str, Any], sent: str = "") -> None:
     assert body["status"] != 0, body
+    assert "unknown request URI" not in body["message"], body  # a refusal, not a missing route
     # What the guest sent may be echoed (an exec id names its user); nothing else may be told.
     text = str(body).replace(sent, "<sent>") if sent else str(body)
     for secret in (server.user, str(server.data_dir), str(server.data_dir.resolve())):

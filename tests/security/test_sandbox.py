@@ -20,14 +20,13 @@ from pathlib import Path
 
 import pytest
 from support.serverproc import ServerProcess, start_server
+from support.twousers import ALICE, BOB
 from support.waiting import wait_until
 
 from linkis_kernel import LinkisClient
 from linkis_kernel.local.engines import ERR_SANDBOX, sample_resources, spawn_engine, stop_process
 from linkis_kernel.local.sandbox import ALWAYS, BWRAP_ENV, Sandboxing
 
-BOB = {"name": "bob", "password": "bob-password-1", "token": "bob-token-1"}
-ALICE = {"name": "alice", "password": "alice-password-1", "token": "alice-token-1"}
 SERVER_TOKEN = "server-token-that-no-job-may-see"
 SERVER_PASSWORD = "server-password-that-no-job-may-see"
 SECRET_ENV = {"LINKIS_TOKEN": SERVER_TOKEN, "LINKIS_PASSWORD": SERVER_PASSWORD}
@@ -211,7 +210,13 @@ SPARK_PROBE = """
 import json, os
 data = {data!r}
 seen = {{}}
+own = os.environ["HOME"] + "/own.txt"
+with open(own, "w") as f:
+    f.write("bob's own")
 for name, read in (
+    ("open_own", lambda: open(own).read()),
+    ("spark_own", lambda: spark.read.text("file://" + own).first()[0]),
+    ("sql_own", lambda: spark.sql(f"select * from text.`file://{{own}}`").first()[0]),
     ("open_users", lambda: open(data + "/users.json").read()),
     ("spark_users", lambda: spark.read.text("file://" + data + "/users.json").collect()),
     ("sql_users", lambda: spark.sql(f"select * from text.`file://{{data}}/users.json`").collect()),
@@ -219,13 +224,9 @@ for name, read in (
         "select * from text.`file://" + data + "/users/alice/files/secret.txt`").collect()),
 ):
     try:
-        rows = read()
-        seen[name] = "allowed: " + str(rows)[:200]
+        seen[name] = "allowed: " + str(read())[:200]
     except Exception as exc:
-        seen[name] = "denied"
-with open(os.environ["HOME"] + "/own.txt", "w") as own:
-    own.write("bob's own")
-seen["sql_own"] = spark.sql(f"select * from text.`file://{{os.environ['HOME']}}/own.txt`").first()[0]
+        seen[name] = "denied: " + type(exc).__name__
 seen["orders"] = spark.sql("select count(*) as n from demo.orders").collect()[0].n
 print("PROBE " + json.dumps(seen))
 """
@@ -247,9 +248,14 @@ def test_a_real_spark_job_of_bob_reads_the_demo_and_nothing_of_the_server(tmp_pa
         server.stop()
     assert job.state == "Succeed", job.failure()
     seen = json.loads(text.split("PROBE ", 1)[1].splitlines()[0])
-    reads = ("open_users", "spark_users", "sql_users", "sql_alice")
-    assert {name: seen[name] for name in reads} == dict.fromkeys(reads, "denied"), seen
-    assert seen["sql_own"] == "bob's own" and seen["orders"] > 0
+    # the same reads work on bob's own file; on the others they fail as a missing file does
+    assert [seen[name] for name in ("open_own", "spark_own", "sql_own")] == [
+        "allowed: bob's own"
+    ] * 3
+    assert seen["open_users"] == "denied: FileNotFoundError", seen
+    reads = ("spark_users", "sql_users", "sql_alice")
+    assert {name: seen[name] for name in reads} == dict.fromkeys(reads, "denied: AnalysisException")
+    assert seen["orders"] > 0
     assert "A real Spark runs this job: Spark " in log
 
 

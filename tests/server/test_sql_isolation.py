@@ -13,11 +13,9 @@ from typing import Any
 import pytest
 import requests
 from support.serverproc import ServerProcess, start_server
+from support.twousers import ALICE, BOB, user_session
 
 from linkis_kernel import wire
-
-ALICE = {"name": "alice", "password": "alice-password-1", "token": "alice-token-1"}
-BOB = {"name": "bob", "password": "bob-password-1", "token": "bob-token-1"}
 
 
 @dataclass
@@ -33,20 +31,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         yield started
 
 
-def _as(server: ServerProcess, user: dict[str, str]) -> requests.Session:
-    session = requests.Session()
-    session.headers.update(server.token_headers(user["name"], user["token"]))
-    return session
-
-
 @pytest.fixture(scope="module")
 def alice(server: ServerProcess) -> requests.Session:
-    return _as(server, ALICE)
+    return user_session(server, ALICE)
 
 
 @pytest.fixture(scope="module")
 def bob(server: ServerProcess) -> requests.Session:
-    return _as(server, BOB)
+    return user_session(server, BOB)
 
 
 def _data(server: ServerProcess, session: requests.Session, endpoint: str, **params: Any) -> Any:
@@ -125,14 +117,15 @@ def test_nothing_is_written_outside_ones_folder(
 def test_another_users_database_file_cannot_be_attached(
     server: ServerProcess, alice: requests.Session, bob: requests.Session
 ) -> None:
-    assert _run(server, alice, "select 1").state == wire.SUCCEED  # alice's database exists
+    kept = _run(server, alice, "create or replace table kept as select 1 as n")
+    assert kept.state == wire.SUCCEED  # alice's database exists, with a table in it
     alice_file = server.data_dir / "users" / ALICE["name"] / "sql.duckdb"
     assert alice_file.is_file()
     outcome = _run(server, bob, f"attach '{alice_file}' as a (read_only)")
     # DuckDB finds the file open in the server before it checks the permission
     assert outcome.state == wire.FAILED
     assert "Permission Error" in outcome.err_desc or "already attached" in outcome.err_desc
-    assert _run(server, bob, "select count(*) from a.main.anything").state == wire.FAILED
+    assert _run(server, bob, "select count(*) from a.main.kept").state == wire.FAILED
     _refused(_run(server, bob, f"select size from read_blob('{alice_file}')"), "Permission Error")
 
 
@@ -254,11 +247,11 @@ def test_files_in_ones_own_folder(server: ServerProcess, bob: requests.Session) 
 def test_own_tables_survive_a_restart(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     with start_server(data_dir, users=[ALICE]) as first:
-        alice = _as(first, ALICE)
+        alice = user_session(first, ALICE)
         assert _run(first, alice, "create table kept as select 7 as n").state == wire.SUCCEED
         assert _run(first, alice, "insert into kept values (8)").state == wire.SUCCEED
     with start_server(data_dir, users=[ALICE]) as second:
-        alice = _as(second, ALICE)
+        alice = user_session(second, ALICE)
         assert _run(second, alice, "select sum(n) from kept").rows == [["15"]]
         assert _run(second, alice, "select count(*) from demo.customers").rows == [["1000"]]
     assert (data_dir / "users" / "alice" / "sql.duckdb").is_file()

@@ -1,7 +1,9 @@
 """Two users of one real server, for tests of what one user can do to the other.
 
 `GUEST` is the second user `start_server(..., users=[GUEST])` adds (the shared `linkis_server`
-has it). `guest_client(server)` is a `requests.Session` with the guest's token headers;
+has it); `ALICE` and `BOB` are the users of servers that tests start with users.json of their own.
+`user_session(server, user)` is a `requests.Session` with a user's token headers,
+`guest_client(server)` the guest's;
 `server.client` is the owner's. `post_raw(session, url, text)` sends a body exactly as given
 (JSON with escapes `json.dumps` would not write, or a text/plain form post).
 """
@@ -14,11 +16,20 @@ import requests
 
 from .serverproc import GUEST, ServerProcess
 
+ALICE = {"name": "alice", "password": "alice-password-1", "token": "alice-token-1"}
+BOB = {"name": "bob", "password": "bob-password-1", "token": "bob-token-1"}
+
+
+def user_session(server: ServerProcess, user: dict[str, str]) -> requests.Session:
+    """A requests.Session authenticated by `user`'s token headers."""
+    session = requests.Session()
+    session.headers.update(server.token_headers(user["name"], user["token"]))
+    return session
+
 
 def guest_client(server: ServerProcess) -> requests.Session:
     """A requests.Session authenticated by the guest's token headers."""
-    session = requests.Session()
-    session.headers.update(server.token_headers(GUEST["name"], GUEST["token"]))
+    session = user_session(server, GUEST)
     session.linkis_user = GUEST["name"]  # type: ignore[attr-defined]
     return session
 
