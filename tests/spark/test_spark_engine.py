@@ -201,3 +201,15 @@ def test_spark_engine_memory_counts_its_jvm_once(spark_client: LinkisClient) -> 
     both = _rss(port) + _rss(java[0])
     assert engine.memory_bytes is not None
     assert 0.8 * both < engine.memory_bytes < 1.2 * both
+
+
+def test_spark_runs_local_with_its_ui_off_and_an_app_name_naming_the_engine(
+    spark_server: ServerProcess, spark_client: LinkisClient
+) -> None:
+    code = (
+        "print(sc.master, spark.conf.get('spark.ui.enabled'), sc.uiWebUrl, "
+        "spark.conf.get('spark.sql.shuffle.partitions'), sc.appName)"
+    )
+    master, ui, ui_url, partitions, app = _text(_run(spark_client, code)).split()
+    assert (master, ui, ui_url, partitions) == ("local[*]", "false", "None", "8")
+    assert app == f"linkis-spark-3.2.1-{spark_server.user}-IDE"
