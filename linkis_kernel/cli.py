@@ -77,6 +77,15 @@ def build_parser() -> argparse.ArgumentParser:
         "(default 5 for Python engines, 20 for Spark engines)",
     )
 
+    serve.add_argument(
+        "--engine-memory",
+        default="auto",
+        metavar="SIZE",
+        help="memory each engine process (SQL, Python, PySpark, Shell) may use: 4GB, 512MB, "
+        "none, or auto (default: a quarter of this machine's memory when the server has more "
+        "than one user, none with one)",
+    )
+
     run = commands.add_parser("run", help="submit code to Linkis, stream progress, print result")
     run.add_argument("-e", "--engine", required=True, help="engine type, e.g. spark or hive-3.1.3")
     run.add_argument("-t", "--run-type", help="run type (default: the engine's usual one)")

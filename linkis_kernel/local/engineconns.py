@@ -64,6 +64,7 @@ class EngineSettings:
     kill_grace: float | None = None
     spark: str | None = None
     sandboxing: Sandboxing = field(default_factory=Sandboxing)  # `serve --sandbox`: sandbox.py
+    memory: int | None = None  # `serve --engine-memory`: bytes each engine process may use
 
     def kill_grace_for(self, engine_kind: str) -> float:
         if self.kill_grace is not None:
@@ -346,7 +347,8 @@ class EngineManager:
         try:
             session.options = self._engine_options(key, session.engine_kind)
             sandbox = self.settings.sandboxing.for_user(key.user)
-            session.start(self._scratch / f"ec-{session.ticket_id}", sandbox)
+            scratch = self._scratch / f"ec-{session.ticket_id}"
+            session.start(scratch, sandbox, self.settings.memory)
         except BaseException:
             with self._cond:
                 self._forget(session, "it failed to start")

@@ -69,6 +69,17 @@ _SECRET_ENV = frozenset({"LINKIS_PASSWORD", "LINKIS_TOKEN"})
 MAX_LINE_BYTES = 1 << 20
 
 
+def memory_hint(memory: int | None) -> str:
+    """What to do when an engine ran out of the memory `serve --engine-memory` gives it."""
+    if memory is None:
+        return "The machine ran out of memory; work on less data at once."
+    return (
+        f"Each engine process on this server may use at most {memory >> 20} MB "
+        "(serve --engine-memory); work on less data at once (filter or aggregate first, fetch "
+        "fewer rows), or ask the server's owner for more."
+    )
+
+
 def label_error(desc: str) -> ServiceError:
     return ServiceError(f"Label params invalid {desc}", code=20009)
 
@@ -348,15 +359,21 @@ def run_shell(
     *,
     sandbox: Sandbox | None = None,
     book: ProcessBook | None = None,
+    memory: int | None = None,
 ) -> None:
     """Run bash code in a process of its own (under `sandbox` if given, its process group
-    written down in `book`); stdout becomes a text result, stderr goes to the log. (Python code
-    runs on engine sessions: sessions.py.)"""
+    written down in `book`, each of its processes capped at `memory` bytes); stdout becomes a
+    text result, stderr goes to the log. (Python code runs on engine sessions: sessions.py.)"""
     scratch.mkdir(parents=True, exist_ok=True)
     script = scratch / "main.sh"
     script.write_text(job.code + "\n", encoding="utf-8")
     process = spawn_engine(
-        ["bash", str(script)], scratch, stdin=subprocess.DEVNULL, what="shell", sandbox=sandbox
+        ["bash", str(script)],
+        scratch,
+        stdin=subprocess.DEVNULL,
+        what="shell",
+        sandbox=sandbox,
+        memory=memory,
     )
     if book is not None:
         book.add_process(process.pid)
@@ -447,15 +464,22 @@ def query_percent(cursor: Any) -> float:
 
 
 def spawn_engine(
-    command: list[str], scratch: Path, *, stdin: int, what: str, sandbox: Sandbox | None = None
+    command: list[str],
+    scratch: Path,
+    *,
+    stdin: int,
+    what: str,
+    sandbox: Sandbox | None = None,
+    memory: int | None = None,
 ) -> subprocess.Popen:
     """Start an engine process in a process group of its own (so kill reaches all it starts),
     in `scratch`, without the server's secrets in its environment, under `sandbox` if given
-    (sandbox.py); piped stdout and stderr. It dies when the server dies."""
+    (sandbox.py), each of its processes capped at `memory` bytes; piped stdout and stderr. It
+    dies when the server dies."""
     env = {k: v for k, v in os.environ.items() if k not in _SECRET_ENV}
     env.update(PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8")
     try:
-        return start_process(command, scratch, stdin=stdin, env=env, sandbox=sandbox)
+        return start_process(command, scratch, stdin=stdin, env=env, sandbox=sandbox, memory=memory)
     except SandboxRefused as exc:
         raise JobFailed(ERR_SANDBOX, str(exc)) from None
     except OSError as exc:

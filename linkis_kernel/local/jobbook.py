@@ -216,8 +216,11 @@ class JobBook:
                 with self._sql(job.user) as session:
                     run_sql(job, session, job.engine.engine_type)
             else:
-                sandbox = self.engines.settings.sandboxing.for_user(job.user)
-                run_shell(job, job.scratch_dir, sandbox=sandbox, book=self.engines)
+                settings = self.engines.settings
+                sandbox = settings.sandboxing.for_user(job.user)
+                run_shell(
+                    job, job.scratch_dir, sandbox=sandbox, book=self.engines, memory=settings.memory
+                )
         except JobCancelled:
             state, err_code, err_desc = CANCELLED, None, job.cancel_reason or MSG_KILLED_BY_USER
         except JobFailed as exc:

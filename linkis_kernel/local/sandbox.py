@@ -286,12 +286,19 @@ _SPAWNER = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="linkis-s
 
 
 def start_process(
-    command: Sequence[str], cwd: Path, *, stdin: int, env: dict[str, str], sandbox: Sandbox | None
+    command: Sequence[str],
+    cwd: Path,
+    *,
+    stdin: int,
+    env: dict[str, str],
+    sandbox: Sandbox | None,
+    memory: int | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start `command` in a process group of its own with piped stdout and stderr, under
-    `sandbox` if given (SandboxRefused if it refuses), so that it dies when the server dies."""
+    `sandbox` if given (SandboxRefused if it refuses), so that it dies when the server dies.
+    With `memory`, each process it starts may use at most that many bytes of data memory."""
     argv = sandbox.command(command, cwd) if sandbox is not None else list(command)
-    setup = _child_setup(os.getpid(), confined=sandbox is not None)
+    setup = _child_setup(os.getpid(), confined=sandbox is not None, memory=memory)
 
     def popen() -> subprocess.Popen[bytes]:
         return subprocess.Popen(
@@ -308,18 +315,22 @@ def start_process(
     return _SPAWNER.submit(popen).result()
 
 
-def _child_setup(server_pid: int, *, confined: bool) -> Callable[[], None]:
-    """What the child does before exec: die with the server; when confined, also ignore SIGINT
-    in bwrap itself (an interrupt is for the job inside, which sets its own handler) and cap its
-    processes and core dumps."""
+def _child_setup(server_pid: int, *, confined: bool, memory: int | None) -> Callable[[], None]:
+    """What the child does before exec: die with the server, and cap its data memory (heap and
+    private mappings; inherited by what it starts, a JVM included) at `memory`; when confined,
+    also ignore SIGINT in bwrap itself (an interrupt is for the job inside, which sets its own
+    handler) and cap its processes and core dumps."""
 
     nproc = _lowered(resource.RLIMIT_NPROC, MAX_PROCESSES)
+    data = _lowered(resource.RLIMIT_DATA, memory) if memory is not None else None
 
     def setup() -> None:
         if _prctl is not None:
             _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
             if os.getppid() != server_pid:  # the server died before the line above
                 os.kill(os.getpid(), signal.SIGKILL)
+        if data is not None:
+            resource.setrlimit(resource.RLIMIT_DATA, data)
         if confined:
             _libc.signal(signal.SIGINT, _SIG_IGN)
             resource.setrlimit(resource.RLIMIT_NPROC, nproc)

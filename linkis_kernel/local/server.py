@@ -23,7 +23,9 @@ Engines: `--engine-idle-timeout` (default 30m) ends idle Python engines,
 (default 5 s, 20 s for Spark engines) is how long a killed job may take to stop before its
 engine is ended. `--sandbox auto` (default) runs Python, PySpark and Shell jobs in a process
 sandbox (bwrap, sandbox.py) when the server has more than one user; `always` also with one
-user; `never` only with one user.
+user; `never` only with one user. `--engine-memory` caps the memory of every engine process
+(each user's SQL engine, Python and PySpark engines, shell jobs); by default a quarter of the
+machine's memory when the server has more than one user, no cap with one.
 
 Environment: `LINKIS_LOCAL_SESSION_TIMEOUT` sets the idle timeout of login sessions in seconds
 (default 3600); `LINKIS_LOCAL_BWRAP` the bwrap program of the sandbox (default: bwrap on PATH);
@@ -41,6 +43,7 @@ import json
 import logging
 import logging.handlers
 import os
+import re
 import signal
 import socket
 import sys
@@ -67,6 +70,7 @@ USERS_FILE = "users.json"
 SESSION_TIMEOUT_ENV = "LINKIS_LOCAL_SESSION_TIMEOUT"
 SHUTDOWN_GRACE = 2.0  # seconds open connections get to finish on shutdown
 LOG_MAX_BYTES = 5 * 1024 * 1024
+MIN_ENGINE_MEMORY = 256 << 20
 LOG_BACKUPS = 2
 
 
@@ -95,7 +99,11 @@ def _serve(args: argparse.Namespace) -> int:
     _refuse_second_server(data_dir)
     default_user, password, token = _default_credentials(data_dir)
     users = [User.create(default_user, password, token, is_admin=True), *_extra_users(data_dir)]
-    engines = replace(engines, sandboxing=_sandboxing(args, len(users), default_user, data_dir))
+    engines = replace(
+        engines,
+        sandboxing=_sandboxing(args, len(users), default_user, data_dir),
+        memory=_engine_memory(getattr(args, "engine_memory", AUTO), len(users)),
+    )
     sockets = _bind(args.host, args.port)
     port = sockets[0].getsockname()[1]
     url = f"http://{_url_host(args.host)}:{port}"
@@ -146,6 +154,8 @@ async def _run_until_signal(
 
 
 _DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?b?)")
 
 
 def parse_duration(text: str) -> float | None:
@@ -158,6 +168,16 @@ def parse_duration(text: str) -> float | None:
     except ValueError:
         return None
     return value if value > 0 else None
+
+
+def parse_size(text: str) -> int | None:
+    """Bytes in `512MB`, `4GB`, `1.5gb` or `1048576` (units of 1024); None when the text is not
+    such a size or is zero."""
+    match = _SIZE.fullmatch(text.strip().lower())
+    if match is None:
+        return None
+    value = int(float(match[1]) * _SIZE_UNITS[match[2].rstrip("b")])
+    return value or None
 
 
 def _engine_settings(args: argparse.Namespace) -> EngineSettings:
@@ -183,6 +203,25 @@ def _engine_settings(args: argparse.Namespace) -> EngineSettings:
     return EngineSettings(
         idle_timeout=idle, max_per_user=args.max_engines_per_user, kill_grace=grace, spark=spark
     )
+
+
+def _engine_memory(text: str, users: int) -> int | None:
+    """`--engine-memory`: the bytes each engine process may use, None for no cap."""
+    choice = text.strip().lower()
+    if choice == "none":
+        return None
+    if choice == AUTO:
+        if users == 1:
+            return None
+        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        return max(physical // 4, MIN_ENGINE_MEMORY)
+    size = parse_size(choice)
+    if size is None or size < MIN_ENGINE_MEMORY:
+        raise StartupError(
+            f"--engine-memory must be a size of at least 256MB such as 512MB or 4GB, or auto, "
+            f"or none, got {text!r}."
+        )
+    return size
 
 
 def _sandboxing(args: argparse.Namespace, users: int, owner: str, data_dir: Path) -> Sandboxing:

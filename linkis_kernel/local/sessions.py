@@ -38,6 +38,7 @@ from .engines import (
     JobCancelled,
     JobFailed,
     RunContext,
+    memory_hint,
     output_lines,
     sample_resources,
     spawn_engine,
@@ -98,6 +99,7 @@ class EngineSession:
         self.engine_kind = engine_kind  # "python" or "pyspark" (what pyengine.py predefines)
         self.kill_grace = kill_grace
         self.options: tuple[str, ...] = ()  # more arguments of pyengine.py (which Spark, ...)
+        self.memory_cap: int | None = None  # bytes each of its processes may use
         self.spark: dict[str, Any] | None = None  # what a pyspark engine said about its Spark
         self.ticket_id = str(uuid.uuid4())
         self.process: subprocess.Popen[bytes] | None = None
@@ -153,14 +155,18 @@ class EngineSession:
         return 0.0 if self.holder is not None else time.monotonic() - self.last_used
 
     # -- start ------------------------------------------------------------------------------
-    def start(self, scratch: Path, sandbox: Sandbox | None = None) -> None:
-        """Start the engine process (under `sandbox` if given) and wait until it is ready."""
+    def start(
+        self, scratch: Path, sandbox: Sandbox | None = None, memory: int | None = None
+    ) -> None:
+        """Start the engine process (under `sandbox` if given, capped at `memory` bytes) and wait
+        until it is ready."""
         began = time.monotonic()
         self.started_ms = now_ms()
         scratch.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-P", "-u", str(ENGINE_SCRIPT), self.engine_kind, *self.options]
+        self.memory_cap = memory
         self.process = spawn_engine(
-            command, scratch, stdin=subprocess.PIPE, what="python", sandbox=sandbox
+            command, scratch, stdin=subprocess.PIPE, what="python", sandbox=sandbox, memory=memory
         )
         threading.Thread(target=self._pump_stderr, daemon=True, name="linkis-ec-stderr").start()
         ready = self._read_message(START_TIMEOUT)
@@ -256,7 +262,10 @@ class EngineSession:
         error = done.get("error")
         if error:
             code = ERR_SQL if language == "sql" else ERR_PYTHON
-            raise JobFailed(code, str(error.get("summary")), list(error.get("traceback", [])))
+            summary = str(error.get("summary"))
+            if summary.startswith("MemoryError"):
+                summary += "\n" + memory_hint(self.memory_cap)
+            raise JobFailed(code, summary, list(error.get("traceback", [])))
         job.finish_statements()
 
     def _read_until_done(self, job: RunContext, results: ResultStream) -> dict[str, Any] | None:
@@ -297,7 +306,12 @@ class EngineSession:
             ERR_ENGINE_STOPPED,
             f"{MSG_ENGINE_STOPPED} The python engine EngineConn {self.instance} exited with "
             f"status {code} while running this job; what it held in memory is lost, and the "
-            "next job starts a new engine.",
+            "next job starts a new engine."
+            + (
+                f" If it ran out of memory: {memory_hint(self.memory_cap)}"
+                if self.memory_cap
+                else ""
+            ),
         )
 
     # -- kill and stop ----------------------------------------------------------------------
