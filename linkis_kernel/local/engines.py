@@ -1,6 +1,7 @@
 """Engines of the embedded server: which labels it accepts, and how each kind of job runs.
 
-SQL-family run types run on the user's own DuckDB database (userdb.py) in place of Hive/JDBC/...
+SQL-family run types run in the user's SQL engine process (sqlengine.py, sqlengines.py) on their
+own DuckDB database (userdb.py) in place of Hive/JDBC/...
 (and of Spark when no real Spark is installed; with one, engine spark runs SQL on it: sessions.py);
 shell code runs in a subprocess (one process group per job, so a kill reaches everything the
 script started); Python code runs on long-lived engine sessions (sessions.py, engineconns.py).
@@ -132,8 +133,8 @@ class JobFailed(Exception):
         self.details = details or []
 
 
-class RunContext(Protocol):
-    """What an engine needs from the job it runs."""
+class JobOutput(Protocol):
+    """Where a running job's log, results and progress go."""
 
     task_id: int
     creator: str
@@ -144,9 +145,20 @@ class RunContext(Protocol):
     def new_result(self, type_code: str, columns: list[Column] | None) -> ResultWriter: ...
     def start_statements(self, count: int) -> None: ...
     def statement_progress(self, index: int, fraction: float) -> None: ...
+
+
+class SqlRun(JobOutput, Protocol):
+    """A SQL job in a SQL engine process (sqlengine.py): it tracks the cursor running it."""
+
+    def attach_cursor(self, cursor: duckdb.DuckDBPyConnection | None) -> None: ...
+
+
+class RunContext(JobOutput, Protocol):
+    """A job in the server, as the shell engine and the engine sessions see it."""
+
     def finish_statements(self) -> None: ...
     def spark_stages(self, index: int, stages: list[dict]) -> None: ...
-    def attach(self, cursor: Any = None, process: subprocess.Popen | None = None) -> None: ...
+    def attach_process(self, process: subprocess.Popen | None) -> None: ...
 
 
 # ---- DuckDB values -> Linkis result cells ---------------------------------------------------
@@ -255,12 +267,12 @@ def _returns_rows(statement: Any) -> bool:
     return list(statement.expected_result_type) == [duckdb.ExpectedResultType.QUERY_RESULT]
 
 
-def run_sql(job: RunContext, session: SqlSession, engine_type: str) -> None:
+def run_sql(job: SqlRun, session: SqlSession, engine_type: str) -> None:
     """Run a SQL script statement by statement on the session's cursor (progress tracking on);
     each row-returning statement yields a table result."""
     cursor = session.cursor
     try:
-        job.attach(cursor=cursor)
+        job.attach_cursor(cursor)
         stand_in = "" if engine_type == "duckdb" else f" in place of {engine_type}"
         job.write_log(INFO, f"The local DuckDB engine runs this SQL{stand_in}.")
         try:
@@ -271,7 +283,16 @@ def run_sql(job: RunContext, session: SqlSession, engine_type: str) -> None:
         for index, statement in enumerate(statements):
             _run_statement(job, session, index, statement)
     finally:
-        job.attach(cursor=None)
+        job.attach_cursor(None)
+
+
+def _sql_error(exc: duckdb.Error, session: SqlSession) -> str:
+    """DuckDB's error, with what the user can do when it comes from how the server runs SQL."""
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        # DuckDB's own advice (raise memory_limit) is not the user's to follow here
+        return f"{str(exc).splitlines()[0]}\n{memory_hint(session.memory)}"
+    hint = _confinement_hint(exc, session.files_dir)
+    return f"{exc}\n{hint}" if hint else str(exc)
 
 
 def _confinement_hint(exc: duckdb.Error, files_dir: Path) -> str:
@@ -292,7 +313,7 @@ def _confinement_hint(exc: duckdb.Error, files_dir: Path) -> str:
     return ""
 
 
-def _run_statement(job: RunContext, session: SqlSession, index: int, statement: Any) -> None:
+def _run_statement(job: SqlRun, session: SqlSession, index: int, statement: Any) -> None:
     cursor = session.cursor
     if job.cancelled.is_set():
         raise JobCancelled
@@ -308,12 +329,11 @@ def _run_statement(job: RunContext, session: SqlSession, index: int, statement: 
     except duckdb.Error as exc:
         if job.cancelled.is_set():
             raise JobCancelled from None
-        hint = _confinement_hint(exc, session.files_dir)
-        raise JobFailed(ERR_SQL, f"{exc}\n{hint}" if hint else str(exc)) from None
+        raise JobFailed(ERR_SQL, _sql_error(exc, session)) from None
     job.statement_progress(index, 1.0)
 
 
-def _write_table(job: RunContext, cursor: Any, index: int) -> None:
+def _write_table(job: SqlRun, cursor: Any, index: int) -> None:
     columns = [_column_of(d) for d in cursor.description]
     formatters = [cell_formatter(d[1]) for d in cursor.description]
     limit = SQL_DEFAULT_LIMIT if job.creator == SQL_LIMIT_CREATOR else None
@@ -385,7 +405,7 @@ def run_shell(
 
 
 def _follow_shell(job: RunContext, process: subprocess.Popen, where: str) -> None:
-    job.attach(process=process)
+    job.attach_process(process)
     if job.cancelled.is_set():  # killed while the process was starting
         stop_process(process)
     runs = f"bash runs it {where}" if where else "bash runs it"
@@ -400,7 +420,7 @@ def _follow_shell(job: RunContext, process: subprocess.Popen, where: str) -> Non
         code = process.wait()
         reader.join()
     finally:
-        job.attach(process=None)
+        job.attach_process(None)
     if job.cancelled.is_set():
         raise JobCancelled
     if code != 0:

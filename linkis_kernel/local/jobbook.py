@@ -11,8 +11,6 @@ import contextlib
 import shutil
 import sqlite3
 import threading
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from pathlib import Path
 
 from ..wire import (
@@ -33,7 +31,6 @@ from .engines import (
     JobCancelled,
     JobFailed,
     run_shell,
-    run_sql,
 )
 from .errors import ServiceError, no_permission
 from .history import MAX_LIST_CODE_CHARS, History, ListTooLarge, now_ms, task_vo
@@ -43,7 +40,7 @@ from .jobs import Job, ProgressMonitor, Scheduler, finish_line, kill_running
 from .logfile import ERROR, INFO, format_line
 from .paths import local_path, schema_path
 from .sessions import EngineKey, EngineSession
-from .userdb import SqlSession
+from .sqlengines import SqlEngines
 
 MSG_HISTORY_NOT_FOUND = (
     "The corresponding job was not found, or there may be no permission to view the job"
@@ -68,8 +65,8 @@ def progress_text(value: float) -> str:
 class JobBook:
     """Job history, the jobs held in memory, and the workers that run them.
 
-    `sql(user)` gives the cursor on the user's DuckDB database that a SQL job runs on; Python
-    jobs run on the engine sessions of `engines`.
+    SQL jobs run on their user's SQL engine (`sql`), Python jobs on the engine sessions of
+    `engines`.
     """
 
     def __init__(
@@ -78,7 +75,7 @@ class JobBook:
         *,
         instance: str,
         workers: int,
-        sql: Callable[[str], AbstractContextManager[SqlSession]],
+        sql: SqlEngines,
         engines: EngineManager,
     ):
         self.instance = instance
@@ -213,8 +210,7 @@ class JobBook:
             if job.session is not None:
                 self._run_on_engine(job, job.session)
             elif job.engine.kind == SQL:
-                with self._sql(job.user) as session:
-                    run_sql(job, session, job.engine.engine_type)
+                self._sql.run(job)
             else:
                 settings = self.engines.settings
                 sandbox = settings.sandboxing.for_user(job.user)

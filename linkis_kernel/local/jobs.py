@@ -10,7 +10,6 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ..wire import (
     CANCELLED,
@@ -25,8 +24,6 @@ from .dolphin import Column, ResultWriter
 from .engines import (
     EngineChoice,
     ResourceSample,
-    interrupt,
-    query_percent,
     sample_resources,
     stop_process,
     yarn_metrics,
@@ -34,6 +31,7 @@ from .engines import (
 from .ids import ShortId
 from .logfile import ERROR, INFO, JobLog
 from .sessions import EngineSession
+from .sqlengines import SqlEngine
 
 _MONITOR_SECONDS = 0.2
 _PERSIST_SECONDS = 0.5
@@ -62,12 +60,11 @@ class Job:
     err_desc: str | None = None
     queue_position: int | None = None
     cancel_reason: str | None = None  # errDesc when the job ends Cancelled; None: killed by user
-    cursor: Any = None
-    process: subprocess.Popen | None = None
+    process: subprocess.Popen | None = None  # a shell job's process
     session: EngineSession | None = None  # the engine (EngineConn) a Python job runs on
+    sql_engine: SqlEngine | None = None  # the user's SQL engine, while it runs this job
     _engine_start: int | None = None  # None: no engine start shown; 0 starting; 1 started
     _fractions: list[float] = field(default_factory=list)
-    _current: int = -1
     _stages: list[dict] = field(default_factory=list)
     _sample: ResourceSample | None = None
     _cores: float = 0.0
@@ -93,7 +90,6 @@ class Job:
         with self._lock:
             if 0 <= index < len(self._fractions):
                 self._fractions[index] = max(self._fractions[index], min(max(fraction, 0.0), 1.0))
-                self._current = index
 
     def finish_statements(self) -> None:
         with self._lock:
@@ -108,10 +104,13 @@ class Job:
         if total:
             self.statement_progress(index, done / total)
 
-    def attach(self, cursor: Any = None, process: subprocess.Popen | None = None) -> None:
+    def attach_process(self, process: subprocess.Popen | None) -> None:
         with self._lock:
-            self.cursor = cursor
             self.process = process
+
+    def attach_sql_engine(self, engine: SqlEngine | None) -> None:
+        with self._lock:
+            self.sql_engine = engine
 
     def engine_starting(self, starting: bool) -> None:
         """Show the engine start as a step of progressInfo while it lasts, done after."""
@@ -172,16 +171,18 @@ class Job:
             self.state, self.err_code, self.err_desc = state, err_code, err_desc
             return True
 
-    def engine_handles(self) -> tuple[Any, subprocess.Popen | None]:
-        """The DuckDB cursor or the process currently doing the work (either may be None)."""
+    def engine_handles(self) -> tuple[SqlEngine | None, subprocess.Popen | None]:
+        """The SQL engine or the process currently doing the work (either may be None)."""
         with self._lock:
-            return self.cursor, self.process
+            return self.sql_engine, self.process
 
     def engine_pid(self) -> int:
-        """The process doing the work: the job's subprocess, or this server for DuckDB."""
+        """The process doing the work: the job's engine or subprocess, else this server."""
         with self._lock:
             if self.session is not None and self.session.started:
                 return self.session.pid
+            if self.sql_engine is not None:
+                return self.sql_engine.pid
             return self.process.pid if self.process is not None else os.getpid()
 
     def sample_resources(self) -> None:
@@ -215,10 +216,6 @@ class Job:
         if sample is None:
             sample = ResourceSample(self.engine_pid(), 0, 0.0, time.monotonic())
         return yarn_metrics(sample, cores)
-
-    def current_cursor(self) -> Any:
-        with self._lock:
-            return self.cursor, self._current
 
 
 class Scheduler:
@@ -302,7 +299,7 @@ class Scheduler:
 
 
 class ProgressMonitor:
-    """Polls DuckDB's query_progress() of running SQL jobs and persists progress, throttled."""
+    """Samples the resources of running jobs' engines and persists their progress, throttled."""
 
     def __init__(self, scheduler: Scheduler, persist: Callable[[Job, float], None]):
         self._scheduler = scheduler
@@ -329,13 +326,6 @@ class ProgressMonitor:
                 del self._last[task_id]
 
     def _poll(self, job: Job) -> None:
-        cursor, index = job.current_cursor()
-        if cursor is not None and job.cancelled.is_set():
-            interrupt(cursor)  # a kill that landed between two statements
-        elif cursor is not None:
-            percent = query_percent(cursor)
-            if percent >= 0:
-                job.statement_progress(index, percent / 100)
         job.sample_resources()
         value = job.progress()
         stamp, shown = self._last.get(job.task_id, (0.0, -1.0))
@@ -346,14 +336,14 @@ class ProgressMonitor:
 
 
 def kill_running(job: Job) -> None:
-    """Stop a running job's engine without waiting for it: interrupt DuckDB or the engine
-    session's statement, or kill the job's process group."""
+    """Stop a running job's engine without waiting for it: interrupt the statement of its SQL
+    engine or engine session, or kill the job's process group."""
     job.cancelled.set()
     if job.session is not None:
         job.session.interrupt(job)
-    cursor, process = job.engine_handles()
-    if cursor is not None:
-        interrupt(cursor)
+    sql_engine, process = job.engine_handles()
+    if sql_engine is not None:
+        sql_engine.interrupt(job)
     if process is not None:
         threading.Thread(target=stop_process, args=(process,), daemon=True).start()
 

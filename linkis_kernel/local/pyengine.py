@@ -341,7 +341,7 @@ def _predefine_spark(engine: Engine, options: list[str]) -> dict[str, Any]:
     return dict(runtime.info())
 
 
-def _watch_parent(parent: int) -> None:
+def watch_parent(parent: int) -> None:
     """End the engine when the server that started it is gone (even if killed -9)."""
     while True:
         time.sleep(_WATCHDOG_SECONDS)
@@ -349,7 +349,7 @@ def _watch_parent(parent: int) -> None:
             os._exit(1)
 
 
-def _take_standard_streams() -> tuple[TextIO, TextIO]:
+def take_standard_streams() -> tuple[TextIO, TextIO]:
     """The protocol's own copies of stdin/stdout; fd 0 becomes /dev/null, fd 1 joins fd 2."""
     requests = os.fdopen(os.dup(0), "r", encoding="utf-8")
     replies = os.fdopen(os.dup(1), "w", encoding="utf-8")
@@ -364,13 +364,13 @@ def _take_standard_streams() -> tuple[TextIO, TextIO]:
 def main() -> None:
     kind = sys.argv[1] if len(sys.argv) > 1 else "python"
     parent = os.getppid()
-    requests, replies = _take_standard_streams()
+    requests, replies = take_standard_streams()
     channel = Channel(replies)
     engine = Engine(channel, kind)
     os.environ.setdefault("MPLBACKEND", "Agg")
     sys.meta_path.insert(0, _PyplotHook(engine))
     signal.signal(signal.SIGINT, engine.on_sigint)
-    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    threading.Thread(target=watch_parent, args=(parent,), daemon=True).start()
     spark = _predefine_spark(engine, sys.argv[2:]) if kind == PYSPARK else None
     channel.send("ready", pid=os.getpid(), python=sys.version.split()[0], spark=spark)
     for line in requests:

@@ -2,7 +2,8 @@
 
 A façade over three parts: the `Entrance` (submit to kill), the `Workspace` (dir trees,
 openFile, openLog, result files) and the `JobBook` (job history and scheduling); it also owns
-the users' DuckDB databases that SQL jobs and the metadata endpoints read (userdb.py). Each
+each user's SQL engine, which runs their SQL jobs on their own DuckDB database and answers
+the metadata endpoints about it (sqlengines.py). Each
 endpoint method returns the `data` dict of one Linkis endpoint (or raises `ServiceError` with
 the Linkis status and message), and never waits for a running job.
 """
@@ -21,7 +22,8 @@ from .history import History
 from .jobbook import MSG_NOT_STARTED, JobBook
 from .manager import ManagerEndpoints
 from .paths import Layout
-from .userdb import UserDatabases
+from .sqlengines import SqlEngines
+from .userdb import database_file
 from .workspace import Workspace
 
 
@@ -38,16 +40,19 @@ class LocalLinkis:
     ):
         self.layout = Layout(Path(data_dir).absolute())
         self.server_user = getpass.getuser()
-        self.sql = UserDatabases(self.layout, cursors=workers)
         host = instance.rpartition(":")[0] or "127.0.0.1"
+        settings = engines or EngineSettings()
         self.engines = EngineManager(
-            self.layout.root, self.layout.scratch_dir, host, instance, engines or EngineSettings()
+            self.layout.root, self.layout.scratch_dir, host, instance, settings
+        )
+        self.sql = SqlEngines(
+            self.layout, workers, settings.memory, self.engines, settings.idle_timeout
         )
         self.jobs = JobBook(
             self.layout.history_file,
             instance=instance,
             workers=workers,
-            sql=self.sql.job_session,
+            sql=self.sql,
             engines=self.engines,
         )
         self._variables: GlobalVariables | None = None
@@ -75,7 +80,7 @@ class LocalLinkis:
 
     # ---- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
-        """Open the databases (creating the demo one the first time) and start the workers."""
+        """Create the demo database the first time, and start the SQL engines and workers."""
         for folder in (self.layout.root, self.layout.scratch_dir):
             folder.mkdir(parents=True, exist_ok=True)
         self.sql.start()
@@ -83,7 +88,7 @@ class LocalLinkis:
         self._variables = GlobalVariables(self.layout.global_variables_file)
 
     def close(self) -> None:
-        """Cancel queued and running jobs, stop the workers and close the databases."""
+        """Cancel queued and running jobs, stop the workers and end the SQL engines."""
         if self._closed:
             return
         self._closed = True
@@ -119,17 +124,15 @@ class LocalLinkis:
     # ---- metadata --------------------------------------------------------------------------
     def databases(self, user: str) -> dict:
         """datasource/dbs (docs/linkis-rest.md, "Metadata")."""
-        with self.sql.metadata_cursor(user) as cursor:
-            return {"dbs": catalog.databases(cursor)}
+        return {"dbs": self.sql.databases(user)}
 
     def tables(self, user: str, database: str | None) -> dict:
         """datasource/tables (docs/linkis-rest.md, "Metadata")."""
-        own = catalog.Provenance(user, self.sql.created_at(user))
+        own_file = database_file(self.layout.user_area(user))
+        own = catalog.Provenance(user, catalog.created_at(own_file))
         shared = catalog.Provenance(self.server_user, catalog.created_at(self.layout.demo_file))
-        with self.sql.metadata_cursor(user) as cursor:
-            return {"tables": catalog.tables(cursor, database, own, shared)}
+        return {"tables": self.sql.tables(user, database, own, shared)}
 
     def columns(self, user: str, database: str | None, table: str | None) -> dict:
         """datasource/columns (docs/linkis-rest.md, "Metadata")."""
-        with self.sql.metadata_cursor(user) as cursor:
-            return {"columns": catalog.columns(cursor, database, table)}
+        return {"columns": self.sql.columns(user, database, table)}

@@ -26,7 +26,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import IO, Any, NoReturn
 
 from ..wire import RESULT_HTML, RESULT_TABLE, RESULT_TEXT
 from .dolphin import Column, ResultWriter
@@ -190,23 +190,10 @@ class EngineSession:
             timer.daemon = True
             timer.start()
         try:
-            line = self.process.stdout.readline(MAX_MESSAGE_BYTES)
-            dropped = False
-            while len(line) == MAX_MESSAGE_BYTES and not line.endswith(b"\n"):
-                dropped = True  # too long to hold: skipped to its end
-                line = self.process.stdout.readline(MAX_MESSAGE_BYTES)
+            return read_message(self.process.stdout)
         finally:
             if timeout is not None:
                 timer.cancel()
-        if dropped:
-            return {"op": "log", "level": WARN, "text": MSG_MESSAGE_DROPPED}
-        if not line:
-            return None
-        try:
-            message = json.loads(line)
-        except ValueError:
-            return {"op": "log", "level": WARN, "text": line.decode("utf-8", "replace").rstrip()}
-        return message if isinstance(message, dict) else None
 
     def _stop_quietly(self) -> None:
         with contextlib.suppress(Exception):
@@ -362,6 +349,25 @@ class EngineSession:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 return process.wait(_STOP_GRACE)
         return process.poll()
+
+
+def read_message(stream: IO[bytes]) -> dict[str, Any] | None:
+    """The next message an engine process wrote on `stream`; None at its end (the engine is
+    gone). A message over MAX_MESSAGE_BYTES, or a line that is not one, becomes a WARN log."""
+    line = stream.readline(MAX_MESSAGE_BYTES)
+    dropped = False
+    while len(line) == MAX_MESSAGE_BYTES and not line.endswith(b"\n"):
+        dropped = True  # too long to hold: skipped to its end
+        line = stream.readline(MAX_MESSAGE_BYTES)
+    if dropped:
+        return {"op": "log", "level": WARN, "text": MSG_MESSAGE_DROPPED}
+    if not line:
+        return None
+    try:
+        message = json.loads(line)
+    except ValueError:
+        return {"op": "log", "level": WARN, "text": line.decode("utf-8", "replace").rstrip()}
+    return message if isinstance(message, dict) else None
 
 
 def _log_level(line: str, previous: str) -> str:

@@ -1,10 +1,12 @@
 """Each user's own DuckDB database, confined to their own area (README, "SQL isolation").
 
-A user's SQL runs on `<data dir>/users/<user>/sql.duckdb` with the shared demo database
-attached read-only as `demo`, and may read and write files only under
-`<data dir>/users/<user>/files/`. A database is opened on first use with one cursor per worker
-made ready for jobs (DuckDB's progress settings belong to a cursor and cannot be set once the
-configuration is locked); then its configuration is locked, so SQL cannot widen it.
+A user's SQL runs in their own SQL engine process (sqlengine.py) on
+`<data dir>/users/<user>/sql.duckdb` with the shared demo database attached read-only as `demo`,
+and may read and write files only under `<data dir>/users/<user>/files/`. A database is opened
+on first use with one cursor per worker made ready for jobs (DuckDB's progress settings belong to
+a cursor and cannot be set once the configuration is locked); then its configuration is locked,
+so SQL cannot widen it. DuckDB may use half of the memory the engine process may use: the rest
+is for the values a query's rows hold on their way to the result files.
 """
 
 from __future__ import annotations
@@ -52,6 +54,13 @@ def create_demo_file(path: Path) -> None:
         conn.close()
 
 
+def ensure_demo_file(path: Path) -> None:
+    """Create the demo database the first time (or after a start cut short)."""
+    if not (catalog.is_marked(path) and path.is_file()):
+        create_demo_file(path)
+        catalog.mark_created(path)
+
+
 def database_file(area: Path) -> Path:
     """The DuckDB file of the user whose area is `area`."""
     return area / f"{OWN_CATALOG}.duckdb"
@@ -59,19 +68,22 @@ def database_file(area: Path) -> Path:
 
 @dataclass(frozen=True)
 class SqlSession:
-    """A cursor to run one job's SQL on, and the only folder its files may be in."""
+    """A cursor to run one job's SQL on, the only folder its files may be in, and the bytes its
+    process may use (None: no cap)."""
 
     cursor: duckdb.DuckDBPyConnection
     files_dir: Path
+    memory: int | None
 
 
 class UserDatabase:
     """One user's open database: a locked connection and its cursors ready for jobs."""
 
-    def __init__(self, area: Path, demo_file: Path, cursors: int):
+    def __init__(self, area: Path, demo_file: Path, cursors: int, memory: int | None):
         self.file = database_file(area)
         self.files_dir = area / "files"
         self.demo_file = demo_file
+        self.memory = memory
         self.files_dir.mkdir(parents=True, exist_ok=True)
         fresh = not self.file.exists()
         config: dict[str, str | bool | int | float | list[str]] = {
@@ -80,6 +92,8 @@ class UserDatabase:
             # DuckDB's own folders (extensions, secrets) resolve here, outside files/: no access
             "home_directory": str(area),
         }
+        if memory is not None:
+            config["memory_limit"] = f"{memory // 2 >> 20}MB"
         self.connection = duckdb.connect(str(self.file), config=config)
         self._idle: queue.SimpleQueue[duckdb.DuckDBPyConnection] = queue.SimpleQueue()
         try:
@@ -146,12 +160,13 @@ def _start_afresh(cursor: duckdb.DuckDBPyConnection) -> None:
         cursor.execute(f'RESET VARIABLE "{name.replace(chr(34), chr(34) * 2)}"')
 
 
-def _keep_read_only(file: Path) -> duckdb.DuckDBPyConnection:
+def keep_read_only(file: Path) -> duckdb.DuckDBPyConnection:
     """A connection holding `file` attached read-only for as long as it is open.
 
     A user's locked database may still open the files it had attached when it was locked, so a
     user who detaches the shared demo database could attach it again read-write; DuckDB refuses
-    that (and a COPY over it) while another database of the process holds it attached.
+    that (and a COPY over it) while another database of the process holds it attached, and
+    another process cannot open it read-write while one holds it (a file lock).
     """
     keeper = duckdb.connect()
     try:
@@ -163,23 +178,21 @@ def _keep_read_only(file: Path) -> duckdb.DuckDBPyConnection:
 
 
 class UserDatabases:
-    """The users' databases of one server: each opened on first use, all closed on close."""
+    """The users' databases of one SQL engine process: each opened on first use, all closed on
+    close; each may use half of `memory` bytes (None: DuckDB's default)."""
 
-    def __init__(self, layout: Layout, cursors: int):
+    def __init__(self, layout: Layout, cursors: int, memory: int | None = None):
         self.layout = layout
         self._cursors = cursors
+        self._memory = memory
         self._open: dict[str, UserDatabase] = {}
         self._lock = threading.Lock()
         self._running = False
         self._demo_keeper: duckdb.DuckDBPyConnection | None = None
 
     def start(self) -> None:
-        """Create the demo database the first time (or after a start cut short)."""
-        demo_file = self.layout.demo_file
-        if not (catalog.is_marked(demo_file) and demo_file.is_file()):
-            create_demo_file(demo_file)
-            catalog.mark_created(demo_file)
-        self._demo_keeper = _keep_read_only(demo_file)
+        """Hold the demo database (created by the server, ensure_demo_file) read-only."""
+        self._demo_keeper = keep_read_only(self.layout.demo_file)
         self._running = True
 
     def _ready(self, user: str) -> UserDatabase:
@@ -194,7 +207,7 @@ class UserDatabases:
         if database is None:
             area = self.layout.user_area(user)
             try:
-                database = UserDatabase(area, self.layout.demo_file, self._cursors)
+                database = UserDatabase(area, self.layout.demo_file, self._cursors, self._memory)
             except duckdb.Error as exc:
                 raise ServiceError(
                     f"Your SQL database {database_file(area)} cannot be opened: {exc}"
@@ -217,17 +230,13 @@ class UserDatabases:
     def job_session(self, user: str) -> Iterator[SqlSession]:
         """A cursor on `user`'s database for one job, with progress tracking."""
         with self._using(user) as database, database.job_cursor() as cursor:
-            yield SqlSession(cursor, database.files_dir)
+            yield SqlSession(cursor, database.files_dir, database.memory)
 
     @contextmanager
     def metadata_cursor(self, user: str) -> Iterator[duckdb.DuckDBPyConnection]:
         """A cursor on `user`'s database for reading its catalog."""
         with self._using(user) as database, database.cursor() as cursor:
             yield cursor
-
-    def created_at(self, user: str) -> int:
-        """Epoch seconds when `user`'s database was created, 0 when unknown."""
-        return catalog.created_at(database_file(self.layout.user_area(user)))
 
     def close(self) -> None:
         with self._lock:

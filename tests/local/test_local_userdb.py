@@ -102,7 +102,7 @@ def test_a_closed_server_refuses_metadata(tmp_path: Path) -> None:
     service = LocalLinkis(tmp_path / "data")
     service.start()
     service.close()
-    with pytest.raises(ServiceError, match="databases are not open"):
+    with pytest.raises(ServiceError, match="SQL engines are not running"):
         service.databases(USER)
 
 

@@ -7,11 +7,15 @@ server and the other user's jobs go on, and the next job of the same user runs a
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from support.serverproc import ServerProcess, start_server
 from support.twousers import ALICE, BOB
+from support.waiting import wait_until
 
 from linkis_kernel import LinkisClient
 
@@ -58,3 +62,68 @@ def test_memory_under_the_cap_is_there(server: ServerProcess) -> None:
     )
     job.wait(timeout=90)
     assert str(job.results()[0].data).strip() == "200"
+
+
+def _engine_pids(server: ServerProcess, user: str) -> list[int]:
+    """The SQL engine processes of `user` on `server` (their command line names both)."""
+    wanted = [b"linkis_kernel.local.sqlengine", str(server.data_dir).encode(), user.encode()]
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            words = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"linkis_kernel.local.sqlengine" in words:
+            start = words.index(wanted[0])
+            if words[start : start + 3] == wanted:
+                found.append(int(entry.name))
+    return found
+
+
+def test_a_sql_query_whose_values_exceed_the_cap_fails_alone(server: ServerProcess) -> None:
+    bob, alice = _client(server, BOB), _client(server, ALICE)
+    bob.submit("create table mine as select 7 as x", engine="hive").wait(timeout=90)
+    hog = bob.submit("select repeat('x', 10000000) from range(5000)", engine="hive")
+    hog.wait(timeout=120, raise_on_failure=False)
+    assert hog.state == "Failed"
+    failure = str(hog.failure())
+    assert "at most 400 MB" in failure and "serve --engine-memory" in failure
+    assert "SET memory_limit" not in failure  # DuckDB's advice is not the user's to follow
+    assert server.process.poll() is None
+    theirs = alice.submit("select count(*) from demo.orders", engine="hive")
+    theirs.wait(timeout=90)
+    mine = bob.submit("select x from mine", engine="hive")
+    mine.wait(timeout=90)
+    assert mine.results()[0].data.iloc[0, 0] == 7  # what bob had is still there
+
+
+def test_a_sql_engine_that_dies_fails_its_job_and_the_next_starts_a_new_one(
+    server: ServerProcess,
+) -> None:
+    alice = _client(server, ALICE)
+    alice.submit("select 1", engine="hive").wait(timeout=90)
+    (pid,) = _engine_pids(server, "alice")
+    slow = alice.submit("select count(*) from range(10000000000) a", engine="hive")
+    wait_until(lambda: slow.refresh().state == "Running", 30)
+    os.kill(pid, signal.SIGKILL)
+    slow.wait(timeout=60, raise_on_failure=False)
+    assert slow.state == "Failed"
+    assert f"Your SQL engine (pid {pid}) exited" in str(slow.failure())
+    again = alice.submit("select 2 as y", engine="hive")
+    again.wait(timeout=90)
+    assert again.results()[0].data.iloc[0, 0] == 2
+    assert _engine_pids(server, "alice") != [pid]
+
+
+def test_sql_runs_outside_the_server_process(server: ServerProcess) -> None:
+    bob = _client(server, BOB)
+    bob.submit("select 1", engine="jdbc").wait(timeout=90)
+    (pid,) = _engine_pids(server, "bob")
+    assert _parent(pid) == server.process.pid
+    limit = (Path(f"/proc/{pid}/limits").read_text()).splitlines()
+    data = next(line for line in limit if line.startswith("Max data size"))
+    assert data.split()[3] == str(400 << 20)
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])

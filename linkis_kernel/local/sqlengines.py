@@ -1,0 +1,360 @@
+"""Each user's SQL engine: one process per user running their SQL (sqlengine.py).
+
+A user's SQL jobs and the metadata endpoints' questions about their tables go to their own
+engine process, started on first use and again after it ended. It writes the jobs' result sets
+itself, so what a query builds never lives in the server, and `serve --engine-memory` caps it:
+a query that needs more fails there, or ends that engine, and leaves the server and the other
+users untouched. Its process group is written down (engines.ProcessBook) so that a server
+restarting after a crash ends it, and it dies with the server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import logging
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn, Protocol
+
+from .catalog import Provenance
+from .engines import (
+    ERR_ENGINE,
+    EngineChoice,
+    JobCancelled,
+    JobFailed,
+    ProcessBook,
+    RunContext,
+    memory_hint,
+    output_lines,
+    spawn_engine,
+    stop_process,
+)
+from .errors import ServiceError
+from .paths import Layout
+from .sessions import START_TIMEOUT, read_message
+from .userdb import ensure_demo_file, keep_read_only
+
+log = logging.getLogger("linkis_kernel.local")
+
+ENGINE_MODULE = "linkis_kernel.local.sqlengine"
+CATALOG_TIMEOUT = 60.0
+_STDERR_TAIL = 20
+MSG_SQL_NOT_OPEN = "The SQL engines are not running: the server is starting or shutting down"
+
+
+class SqlJob(RunContext, Protocol):
+    """A job as the SQL engines see it: whose it is, its labels, where its result sets go, and
+    which engine runs it."""
+
+    user: str
+    engine: EngineChoice
+    result_dir: Path
+
+    def attach_sql_engine(self, engine: SqlEngine | None) -> None: ...
+
+
+@dataclass(eq=False)
+class _Waiter:
+    """A job or a catalog call waiting for the engine's last word about it."""
+
+    job: RunContext | None = None
+    answer: dict[str, Any] | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def finish(self, answer: dict[str, Any] | None) -> None:
+        self.answer = answer
+        self.done.set()
+
+
+class SqlEngine:
+    """One user's SQL engine process and the jobs and catalog calls it is serving."""
+
+    def __init__(self, user: str, layout: Layout, cursors: int, memory: int | None):
+        self.user = user
+        self.layout = layout
+        self.cursors = cursors
+        self.memory = memory
+        self.process: subprocess.Popen[bytes] | None = None
+        self.last_used = time.monotonic()
+        self._jobs: dict[int, _Waiter] = {}
+        self._calls: dict[int, _Waiter] = {}
+        self._numbers = itertools.count(1)
+        self._stderr: deque[str] = deque(maxlen=_STDERR_TAIL)
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._ended = threading.Event()
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid if self.process is not None else 0
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and not self._ended.is_set()
+
+    def busy(self) -> bool:
+        with self._lock:
+            return bool(self._jobs or self._calls)
+
+    # -- start and stop ---------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the engine process and wait until it is ready (JobFailed if it is not)."""
+        area = self.layout.user_area(self.user)
+        area.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", ENGINE_MODULE, str(self.layout.root), self.user,
+                   str(self.cursors), str(self.memory or 0)]  # fmt: skip
+        self.process = spawn_engine(
+            command, area, stdin=subprocess.PIPE, what="SQL", memory=self.memory
+        )
+        threading.Thread(target=self._pump_stderr, daemon=True, name="linkis-sql-stderr").start()
+        assert self.process.stdout is not None
+        timer = threading.Timer(START_TIMEOUT, stop_process, args=(self.process,))
+        timer.start()
+        try:
+            ready = read_message(self.process.stdout)
+        finally:
+            timer.cancel()
+        if ready is None or ready.get("op") != "ready":
+            stop_process(self.process)
+            self._ended.set()
+            said = "; ".join(self._stderr) or "nothing"
+            raise JobFailed(ERR_ENGINE, f"the SQL engine did not start (it said: {said})")
+        threading.Thread(target=self._read_answers, daemon=True, name="linkis-sql").start()
+
+    def stop(self) -> None:
+        """Ask the engine to end, then end its process group."""
+        process = self.process
+        if process is None:
+            return
+        self._send({"op": "exit"})
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(2.0)
+        stop_process(process)
+
+    # -- jobs and catalog calls --------------------------------------------------------------
+    def run(self, job: SqlJob) -> None:
+        """Run `job`'s SQL; raises JobFailed / JobCancelled as it ends."""
+        waiter = _Waiter(job)
+        with self._lock:
+            self._jobs[job.task_id] = waiter
+        job.attach_sql_engine(self)
+        try:
+            self._send({"op": "run", "job": job.task_id, "code": job.code,
+                        "creator": job.creator, "engine_type": job.engine.engine_type,
+                        "result_dir": str(job.result_dir)})  # fmt: skip
+            if job.cancelled.is_set():  # killed while the request was on its way
+                self.interrupt(job)
+            if self._ended.is_set():
+                waiter.finish(None)
+            waiter.done.wait()
+        finally:
+            job.attach_sql_engine(None)
+            with self._lock:
+                self._jobs.pop(job.task_id, None)
+                self.last_used = time.monotonic()
+        _raise_outcome(waiter.answer, job, self)
+
+    def interrupt(self, job: RunContext) -> None:
+        self._send({"op": "interrupt", "job": job.task_id})
+
+    def ask(self, what: str, **args: Any) -> Any:
+        """The engine's answer to a catalog question (catalog.py); ServiceError if it fails."""
+        waiter = _Waiter()
+        number = next(self._numbers)
+        with self._lock:
+            self._calls[number] = waiter
+        try:
+            self._send({"op": "catalog", "call": number, "what": what, "args": args})
+            if self._ended.is_set() or not waiter.done.wait(CATALOG_TIMEOUT):
+                raise ServiceError("Your SQL engine did not answer; try again")
+        finally:
+            with self._lock:
+                self._calls.pop(number, None)
+                self.last_used = time.monotonic()
+        answer = waiter.answer or {"error": {"message": "Your SQL engine stopped; try again"}}
+        error = answer.get("error")
+        if error:
+            raise ServiceError(
+                str(error.get("message")), status=int(error.get("status") or 1),
+                code=error.get("code"),
+            )  # fmt: skip
+        return answer.get("value")
+
+    def _send(self, request: dict[str, Any]) -> None:
+        process = self.process
+        if process is None or process.stdin is None:
+            return
+        with self._write_lock, contextlib.suppress(OSError, ValueError):
+            process.stdin.write((json.dumps(request) + "\n").encode())
+            process.stdin.flush()  # a gone engine: reading its answers says so
+
+    # -- what the engine says ---------------------------------------------------------------
+    def _read_answers(self) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        while (message := read_message(self.process.stdout)) is not None:
+            self._dispatch(message)
+        self.process.wait()
+        self._ended.set()
+        with self._lock:
+            waiting = [*self._jobs.values(), *self._calls.values()]
+        for waiter in waiting:
+            waiter.finish(None)
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        op = message.get("op")
+        with self._lock:
+            if op == "answer":
+                call = self._calls.get(int(message.get("call") or 0))
+                if call is not None:
+                    call.finish(message)
+                return
+            waiter = self._jobs.get(int(message.get("job") or 0))
+        if waiter is None or waiter.job is None:
+            return
+        job = waiter.job
+        if op == "log":
+            job.write_log(str(message.get("level")), str(message.get("text", "")))
+        elif op == "statements":
+            job.start_statements(int(message.get("count", 1)))
+        elif op == "progress":
+            job.statement_progress(int(message.get("index", 0)), float(message.get("fraction", 0)))
+        elif op == "done":
+            waiter.finish(message)
+
+    def _pump_stderr(self) -> None:
+        process = self.process
+        assert process is not None and process.stderr is not None
+        for raw in output_lines(process.stderr):
+            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            self._stderr.append(line)
+            log.info("SQL engine of %s: %s", self.user, line)
+
+    def died(self) -> str:
+        """How the engine ended, for the jobs it was running."""
+        code = self.process.wait() if self.process is not None else None
+        text = f"Your SQL engine (pid {self.pid}) exited with status {code} while running this job"
+        hint = f" If it ran out of memory: {memory_hint(self.memory)}" if self.memory else ""
+        return f"{text}; the next SQL job starts a new one.{hint}"
+
+
+def _raise_outcome(answer: dict[str, Any] | None, job: RunContext, engine: SqlEngine) -> None:
+    """End the job as the engine's `done` says (None: the engine died)."""
+    if answer is None:
+        if job.cancelled.is_set():
+            raise JobCancelled
+        _fail(ERR_ENGINE, engine.died())
+    if answer.get("cancelled") or job.cancelled.is_set():
+        raise JobCancelled
+    error = answer.get("error")
+    if error:
+        _fail(int(error.get("code") or ERR_ENGINE), str(error.get("message")), error.get("details"))
+
+
+def _fail(code: int, message: str, details: list[str] | None = None) -> NoReturn:
+    raise JobFailed(code, message, list(details or []))
+
+
+class SqlEngines:
+    """The users' SQL engines of one server: each started on first use (and again after it
+    ended), ended when idle for `idle_timeout` seconds, all ended on close."""
+
+    def __init__(
+        self, layout: Layout, cursors: int, memory: int | None, book: ProcessBook,
+        idle_timeout: float,
+    ):  # fmt: skip
+        self.layout = layout
+        self._cursors = cursors
+        self._memory = memory
+        self._book = book
+        self._idle_timeout = idle_timeout
+        self._engines: dict[str, SqlEngine] = {}
+        self._starting: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()
+        self._running = False
+        self._stop = threading.Event()
+        self._demo_keeper: Any = None
+
+    def start(self) -> None:
+        """Create the demo database the first time, and hold it read-only so that no engine
+        can open it read-write."""
+        ensure_demo_file(self.layout.demo_file)
+        self._demo_keeper = keep_read_only(self.layout.demo_file)
+        self._running = True
+        threading.Thread(target=self._end_idle, daemon=True, name="linkis-sql-idle").start()
+
+    def engine(self, user: str) -> SqlEngine:
+        """`user`'s running SQL engine, started if there is none."""
+        with self._lock:
+            if not self._running:
+                raise ServiceError(MSG_SQL_NOT_OPEN)
+            starting = self._starting.setdefault(user, threading.Lock())
+        with starting:
+            with self._lock:
+                engine = self._engines.get(user)
+                if engine is not None and engine.alive:
+                    engine.last_used = time.monotonic()  # not idle: a job or a call comes
+                    return engine
+            if engine is not None:
+                self._book.remove_process(engine.pid)
+            engine = SqlEngine(user, self.layout, self._cursors, self._memory)
+            engine.start()
+            self._book.add_process(engine.pid)
+            with self._lock:
+                self._engines[user] = engine
+            return engine
+
+    def run(self, job: SqlJob) -> None:
+        self.engine(job.user).run(job)
+
+    def tables(self, user: str, database: str | None, own: Provenance, shared: Provenance) -> Any:
+        return self._ask(user, "tables", database=database, own=list(own), shared=list(shared))
+
+    def columns(self, user: str, database: str | None, table: str | None) -> Any:
+        return self._ask(user, "columns", database=database, table=table)
+
+    def databases(self, user: str) -> Any:
+        return self._ask(user, "databases")
+
+    def _ask(self, user: str, what: str, **args: Any) -> Any:
+        try:
+            engine = self.engine(user)
+        except JobFailed as exc:
+            raise ServiceError(str(exc)) from None
+        return engine.ask(what, **args)
+
+    def _end_idle(self) -> None:
+        slice_ = max(0.05, min(10.0, self._idle_timeout / 4))
+        while not self._stop.wait(slice_):
+            now = time.monotonic()
+            with self._lock:
+                idle = [
+                    (user, engine) for user, engine in self._engines.items()
+                    if not engine.busy() and now - engine.last_used >= self._idle_timeout
+                ]  # fmt: skip
+                for user, _engine in idle:
+                    del self._engines[user]
+            for _user, engine in idle:
+                self._end(engine)
+
+    def _end(self, engine: SqlEngine) -> None:
+        engine.stop()
+        self._book.remove_process(engine.pid)
+
+    def close(self) -> None:
+        self._stop.set()
+        with self._lock:
+            self._running = False
+            engines = list(self._engines.values())
+            self._engines.clear()
+        for engine in engines:
+            self._end(engine)
+        if self._demo_keeper is not None:
+            self._demo_keeper.close()
+            self._demo_keeper = None
