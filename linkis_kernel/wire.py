@@ -13,6 +13,7 @@ from typing import Any
 API_PREFIX = "/api/rest_j/v1"
 
 SESSION_COOKIE = "linkis_user_session_ticket_id_v1"
+DEVICE_COOKIE = "linkis_device"  # the embedded server's; a client keeps it across logouts
 TOKEN_CODE_HEADER = "Token-Code"
 TOKEN_USER_HEADER = "Token-User"
 

@@ -18,6 +18,7 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 import requests
+from requests.cookies import remove_cookie_by_name
 from urllib3.exceptions import NewConnectionError
 
 from .. import wire
@@ -117,7 +118,9 @@ class Transport:
             except LinkisAuthError:
                 pass  # the session had already expired: logged out either way
             finally:
-                self.session.cookies.clear()
+                # Other cookies stay: a device cookie (embedded server) is meant to outlive
+                # the session, so that this client's next login is not held up by others'.
+                remove_cookie_by_name(self.session.cookies, wire.SESSION_COOKIE)
 
     def with_auth(self, action: Callable[[], T]) -> T:
         """Run `action`, logging in first when needed and once more if the session was refused."""

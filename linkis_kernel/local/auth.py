@@ -3,6 +3,12 @@
 Passwords are kept only as scrypt hashes with a per-user salt; tokens (random, high-entropy)
 only as SHA-256 digests. Every comparison is constant-time. Nothing here ever puts a secret
 into a message, a log line or a repr.
+
+Failed password logins are counted per (user, address), and, for a client holding a valid device
+cookie of the user (devices.py), per device instead: another client failing logins under the
+user's name, from the same address, cannot then keep the user's own device out. Token logins
+are not throttled: the generated token is a random 256-bit secret, which no number of guesses
+finds (users.json's tokens are as good as whoever wrote them; README, "Security").
 """
 
 from __future__ import annotations
@@ -16,10 +22,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..wire import STATUS_NOT_LOGGED_IN, TOKEN_CODE_HEADER, TOKEN_USER_HEADER
+from .devices import DeviceCookies
 from .errors import ServiceError
 
 DEFAULT_SESSION_TIMEOUT = 3600.0  # seconds; Linkis ships `wds.linkis.session.timeout=1h`
-FREE_LOGIN_FAILURES = 5  # failed logins per (user, address) before attempts are slowed down
+FREE_LOGIN_FAILURES = 5  # failed logins per (user, address or device) before slowing down
 MAX_LOGIN_DELAY = 300.0  # seconds; the refusal window grows up to this
 MAX_TRACKED_FAILURES = 10_000
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
@@ -95,11 +102,38 @@ class _Failures:
     blocked_until: float = 0.0
 
 
+@dataclass(frozen=True)
+class _Client:
+    """Whose failed logins an attempt counts with: a device's own, or all from its address."""
+
+    user: str  # lower case
+    address: str
+    device: str | None  # the nonce of a valid device cookie of `user`
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        if self.device is not None:
+            return ("device", self.user, self.device)
+        return ("address", self.user, self.address)
+
+    def describe(self) -> str:
+        return "this device" if self.device is not None else self.address
+
+
+@dataclass(frozen=True)
+class PasswordLogin:
+    """A successful password login: the user, and the device cookie to (re)set on the client."""
+
+    user: User
+    device_cookie: str = field(repr=False)
+
+
 class AuthStore:
     """The users, live sessions and failed-login counters of one server process.
 
     `where` is the (ip, port) that formatted gateway errors name; `clock` gives the seconds
-    that session expiry and login throttling measure (monotonic; tests pass a fake one).
+    that session expiry and login throttling measure (monotonic; tests pass a fake one);
+    `device_key` signs device cookies (a random one, good for this process, by default).
     """
 
     def __init__(
@@ -109,13 +143,15 @@ class AuthStore:
         session_timeout: float = DEFAULT_SESSION_TIMEOUT,
         where: tuple[str, int] = ("127.0.0.1", 0),
         clock: Callable[[], float] = time.monotonic,
+        device_key: bytes | None = None,
     ):
         self._users = {user.name.lower(): user for user in users}
+        self._devices = DeviceCookies(device_key or secrets.token_bytes(32))
         self.session_timeout = session_timeout
         self.where = where
         self._clock = clock
         self._sessions: dict[str, _Session] = {}
-        self._failures: dict[tuple[str, str], _Failures] = {}
+        self._failures: dict[tuple[str, str, str], _Failures] = {}
         self._lock = threading.Lock()
 
     def user(self, name: str) -> User | None:
@@ -123,35 +159,48 @@ class AuthStore:
 
     # -- password login -------------------------------------------------------------------------
 
-    def login(self, name: str | None, password: str | None, address: str) -> User:
-        """Check a user name and password; raise `ServiceError` with the Linkis message if wrong."""
+    def login(
+        self,
+        name: str | None,
+        password: str | None,
+        address: str,
+        device_cookie: str | None = None,
+    ) -> PasswordLogin:
+        """Check a user name and password; raise `ServiceError` with the Linkis message if wrong.
+
+        `device_cookie` is the client's device cookie, if it sent one: when it is valid for
+        `name`, only that device's own failures can slow the attempt down.
+        """
         if not name:
             raise ServiceError(MSG_NO_USER)
         if not password:
             raise ServiceError(MSG_NO_PASSWORD)
-        key = (name.lower(), address)
-        self._refuse_if_throttled(key)
+        client = _Client(name.lower(), address, self._devices.device_of(name, device_cookie))
+        self._refuse_if_throttled(client)
         user = self.user(name)
         if user is None:
             _password_hash(password, _DUMMY_SALT)  # as slow as a real check: names stay private
         elif user.password_matches(password):
             with self._lock:
-                self._failures.pop(key, None)
-            return user
-        self._count_failure(key)
+                self._failures.pop(client.key, None)
+            if client.device is None or device_cookie is None:
+                device_cookie = self._devices.issue(user.name)
+            return PasswordLogin(user, device_cookie)
+        self._count_failure(client.key)
         raise ServiceError(MSG_WRONG_PASSWORD)
 
-    def _refuse_if_throttled(self, key: tuple[str, str]) -> None:
+    def _refuse_if_throttled(self, client: _Client) -> None:
         with self._lock:
-            failures = self._failures.get(key)
+            failures = self._failures.get(client.key)
             wait = failures.blocked_until - self._clock() if failures else 0.0
         if wait > 0:
             raise ServiceError(
-                f"Too many failed logins for user {key[0]} from {key[1]}: try again in "
-                f"{max(wait, 1):.0f} s (the local server's password is in connection.json)."
+                f"Too many failed logins for user {client.user} from {client.describe()}: try "
+                f"again in {max(wait, 1):.0f} s (the local server's password is in "
+                "connection.json)."
             )
 
-    def _count_failure(self, key: tuple[str, str]) -> None:
+    def _count_failure(self, key: tuple[str, str, str]) -> None:
         with self._lock:
             if len(self._failures) > MAX_TRACKED_FAILURES:  # forget guesses no longer blocked
                 now = self._clock()

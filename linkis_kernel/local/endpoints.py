@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 from tornado.iostream import StreamClosedError
 
 from .. import wire
-from .auth import MSG_LOGIN_OK, MSG_LOGOUT_OK, MSG_NOT_LOGGED_IN, User
+from .auth import MSG_LOGIN_OK, MSG_LOGOUT_OK, MSG_NOT_LOGGED_IN, PasswordLogin, User
+from .devices import DEVICE_COOKIE_DAYS
 from .dolphin import read_header
 from .engines import ENGINE_RUN_TYPES
 from .errors import ServiceError
@@ -75,18 +76,35 @@ def _open_session(h: ApiHandler, user: User) -> None:
     h.set_cookie(wire.SESSION_COOKIE, ticket, path="/", httponly=True, samesite="Strict")
 
 
+def _set_device_cookie(h: ApiHandler, cookie: str) -> None:
+    # Set again on every login, so that a device in use keeps it for a year from its last login.
+    h.set_cookie(
+        wire.DEVICE_COOKIE,
+        cookie,
+        path="/",
+        httponly=True,
+        samesite="Strict",
+        expires_days=DEVICE_COOKIE_DAYS,
+    )
+
+
 async def login(h: ApiHandler) -> Reply:
     current = h.ctx.auth.live_session_user(h.get_cookie(wire.SESSION_COOKIE))
     if current:
         return Reply({"userName": current}, f"{current} {MSG_ALREADY_LOGGED_IN}")
     try:
         name, password = _login_credentials(h)
+        device = h.get_cookie(wire.DEVICE_COOKIE)
         # scrypt takes tens of milliseconds: keep it off the IOLoop.
-        user = await h.run(h.ctx.auth.login, name, password, h.request.remote_ip or "")
+        accepted: PasswordLogin = await h.run(
+            h.ctx.auth.login, name, password, h.request.remote_ip or "", device
+        )
     except ServiceError as err:
         log.warning("failed login from %s", h.request.remote_ip)
         return Reply(_login_extras(h), err.message, wire.STATUS_ERROR)
+    user = accepted.user
     _open_session(h, user)
+    _set_device_cookie(h, accepted.device_cookie)
     data = {"userName": user.name, "isAdmin": user.is_admin, **_login_extras(h)}
     return Reply(data, MSG_LOGIN_OK)
 

@@ -3,8 +3,9 @@
 The server runs with umask 077: every file in the data directory is 0600 and every folder 0700
 (files and folders at its top are set so at start, whoever created them). Its files:
 
-* `credentials.json` (0600): the default user (the OS user), its password and token; generated
-  on first start and kept, so they are stable across restarts.
+* `credentials.json` (0600): the default user (the OS user), its password and token, and the
+  key that signs device cookies (devices.py); generated on first start and kept, so they are
+  stable across restarts (a file without the key gets one added).
 * `users.json` (optional, written by hand; set to 0600 at start): extra users, a JSON array of
   `{"name": ..., "password": ..., "token": ...}` (`token` optional). Used e.g. to test that users
   cannot see each other's jobs.
@@ -66,6 +67,7 @@ from .sparkdata import SparkModeError, spark_mode
 log = logging.getLogger("linkis_kernel.local")
 
 CREDENTIALS_FILE = "credentials.json"
+DEVICE_KEY_FIELD = "device_key"
 USERS_FILE = "users.json"
 SESSION_TIMEOUT_ENV = "LINKIS_LOCAL_SESSION_TIMEOUT"
 SHUTDOWN_GRACE = 2.0  # seconds open connections get to finish on shutdown
@@ -97,7 +99,7 @@ def _serve(args: argparse.Namespace) -> int:
         raise StartupError(f"--workers must be at least 1, got {args.workers}.")
     engines = _engine_settings(args)
     _refuse_second_server(data_dir)
-    default_user, password, token = _default_credentials(data_dir)
+    default_user, password, token, device_key = _default_credentials(data_dir)
     users = [User.create(default_user, password, token, is_admin=True), *_extra_users(data_dir)]
     engines = replace(
         engines,
@@ -107,7 +109,12 @@ def _serve(args: argparse.Namespace) -> int:
     sockets = _bind(args.host, args.port)
     port = sockets[0].getsockname()[1]
     url = f"http://{_url_host(args.host)}:{port}"
-    auth = AuthStore(users, session_timeout=_session_timeout(), where=(args.host, port))
+    auth = AuthStore(
+        users,
+        session_timeout=_session_timeout(),
+        where=(args.host, port),
+        device_key=device_key.encode(),
+    )
 
     from .service import LocalLinkis
 
@@ -298,21 +305,34 @@ def _refuse_second_server(data_dir: Path) -> None:
         )
 
 
-def _default_credentials(data_dir: Path) -> tuple[str, str, str]:
-    """The OS user's password and token, generated once and kept in the data dir."""
+def _default_credentials(data_dir: Path) -> tuple[str, str, str, str]:
+    """The OS user's password and token, and the device cookie key, generated once and kept in
+    the data dir."""
     path = data_dir / CREDENTIALS_FILE
+    stored = _stored_credentials(path)
+    if stored is None:
+        stored = {"user": getpass.getuser(), "password": new_secret(), "token": new_secret()}
+    device_key = stored.get(DEVICE_KEY_FIELD)
+    if not device_key or not isinstance(device_key, str):  # a file of an older version
+        stored[DEVICE_KEY_FIELD] = new_secret()
+        write_private_json(path, stored)
+    return stored["user"], stored["password"], stored["token"], stored[DEVICE_KEY_FIELD]
+
+
+def _stored_credentials(path: Path) -> dict[str, str] | None:
+    """credentials.json's fields, or None when there is no such file yet."""
     try:
         stored = json.loads(path.read_text())
-        return stored["user"], stored["password"], stored["token"]
     except FileNotFoundError:
-        pass
-    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    except (OSError, ValueError):
+        stored = None
+    fields = ("user", "password", "token")
+    if not isinstance(stored, dict) or not all(isinstance(stored.get(f), str) for f in fields):
         raise StartupError(
             f"{path} is unreadable or damaged; delete it to get a new password and token."
-        ) from None
-    user, password, token = getpass.getuser(), new_secret(), new_secret()
-    write_private_json(path, {"user": user, "password": password, "token": token})
-    return user, password, token
+        )
+    return stored
 
 
 def _extra_users(data_dir: Path) -> list[User]:

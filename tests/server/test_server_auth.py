@@ -298,6 +298,35 @@ def test_the_throttling_window_doubles_with_each_further_failure(
     assert server.login(USER, PASSWORD)["status"] == 0
 
 
+def test_a_devices_own_failures_throttle_only_that_device(clocked: InProcessServer) -> None:
+    server, clock = clocked, clocked.clock
+    device = requests.Session()
+    server.login(USER, PASSWORD, device)
+    device.post(server.api("user/logout"), json={}, timeout=10)
+    assert wire.DEVICE_COOKIE in device.cookies
+    for _ in range(5):
+        assert server.login(USER, "wrong", device)["message"].startswith("wrong user name")
+    refused = server.login(USER, PASSWORD, device)["message"]
+    assert refused.startswith(f"Too many failed logins for user {USER} from this device: ")
+    assert "try again in 1 s" in refused
+    assert server.login(USER, PASSWORD)["status"] == 0  # its failures are not its address's
+    clock.advance(1.1)
+    assert server.login(USER, PASSWORD, device)["status"] == 0
+
+
+def test_failures_from_the_address_leave_a_logged_in_device_alone(
+    clocked: InProcessServer,
+) -> None:
+    server = clocked
+    device = requests.Session()
+    server.login(USER, PASSWORD, device)
+    device.post(server.api("user/logout"), json={}, timeout=10)
+    for _ in range(5):
+        server.login(USER, "wrong")
+    assert server.login(USER, PASSWORD)["message"].startswith("Too many failed logins")
+    assert server.login(USER, PASSWORD, device)["status"] == 0
+
+
 def test_secret_files_are_private(linkis_server: ServerProcess) -> None:
     for name in ("connection.json", "credentials.json"):
         mode = stat.S_IMODE((linkis_server.data_dir / name).stat().st_mode)
@@ -323,6 +352,7 @@ def test_banner_and_logs_hold_no_secrets(linkis_server: ServerProcess) -> None:
     )
     logs = linkis_server.log_text() + (linkis_server.data_dir / "server.log").read_text()
     assert "/user/login" in logs  # the requests were logged...
-    secrets = [linkis_server.password, linkis_server.token, session.cookies[wire.SESSION_COOKIE]]
+    secrets = [linkis_server.password, linkis_server.token]
+    secrets += [session.cookies[wire.SESSION_COOKIE], session.cookies[wire.DEVICE_COOKIE]]
     for secret in secrets:  # ...without any secret
         assert secret not in logs
