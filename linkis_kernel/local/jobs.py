@@ -24,6 +24,7 @@ from ..wire import (
 from .dolphin import Column, ResultWriter
 from .engines import (
     EngineChoice,
+    JobFailed,
     ResourceSample,
     interrupt,
     query_percent,
@@ -62,6 +63,7 @@ class Job:
     err_desc: str | None = None
     queue_position: int | None = None
     cancel_reason: str | None = None  # errDesc when the job ends Cancelled; None: killed by user
+    stop_error: JobFailed | None = None  # why the server stopped the job, which ends Failed
     cursor: Any = None
     process: subprocess.Popen | None = None
     session: EngineSession | None = None  # the engine (EngineConn) a Python job runs on

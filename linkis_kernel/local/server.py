@@ -23,7 +23,9 @@ Engines: `--engine-idle-timeout` (default 30m) ends idle Python engines,
 (default 5 s, 20 s for Spark engines) is how long a killed job may take to stop before its
 engine is ended. `--sandbox auto` (default) runs Python, PySpark and Shell jobs in a process
 sandbox (bwrap, sandbox.py) when the server has more than one user; `always` also with one
-user; `never` only with one user.
+user; `never` only with one user. `--disk-quota` caps the disk space of each user's files,
+results and logs (quota.py): `auto` (default) 5 GB, at most a quarter of the data dir's disk,
+when the server has more than one user, none with one user.
 
 Environment: `LINKIS_LOCAL_SESSION_TIMEOUT` sets the idle timeout of login sessions in seconds
 (default 3600); `LINKIS_LOCAL_BWRAP` the bwrap program of the sandbox (default: bwrap on PATH);
@@ -57,6 +59,7 @@ from .app import MAX_BODY_BYTES, make_app
 from .auth import DEFAULT_SESSION_TIMEOUT, AuthStore, User, new_secret
 from .engineconns import EngineSettings
 from .launcher import write_private_json
+from .quota import format_size, parse_size
 from .sandbox import AUTO, NEVER, Sandboxing
 from .sparkdata import SparkModeError, spark_mode
 
@@ -68,6 +71,9 @@ SESSION_TIMEOUT_ENV = "LINKIS_LOCAL_SESSION_TIMEOUT"
 SHUTDOWN_GRACE = 2.0  # seconds open connections get to finish on shutdown
 LOG_MAX_BYTES = 5 * 1024 * 1024
 LOG_BACKUPS = 2
+# A user's SQL database and files plus months of results and logs (an IDE result holds at most
+# 5,000 rows) fit in 5 GB; an owner who wants more for everyone says so with --disk-quota.
+DEFAULT_DISK_QUOTA = 5 << 30
 
 
 class StartupError(Exception):
@@ -96,6 +102,7 @@ def _serve(args: argparse.Namespace) -> int:
     default_user, password, token = _default_credentials(data_dir)
     users = [User.create(default_user, password, token, is_admin=True), *_extra_users(data_dir)]
     engines = replace(engines, sandboxing=_sandboxing(args, len(users), default_user, data_dir))
+    disk_quota = _disk_quota(args, len(users), data_dir)
     sockets = _bind(args.host, args.port)
     port = sockets[0].getsockname()[1]
     url = f"http://{_url_host(args.host)}:{port}"
@@ -104,7 +111,11 @@ def _serve(args: argparse.Namespace) -> int:
     from .service import LocalLinkis
 
     service = LocalLinkis(
-        data_dir, workers=args.workers, instance=f"{args.host}:{port}", engines=engines
+        data_dir,
+        workers=args.workers,
+        instance=f"{args.host}:{port}",
+        engines=engines,
+        disk_quota=disk_quota,
     )
     try:
         service.start()
@@ -198,6 +209,29 @@ def _sandboxing(args: argparse.Namespace, users: int, owner: str, data_dir: Path
     if note is not None:
         log.log(*note)
     return rule
+
+
+def _disk_quota(args: argparse.Namespace, users: int, data_dir: Path) -> int:
+    """`--disk-quota`: the bytes each user may take in the data dir (0: no quota)."""
+    text = str(getattr(args, "disk_quota", AUTO))
+    if text.strip().lower() == AUTO:
+        quota = _default_disk_quota(data_dir) if users > 1 else 0
+    else:
+        size = parse_size(text)
+        if size is None:
+            raise StartupError(
+                "--disk-quota must be a size such as 500MB or 2GB (0 or none for no quota, "
+                f"auto for the default), got {text!r}."
+            )
+        quota = size
+    log.info("disk quota: %s", f"{format_size(quota)} per user" if quota else "none")
+    return quota
+
+
+def _default_disk_quota(data_dir: Path) -> int:
+    """5 GB per user, but at most a quarter of the disk that holds the data dir."""
+    disk = os.statvfs(data_dir)
+    return min(DEFAULT_DISK_QUOTA, disk.f_blocks * disk.f_frsize // 4)
 
 
 def _prepare_data_dir(data_dir: Path) -> None:

@@ -99,6 +99,7 @@ def test_bad_users_file_is_reported(tmp_path: Path, users: str, fragment: str) -
         ([], {"LINKIS_LOCAL_SESSION_TIMEOUT": "soon"}, "must be a positive number of seconds"),
         (["--engine-kill-grace", "0"], {}, "--engine-kill-grace must be a positive number"),
         ([], {"LINKIS_KERNEL_SPARK": "hadoop"}, "LINKIS_KERNEL_SPARK must be one of auto"),
+        (["--disk-quota", "lots"], {}, "--disk-quota must be a size such as 500MB or 2GB"),
     ],
 )
 def test_bad_settings_are_reported(
