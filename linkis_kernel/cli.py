@@ -76,6 +76,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="after a kill, end an engine whose job has not stopped within this time "
         "(default 5 for Python engines, 20 for Spark engines)",
     )
+    serve.add_argument(
+        "--disk-quota",
+        default="auto",
+        metavar="SIZE",
+        help="disk space each user's files, results and logs may take: 500MB, 2GB, 0 or none "
+        "for no quota (default auto: 5GB, at most a quarter of the data dir's disk, when the "
+        "server has more than one user; none with one user)",
+    )
 
     serve.add_argument(
         "--engine-memory",

@@ -246,6 +246,15 @@ class EngineManager:
         self._save_pids()
         self.records.close()
 
+    def _scratch_dir(self, session: EngineSession) -> Path:
+        """The engine's working folder."""
+        return self._scratch / f"ec-{session.ticket_id}"
+
+    def scratch_dirs(self, user: str) -> list[Path]:
+        """The working folders of `user`'s engines, which their jobs may write in."""
+        with self._cond:
+            return [self._scratch_dir(s) for s in self._sessions.values() if s.key.user == user]
+
     # -- sessions for jobs ------------------------------------------------------------------
     def acquire(self, job: RunContext, key: EngineKey, engine_kind: str) -> EngineSession:
         """The session `job` runs on, reserved for it: the idle one with its labels, or a new
@@ -347,8 +356,7 @@ class EngineManager:
         try:
             session.options = self._engine_options(key, session.engine_kind)
             sandbox = self.settings.sandboxing.for_user(key.user)
-            scratch = self._scratch / f"ec-{session.ticket_id}"
-            session.start(scratch, sandbox, self.settings.memory)
+            session.start(self._scratch_dir(session), sandbox, self.settings.memory)
         except BaseException:
             with self._cond:
                 self._forget(session, "it failed to start")

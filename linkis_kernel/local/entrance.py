@@ -135,6 +135,7 @@ class Entrance:
         extra_labels: dict,
     ) -> dict:
         group = group_name(creator, _checked_user(user), choice.engine_type)
+        self.jobs.quota.check(user)
         index = self.jobs.next_index(group)
         short_id = ShortId(group, index)
         labels = [

@@ -39,6 +39,7 @@ from .jobdetails import MSG_JOB_ID_EMPTY, checked_filter, diagnosis, diagnosis_t
 from .jobs import Job, ProgressMonitor, Scheduler, finish_line, kill_running
 from .logfile import ERROR, INFO, format_line
 from .paths import local_path, schema_path
+from .quota import ERR_DISK_QUOTA, DiskQuota, QuotaWatcher
 from .sessions import EngineKey, EngineSession
 from .sqlengines import SqlEngines
 
@@ -77,9 +78,11 @@ class JobBook:
         workers: int,
         sql: SqlEngines,
         engines: EngineManager,
+        quota: DiskQuota,
     ):
         self.instance = instance
         self.engines = engines
+        self.quota = quota
         self._history_file = history_file
         self._sql = sql
         self._lock = threading.Lock()
@@ -90,6 +93,7 @@ class JobBook:
         self._history: History | None = None
         self._scheduler = Scheduler(workers, self._run)
         self._monitor = ProgressMonitor(self._scheduler, self._persist_progress)
+        self._quota_watcher = QuotaWatcher(quota, self._scheduler.running, self._stop_over_quota)
         self._started = False
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -99,6 +103,7 @@ class JobBook:
         self._fail_interrupted_jobs()
         self.engines.start()
         self._monitor.start()
+        self._quota_watcher.start()
         self._started = True
 
     def _fail_interrupted_jobs(self) -> None:
@@ -118,6 +123,7 @@ class JobBook:
                 kill_running(job)
             self._scheduler.join(5.0)
             self._monitor.stop()
+            self._quota_watcher.stop()
             self.engines.close()
         if self._history is not None:
             self._history.close()
@@ -158,6 +164,15 @@ class JobBook:
         else:
             kill_running(job)
 
+    def _stop_over_quota(self, job: Job, reason: str) -> None:
+        """Stop a running job of a user over the disk quota: it ends Failed with `reason`."""
+        job.stop_error = JobFailed(ERR_DISK_QUOTA, reason)
+        kill_running(job)
+
+    def scratch_dirs(self, user: str) -> list[Path]:
+        """The scratch folders of `user`'s running jobs."""
+        return [job.scratch_dir for job in self._scheduler.running() if job.user == user]
+
     # ---- running ---------------------------------------------------------------------------
     def _on_session(self, job: Job) -> bool:
         """Python jobs, and SQL on engine spark when it is a real Spark, run on an engine
@@ -170,6 +185,11 @@ class JobBook:
 
     def _run(self, job: Job) -> None:
         """Worker body: get the job's engine session (Python, Spark), then run it."""
+        over_quota = self.quota.excess(job.user)
+        if over_quota is not None:  # it waited in the queue while its user went over
+            reason = f"{over_quota}, so this job did not start. {self.quota.remedy(job.user)}"
+            self._finish(job, FAILED, ERR_DISK_QUOTA, reason)
+            return
         if not self._on_session(job):
             self._run_job(job)
             return
@@ -177,7 +197,7 @@ class JobBook:
             key = EngineKey(job.user, job.creator, job.engine.engine_type, job.engine.version)
             session = self.engines.acquire(job, key, engine_kind(job.engine.engine_type))
         except JobCancelled:
-            self._finish(job, CANCELLED, None, job.cancel_reason or MSG_KILLED_BY_USER)
+            self._finish(job, *_stopped(job))
             return
         job.attach_session(session)
         try:
@@ -189,7 +209,7 @@ class JobBook:
     def _run_job(self, job: Job) -> None:
         """Move the job to Running, run its engine, record the outcome."""
         if not job.start_running():
-            self._finish(job, CANCELLED, None, MSG_KILLED_BY_USER)
+            self._finish(job, *_stopped(job))
             return
         started = now_ms()
         job.result_dir.mkdir(parents=True, exist_ok=True)
@@ -218,13 +238,13 @@ class JobBook:
                     job, job.scratch_dir, sandbox=sandbox, book=self.engines, memory=settings.memory
                 )
         except JobCancelled:
-            state, err_code, err_desc = CANCELLED, None, job.cancel_reason or MSG_KILLED_BY_USER
+            state, err_code, err_desc = _stopped(job)
         except JobFailed as exc:
             state, err_code, err_desc, details = FAILED, exc.code, str(exc), exc.details
         except Exception as exc:  # an engine bug must still end the job, not leave it Running
             state, err_code, err_desc = FAILED, ERR_ENGINE, f"{type(exc).__name__}: {exc}"
-        if state == SUCCEED and job.cancelled.is_set():
-            state, err_code, err_desc = CANCELLED, None, MSG_KILLED_BY_USER
+        if job.stop_error is not None or (state == SUCCEED and job.cancelled.is_set()):
+            (state, err_code, err_desc), details = _stopped(job), []
         self._finish(job, state, err_code, err_desc, details)
 
     def _run_on_engine(self, job: Job, session: EngineSession) -> None:
@@ -262,6 +282,7 @@ class JobBook:
             metrics={"completeTime": now_ms()},
         )
         shutil.rmtree(job.scratch_dir, ignore_errors=True)
+        self.quota.forget(job.user)
         # A job that wrote no result set leaves no result folder, as in Linkis: getDirFileTrees
         # then answers `dirFileTrees: null` for its resultLocation.
         with contextlib.suppress(OSError):
@@ -422,3 +443,11 @@ class JobBook:
         if row is None or row["execute_user"] != user:
             return {"diagnosisMsg": ""}
         return {"diagnosisMsg": diagnosis(row)}
+
+
+def _stopped(job: Job) -> tuple[str, int | None, str]:
+    """(state, errCode, errDesc) of a job whose engine was stopped: Failed when the server
+    stopped it for an error (the disk quota), else Cancelled with the kill's reason."""
+    if job.stop_error is not None:
+        return FAILED, job.stop_error.code, str(job.stop_error)
+    return CANCELLED, None, job.cancel_reason or MSG_KILLED_BY_USER

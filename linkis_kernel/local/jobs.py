@@ -23,6 +23,7 @@ from ..wire import (
 from .dolphin import Column, ResultWriter
 from .engines import (
     EngineChoice,
+    JobFailed,
     ResourceSample,
     sample_resources,
     stop_process,
@@ -60,6 +61,7 @@ class Job:
     err_desc: str | None = None
     queue_position: int | None = None
     cancel_reason: str | None = None  # errDesc when the job ends Cancelled; None: killed by user
+    stop_error: JobFailed | None = None  # why the server stopped the job, which ends Failed
     process: subprocess.Popen | None = None  # a shell job's process
     session: EngineSession | None = None  # the engine (EngineConn) a Python job runs on
     sql_engine: SqlEngine | None = None  # the user's SQL engine, while it runs this job

@@ -26,7 +26,9 @@ engine is ended. `--sandbox auto` (default) runs Python, PySpark and Shell jobs 
 sandbox (bwrap, sandbox.py) when the server has more than one user; `always` also with one
 user; `never` only with one user. `--engine-memory` caps the memory of every engine process
 (each user's SQL engine, Python and PySpark engines, shell jobs); by default a quarter of the
-machine's memory when the server has more than one user, no cap with one.
+machine's memory when the server has more than one user, no cap with one. `--disk-quota` caps
+the disk space of each user's files, results and logs (quota.py): `auto` (default) 5 GB, at
+most a quarter of the data dir's disk, when the server has more than one user, none with one.
 
 Environment: `LINKIS_LOCAL_SESSION_TIMEOUT` sets the idle timeout of login sessions in seconds
 (default 3600); `LINKIS_LOCAL_BWRAP` the bwrap program of the sandbox (default: bwrap on PATH);
@@ -44,7 +46,6 @@ import json
 import logging
 import logging.handlers
 import os
-import re
 import signal
 import socket
 import sys
@@ -61,6 +62,7 @@ from .app import MAX_BODY_BYTES, make_app
 from .auth import DEFAULT_SESSION_TIMEOUT, AuthStore, User, new_secret
 from .engineconns import EngineSettings
 from .launcher import write_private_json
+from .quota import format_size, parse_size
 from .sandbox import AUTO, NEVER, Sandboxing
 from .sparkdata import SparkModeError, spark_mode
 
@@ -74,6 +76,9 @@ SHUTDOWN_GRACE = 2.0  # seconds open connections get to finish on shutdown
 LOG_MAX_BYTES = 5 * 1024 * 1024
 MIN_ENGINE_MEMORY = 256 << 20
 LOG_BACKUPS = 2
+# A user's SQL database and files plus months of results and logs (an IDE result holds at most
+# 5,000 rows) fit in 5 GB; an owner who wants more for everyone says so with --disk-quota.
+DEFAULT_DISK_QUOTA = 5 << 30
 
 
 class StartupError(Exception):
@@ -106,6 +111,7 @@ def _serve(args: argparse.Namespace) -> int:
         sandboxing=_sandboxing(args, len(users), default_user, data_dir),
         memory=_engine_memory(getattr(args, "engine_memory", AUTO), len(users)),
     )
+    disk_quota = _disk_quota(args, len(users), data_dir)
     sockets = _bind(args.host, args.port)
     port = sockets[0].getsockname()[1]
     url = f"http://{_url_host(args.host)}:{port}"
@@ -119,7 +125,11 @@ def _serve(args: argparse.Namespace) -> int:
     from .service import LocalLinkis
 
     service = LocalLinkis(
-        data_dir, workers=args.workers, instance=f"{args.host}:{port}", engines=engines
+        data_dir,
+        workers=args.workers,
+        instance=f"{args.host}:{port}",
+        engines=engines,
+        disk_quota=disk_quota,
     )
     try:
         service.start()
@@ -161,8 +171,6 @@ async def _run_until_signal(
 
 
 _DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
-_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?b?)")
 
 
 def parse_duration(text: str) -> float | None:
@@ -175,16 +183,6 @@ def parse_duration(text: str) -> float | None:
     except ValueError:
         return None
     return value if value > 0 else None
-
-
-def parse_size(text: str) -> int | None:
-    """Bytes in `512MB`, `4GB`, `1.5gb` or `1048576` (units of 1024); None when the text is not
-    such a size or is zero."""
-    match = _SIZE.fullmatch(text.strip().lower())
-    if match is None:
-        return None
-    value = int(float(match[1]) * _SIZE_UNITS[match[2].rstrip("b")])
-    return value or None
 
 
 def _engine_settings(args: argparse.Namespace) -> EngineSettings:
@@ -244,6 +242,29 @@ def _sandboxing(args: argparse.Namespace, users: int, owner: str, data_dir: Path
     if note is not None:
         log.log(*note)
     return rule
+
+
+def _disk_quota(args: argparse.Namespace, users: int, data_dir: Path) -> int:
+    """`--disk-quota`: the bytes each user may take in the data dir (0: no quota)."""
+    text = str(getattr(args, "disk_quota", AUTO))
+    if text.strip().lower() == AUTO:
+        quota = _default_disk_quota(data_dir) if users > 1 else 0
+    else:
+        size = parse_size(text)
+        if size is None:
+            raise StartupError(
+                "--disk-quota must be a size such as 500MB or 2GB (0 or none for no quota, "
+                f"auto for the default), got {text!r}."
+            )
+        quota = size
+    log.info("disk quota: %s", f"{format_size(quota)} per user" if quota else "none")
+    return quota
+
+
+def _default_disk_quota(data_dir: Path) -> int:
+    """5 GB per user, but at most a quarter of the disk that holds the data dir."""
+    disk = os.statvfs(data_dir)
+    return min(DEFAULT_DISK_QUOTA, disk.f_blocks * disk.f_frsize // 4)
 
 
 def _prepare_data_dir(data_dir: Path) -> None:

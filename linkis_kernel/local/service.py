@@ -22,6 +22,7 @@ from .history import History
 from .jobbook import MSG_NOT_STARTED, JobBook
 from .manager import ManagerEndpoints
 from .paths import Layout
+from .quota import DiskQuota
 from .sqlengines import SqlEngines
 from .userdb import database_file
 from .workspace import Workspace
@@ -37,7 +38,9 @@ class LocalLinkis:
         workers: int = 2,
         instance: str = "127.0.0.1:9001",
         engines: EngineSettings | None = None,
+        disk_quota: int = 0,
     ):
+        """`disk_quota`: the bytes each user's files, results and logs may take (0: no limit)."""
         self.layout = Layout(Path(data_dir).absolute())
         self.server_user = getpass.getuser()
         host = instance.rpartition(":")[0] or "127.0.0.1"
@@ -54,6 +57,7 @@ class LocalLinkis:
             workers=workers,
             sql=self.sql,
             engines=self.engines,
+            quota=DiskQuota(self.layout, disk_quota, self._scratch_dirs),
         )
         self._variables: GlobalVariables | None = None
         self.entrance = Entrance(self.jobs, self.layout, self.global_variables)
@@ -96,6 +100,10 @@ class LocalLinkis:
         if self._variables is not None:
             self._variables.close()
         self.sql.close()
+
+    def _scratch_dirs(self, user: str) -> list[Path]:
+        """The folders outside `user`'s area that their running jobs and engines write in."""
+        return [*self.jobs.scratch_dirs(user), *self.engines.scratch_dirs(user)]
 
     @property
     def history(self) -> History:

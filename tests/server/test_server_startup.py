@@ -18,7 +18,6 @@ from support.serverproc import REPO_ROOT, ServerProcess, start_server, stop_chil
 
 from linkis_kernel import wire
 from linkis_kernel.client.embedded import ensure_server
-from linkis_kernel.local.server import parse_size
 from linkis_kernel.wire import read_connection, server_answers
 
 CLIENTS = 20
@@ -102,6 +101,7 @@ def test_bad_users_file_is_reported(tmp_path: Path, users: str, fragment: str) -
         (["--engine-memory", "lots"], {}, "--engine-memory must be a size of at least 256MB"),
         (["--engine-memory", "100MB"], {}, "--engine-memory must be a size of at least 256MB"),
         ([], {"LINKIS_KERNEL_SPARK": "hadoop"}, "LINKIS_KERNEL_SPARK must be one of auto"),
+        (["--disk-quota", "lots"], {}, "--disk-quota must be a size such as 500MB or 2GB"),
     ],
 )
 def test_bad_settings_are_reported(
@@ -188,12 +188,3 @@ def test_launcher_replaces_a_stale_connection_file(tmp_path: Path) -> None:
         assert conn["url"] != dead_url and server_answers(conn["url"])
     finally:
         stop_child(conn["pid"])
-
-
-@pytest.mark.parametrize(
-    ("text", "size"),
-    [("512MB", 512 << 20), ("4gb", 4 << 30), ("1.5 GB", 3 << 29), ("2k", 2048),
-     ("1048576", 1 << 20), ("0", None), ("-1MB", None), ("lots", None), ("4 pb", None)],
-)  # fmt: skip
-def test_sizes_of_serve_options(text: str, size: int | None) -> None:
-    assert parse_size(text) == size
