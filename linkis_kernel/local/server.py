@@ -26,6 +26,9 @@ sandbox (bwrap, sandbox.py) when the server has more than one user; `always` als
 user; `never` only with one user. `--engine-memory` caps the memory of every engine process
 (each user's SQL engine, Python and PySpark engines, shell jobs); by default a quarter of the
 machine's memory when the server has more than one user, no cap with one.
+`--max-processes-per-user` (default 4096) caps the processes and threads of each user's
+sandboxed jobs together, where the server can create cgroups (cgroups.py); their groups are
+removed when it stops.
 
 Environment: `LINKIS_LOCAL_SESSION_TIMEOUT` sets the idle timeout of login sessions in seconds
 (default 3600); `LINKIS_LOCAL_BWRAP` the bwrap program of the sandbox (default: bwrap on PATH);
@@ -60,7 +63,7 @@ from .app import MAX_BODY_BYTES, make_app
 from .auth import DEFAULT_SESSION_TIMEOUT, AuthStore, User, new_secret
 from .engineconns import EngineSettings
 from .launcher import write_private_json
-from .sandbox import AUTO, NEVER, Sandboxing
+from .sandbox import AUTO, MAX_PROCESSES, NEVER, Sandboxing
 from .sparkdata import SparkModeError, spark_mode
 
 log = logging.getLogger("linkis_kernel.local")
@@ -71,6 +74,7 @@ SESSION_TIMEOUT_ENV = "LINKIS_LOCAL_SESSION_TIMEOUT"
 SHUTDOWN_GRACE = 2.0  # seconds open connections get to finish on shutdown
 LOG_MAX_BYTES = 5 * 1024 * 1024
 MIN_ENGINE_MEMORY = 256 << 20
+MIN_PROCESSES_PER_USER = 16  # bwrap, a job and the few processes any job needs
 LOG_BACKUPS = 2
 
 
@@ -99,11 +103,23 @@ def _serve(args: argparse.Namespace) -> int:
     _refuse_second_server(data_dir)
     default_user, password, token = _default_credentials(data_dir)
     users = [User.create(default_user, password, token, is_admin=True), *_extra_users(data_dir)]
-    engines = replace(
-        engines,
-        sandboxing=_sandboxing(args, len(users), default_user, data_dir),
-        memory=_engine_memory(getattr(args, "engine_memory", AUTO), len(users)),
-    )
+    sandboxing = _sandboxing(args, len(users), default_user, data_dir)
+    try:
+        memory = _engine_memory(getattr(args, "engine_memory", AUTO), len(users))
+        engines = replace(engines, sandboxing=sandboxing, memory=memory)
+        return _run(args, data_dir, engines, users, {"password": password, "token": token})
+    finally:
+        sandboxing.close()  # after the service ended every engine process
+
+
+def _run(
+    args: argparse.Namespace,
+    data_dir: Path,
+    engines: EngineSettings,
+    users: list[User],
+    credentials: dict[str, str],
+) -> int:
+    """Serve on the address `args` give until a signal comes, then end every job and engine."""
     sockets = _bind(args.host, args.port)
     port = sockets[0].getsockname()[1]
     url = f"http://{_url_host(args.host)}:{port}"
@@ -122,8 +138,7 @@ def _serve(args: argparse.Namespace) -> int:
             f"cannot open the server's data in {data_dir} ({type(err).__name__}: {err}); "
             "is another linkis-kernel serve using it? Stop it or pass another --data-dir."
         ) from None
-    conn: dict[str, Any] = {"url": url, "user": default_user, "password": password, "token": token}
-    conn["pid"] = os.getpid()
+    conn: dict[str, Any] = {"url": url, "user": users[0].name, **credentials, "pid": os.getpid()}
     try:
         asyncio.run(_run_until_signal(make_app(service, auth), sockets, data_dir, conn))
     finally:
@@ -225,17 +240,24 @@ def _engine_memory(text: str, users: int) -> int | None:
 
 
 def _sandboxing(args: argparse.Namespace, users: int, owner: str, data_dir: Path) -> Sandboxing:
-    """`--sandbox`: whether Python, PySpark and Shell jobs run in the process sandbox."""
+    """`--sandbox`: whether Python, PySpark and Shell jobs run in the process sandbox;
+    `--max-processes-per-user`: the cap of each user's processes there, where cgroups allow."""
     mode = getattr(args, "sandbox", AUTO)
     if mode == NEVER and users > 1:
         raise StartupError(
             f"--sandbox never is only allowed with one user, and this server has {users} "
             f"(users.json): use --sandbox auto, or remove {data_dir / USERS_FILE}."
         )
-    rule = Sandboxing.decide(mode, users, owner, data_dir)
-    note = rule.startup_note()
-    if note is not None:
-        log.log(*note)
+    cap = getattr(args, "max_processes_per_user", None)
+    cap = MAX_PROCESSES if cap is None else cap
+    if cap < MIN_PROCESSES_PER_USER:
+        raise StartupError(
+            f"--max-processes-per-user must be at least {MIN_PROCESSES_PER_USER}, got {cap}."
+        )
+    rule = Sandboxing.decide(mode, users, owner, data_dir).with_process_cap(cap)
+    for note in (rule.startup_note(), rule.process_cap_note()):
+        if note is not None:
+            log.log(*note)
     return rule
 
 
