@@ -93,6 +93,14 @@ def build_parser() -> argparse.ArgumentParser:
         "none, or auto (default: a quarter of this machine's memory when the server has more "
         "than one user, none with one)",
     )
+    serve.add_argument(
+        "--max-processes-per-user",
+        type=int,
+        default=None,
+        metavar="N",
+        help="processes and threads the sandboxed jobs of one user may have together, where the "
+        "server can create cgroups (default 4096)",
+    )
 
     run = commands.add_parser("run", help="submit code to Linkis, stream progress, print result")
     run.add_argument("-e", "--engine", required=True, help="engine type, e.g. spark or hive-3.1.3")

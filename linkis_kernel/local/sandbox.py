@@ -13,7 +13,9 @@ owner runs Python, PySpark and Shell jobs (unconfined, as with one user); everyo
 with `ERR_SANDBOX` saying why. No job outlives the server: sandboxed ones die with it
 (`--die-with-parent`), unconfined ones get a parent-death signal. Processes are started from one
 long-lived thread because a parent-death signal fires when the thread that started the child
-ends, not the process, and jobs run on short-lived threads.
+ends, not the process, and jobs run on short-lived threads. Where the server can create cgroups,
+each user's sandboxed processes also join a cgroup of that user capping their processes and
+threads together (cgroups.py); elsewhere only RLIMIT_NPROC caps them, which root ignores.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from .cgroups import UserCgroups, create_user_cgroups
 from .paths import Layout
 
 log = logging.getLogger("linkis_kernel.local")
@@ -44,7 +47,9 @@ INSTALL_HINT = (
     "install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap) and restart the server"
 )
 # Processes and threads a sandboxed job may have. RLIMIT_NPROC counts every process of the real
-# user id (all jobs run as the server's), and Linux does not apply it to root at all.
+# user id (all jobs run as the server's), and Linux does not apply it to root at all; where the
+# server can create cgroups, the same number is also the default cap of each user's processes
+# and threads together (cgroups.py); an idle Spark engine holds about 90 of them on two cores.
 MAX_PROCESSES = 4096
 _PROBE_TIMEOUT = 15.0
 # What programs need from the host, read-only (merged-/usr symlinks are recreated as symlinks).
@@ -79,6 +84,7 @@ class Sandbox:
     read_only: tuple[str, ...]
     environment: tuple[tuple[str, str], ...]
     refusal: str | None = None
+    cgroup: Path | None = None  # the user's cgroup its processes join (cgroups.py)
 
     @classmethod
     def refusing(cls, bwrap: str, refusal: str) -> Sandbox:
@@ -124,6 +130,7 @@ class Sandboxing:
     problem: str | None = None
     read_only: tuple[str, ...] = field(default=(), repr=False)
     java_home: str | None = None
+    cgroups: UserCgroups | str | None = None  # per-user cgroups, or why there are none
 
     @classmethod
     def decide(cls, mode: str, users: int, owner: str, data_dir: Path) -> Sandboxing:
@@ -174,7 +181,30 @@ class Sandboxing:
             )
             return Sandbox.refusing(self.bwrap, refusal)
         assert self.layout is not None
-        return self._sandbox(user, self.layout.user_files(user))
+        sandbox = self._sandbox(user, self.layout.user_files(user))
+        if not isinstance(self.cgroups, UserCgroups):
+            return sandbox
+        try:
+            group = self.cgroups.for_user(self.layout.user_area(user).name)
+        except OSError as exc:
+            refusal = (
+                f"This server caps each user's processes in a cgroup, but {user}'s cannot be "
+                f"created ({exc.strerror}); ask whoever runs the server to restart it."
+            )
+            return Sandbox.refusing(self.bwrap, refusal)
+        return replace(sandbox, cgroup=group)
+
+    def with_process_cap(self, max_processes: int) -> Sandboxing:
+        """This rule with each user's processes and threads together capped at `max_processes`
+        in cgroups, where the server can create them (cgroups.py); only for sandboxed jobs."""
+        if not self.active or self.problem is not None:
+            return self
+        return replace(self, cgroups=create_user_cgroups(max_processes))
+
+    def close(self) -> None:
+        """Remove the server's cgroups, ending what is still in them."""
+        if isinstance(self.cgroups, UserCgroups):
+            self.cgroups.remove()
 
     def _sandbox(self, user: str, home: Path) -> Sandbox:
         assert self.layout is not None
@@ -198,6 +228,30 @@ class Sandboxing:
         return logging.INFO, (
             "Process sandbox: Python, PySpark and Shell jobs run under bwrap, each user's in "
             f"{self.layout.root if self.layout else ''}/users/<user>/files only."
+        )
+
+    def process_cap_note(self) -> tuple[int, str] | None:
+        """(log level, line) saying how many processes sandboxed jobs may start; None if none
+        run sandboxed."""
+        if not self.active or self.problem is not None:
+            return None
+        if isinstance(self.cgroups, UserCgroups):
+            cgroups = self.cgroups
+            return logging.INFO, (
+                f"Process cap: each user's Python, PySpark and Shell processes and threads "
+                f"together at most {cgroups.max_processes} (pids.max of cgroup "
+                f"v{cgroups.version} {cgroups.root}/<user>)."
+            )
+        line = (
+            f"Process cap: RLIMIT_NPROC only, {MAX_PROCESSES} processes of the server's OS user "
+            f"(all users' jobs together) for each sandboxed job; no per-user cgroup: "
+            f"{self.cgroups}."
+        )
+        if os.geteuid() != 0:
+            return logging.INFO, line
+        return logging.WARNING, (
+            f"{line} The server runs as root, and Linux does not apply RLIMIT_NPROC to root: a "
+            "user's jobs can start processes until the machine runs out."
         )
 
 
@@ -298,7 +352,8 @@ def start_process(
     `sandbox` if given (SandboxRefused if it refuses), so that it dies when the server dies.
     With `memory`, each process it starts may use at most that many bytes of data memory."""
     argv = sandbox.command(command, cwd) if sandbox is not None else list(command)
-    setup = _child_setup(os.getpid(), confined=sandbox is not None, memory=memory)
+    cgroup = sandbox.cgroup if sandbox is not None else None
+    setup = _child_setup(os.getpid(), confined=sandbox is not None, memory=memory, cgroup=cgroup)
 
     def popen() -> subprocess.Popen[bytes]:
         return subprocess.Popen(
@@ -312,19 +367,33 @@ def start_process(
             preexec_fn=setup,
         )
 
-    return _SPAWNER.submit(popen).result()
+    try:
+        return _SPAWNER.submit(popen).result()
+    except subprocess.SubprocessError:  # the child's set-up before exec failed
+        steps = f"joining cgroup {cgroup} or setting its limits" if cgroup else "setting its limits"
+        raise OSError(f"the process could not be set up ({steps})") from None
 
 
-def _child_setup(server_pid: int, *, confined: bool, memory: int | None) -> Callable[[], None]:
-    """What the child does before exec: die with the server, and cap its data memory (heap and
-    private mappings; inherited by what it starts, a JVM included) at `memory`; when confined,
-    also ignore SIGINT in bwrap itself (an interrupt is for the job inside, which sets its own
+def _child_setup(
+    server_pid: int, *, confined: bool, memory: int | None, cgroup: Path | None
+) -> Callable[[], None]:
+    """What the child does before exec: join `cgroup` (so it and all it starts count against
+    that user's process cap), die with the server, and cap its data memory (heap and private
+    mappings; inherited by what it starts, a JVM included) at `memory`; when confined, also
+    ignore SIGINT in bwrap itself (an interrupt is for the job inside, which sets its own
     handler) and cap its processes and core dumps."""
 
     nproc = _lowered(resource.RLIMIT_NPROC, MAX_PROCESSES)
     data = _lowered(resource.RLIMIT_DATA, memory) if memory is not None else None
+    procs = os.fsencode(cgroup / "cgroup.procs") if cgroup is not None else None
 
     def setup() -> None:
+        if procs is not None:
+            fd = os.open(procs, os.O_WRONLY)
+            try:
+                os.write(fd, b"0")  # "0": the writing process itself (v1 and v2)
+            finally:
+                os.close(fd)
         if _prctl is not None:
             _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
             if os.getppid() != server_pid:  # the server died before the line above

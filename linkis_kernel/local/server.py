@@ -29,6 +29,9 @@ user; `never` only with one user. `--engine-memory` caps the memory of every eng
 machine's memory when the server has more than one user, no cap with one. `--disk-quota` caps
 the disk space of each user's files, results and logs (quota.py): `auto` (default) 5 GB, at
 most a quarter of the data dir's disk, when the server has more than one user, none with one.
+`--max-processes-per-user` (default 4096) caps the processes and threads of each user's
+sandboxed jobs together, where the server can create cgroups (cgroups.py); their groups are
+removed when it stops.
 
 Environment: `LINKIS_LOCAL_SESSION_TIMEOUT` sets the idle timeout of login sessions in seconds
 (default 3600); `LINKIS_LOCAL_BWRAP` the bwrap program of the sandbox (default: bwrap on PATH);
@@ -63,7 +66,7 @@ from .auth import DEFAULT_SESSION_TIMEOUT, AuthStore, User, new_secret
 from .engineconns import EngineSettings
 from .launcher import write_private_json
 from .quota import format_size, parse_size
-from .sandbox import AUTO, NEVER, Sandboxing
+from .sandbox import AUTO, MAX_PROCESSES, NEVER, Sandboxing
 from .sparkdata import SparkModeError, spark_mode
 
 log = logging.getLogger("linkis_kernel.local")
@@ -75,6 +78,7 @@ SESSION_TIMEOUT_ENV = "LINKIS_LOCAL_SESSION_TIMEOUT"
 SHUTDOWN_GRACE = 2.0  # seconds open connections get to finish on shutdown
 LOG_MAX_BYTES = 5 * 1024 * 1024
 MIN_ENGINE_MEMORY = 256 << 20
+MIN_PROCESSES_PER_USER = 16  # bwrap, a job and the few processes any job needs
 LOG_BACKUPS = 2
 # A user's SQL database and files plus months of results and logs (an IDE result holds at most
 # 5,000 rows) fit in 5 GB; an owner who wants more for everyone says so with --disk-quota.
@@ -106,12 +110,27 @@ def _serve(args: argparse.Namespace) -> int:
     _refuse_second_server(data_dir)
     default_user, password, token, device_key = _default_credentials(data_dir)
     users = [User.create(default_user, password, token, is_admin=True), *_extra_users(data_dir)]
-    engines = replace(
-        engines,
-        sandboxing=_sandboxing(args, len(users), default_user, data_dir),
-        memory=_engine_memory(getattr(args, "engine_memory", AUTO), len(users)),
-    )
-    disk_quota = _disk_quota(args, len(users), data_dir)
+    sandboxing = _sandboxing(args, len(users), default_user, data_dir)
+    try:
+        memory = _engine_memory(getattr(args, "engine_memory", AUTO), len(users))
+        engines = replace(engines, sandboxing=sandboxing, memory=memory)
+        disk_quota = _disk_quota(args, len(users), data_dir)
+        credentials = {"password": password, "token": token}
+        return _run(args, data_dir, engines, users, credentials, device_key, disk_quota)
+    finally:
+        sandboxing.close()  # after the service ended every engine process
+
+
+def _run(
+    args: argparse.Namespace,
+    data_dir: Path,
+    engines: EngineSettings,
+    users: list[User],
+    credentials: dict[str, str],
+    device_key: str,
+    disk_quota: int,
+) -> int:
+    """Serve on the address `args` give until a signal comes, then end every job and engine."""
     sockets = _bind(args.host, args.port)
     port = sockets[0].getsockname()[1]
     url = f"http://{_url_host(args.host)}:{port}"
@@ -139,8 +158,7 @@ def _serve(args: argparse.Namespace) -> int:
             f"cannot open the server's data in {data_dir} ({type(err).__name__}: {err}); "
             "is another linkis-kernel serve using it? Stop it or pass another --data-dir."
         ) from None
-    conn: dict[str, Any] = {"url": url, "user": default_user, "password": password, "token": token}
-    conn["pid"] = os.getpid()
+    conn: dict[str, Any] = {"url": url, "user": users[0].name, **credentials, "pid": os.getpid()}
     try:
         asyncio.run(_run_until_signal(make_app(service, auth), sockets, data_dir, conn))
     finally:
@@ -230,17 +248,24 @@ def _engine_memory(text: str, users: int) -> int | None:
 
 
 def _sandboxing(args: argparse.Namespace, users: int, owner: str, data_dir: Path) -> Sandboxing:
-    """`--sandbox`: whether Python, PySpark and Shell jobs run in the process sandbox."""
+    """`--sandbox`: whether Python, PySpark and Shell jobs run in the process sandbox;
+    `--max-processes-per-user`: the cap of each user's processes there, where cgroups allow."""
     mode = getattr(args, "sandbox", AUTO)
     if mode == NEVER and users > 1:
         raise StartupError(
             f"--sandbox never is only allowed with one user, and this server has {users} "
             f"(users.json): use --sandbox auto, or remove {data_dir / USERS_FILE}."
         )
-    rule = Sandboxing.decide(mode, users, owner, data_dir)
-    note = rule.startup_note()
-    if note is not None:
-        log.log(*note)
+    cap = getattr(args, "max_processes_per_user", None)
+    cap = MAX_PROCESSES if cap is None else cap
+    if cap < MIN_PROCESSES_PER_USER:
+        raise StartupError(
+            f"--max-processes-per-user must be at least {MIN_PROCESSES_PER_USER}, got {cap}."
+        )
+    rule = Sandboxing.decide(mode, users, owner, data_dir).with_process_cap(cap)
+    for note in (rule.startup_note(), rule.process_cap_note()):
+        if note is not None:
+            log.log(*note)
     return rule
 
 

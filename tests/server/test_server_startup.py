@@ -100,6 +100,7 @@ def test_bad_users_file_is_reported(tmp_path: Path, users: str, fragment: str) -
         (["--engine-kill-grace", "0"], {}, "--engine-kill-grace must be a positive number"),
         (["--engine-memory", "lots"], {}, "--engine-memory must be a size of at least 256MB"),
         (["--engine-memory", "100MB"], {}, "--engine-memory must be a size of at least 256MB"),
+        (["--max-processes-per-user", "3"], {}, "--max-processes-per-user must be at least 16"),
         ([], {"LINKIS_KERNEL_SPARK": "hadoop"}, "LINKIS_KERNEL_SPARK must be one of auto"),
         (["--disk-quota", "lots"], {}, "--disk-quota must be a size such as 500MB or 2GB"),
     ],
