@@ -45,10 +45,11 @@ FRESH_SPARK_SESSION = (
 
 def timed_job(session: requests.Session, server: Server, engine: str, run_type: str,
               code: str, creator: str, poll: float = POLL_SECONDS) -> float:  # fmt: skip
-    """Seconds from submit to Succeed."""
+    """Seconds from submit to Succeed, for the user whose token headers `session` sends."""
+    user = session.headers.get(wire.TOKEN_USER_HEADER) or server.user
     body = {
         "executionContent": {"code": code, "runType": run_type},
-        "labels": {"engineType": engine, "userCreator": f"{server.user}-{creator}"},
+        "labels": {"engineType": engine, "userCreator": f"{user}-{creator}"},
     }
     started = time.perf_counter()
     answer = session.post(server.api("entrance/submit"), json=body, timeout=30).json()

@@ -52,12 +52,13 @@ class Server:
         """A new client (own HTTP session) authenticated by the server's token."""
         return LinkisClient(self.url, user=self.user, token=self.token)
 
-    def session(self) -> requests.Session:
-        """A plain requests.Session that sends the token headers, as the client does."""
+    def session(self, user: str | None = None, token: str | None = None) -> requests.Session:
+        """A plain requests.Session that sends the token headers, as the client does: the
+        server's user, or `user` (one of users.json) with its `token`."""
         session = requests.Session()
         session.trust_env = False
-        session.headers[wire.TOKEN_USER_HEADER] = self.user
-        session.headers[wire.TOKEN_CODE_HEADER] = self.token
+        session.headers[wire.TOKEN_USER_HEADER] = user or self.user
+        session.headers[wire.TOKEN_CODE_HEADER] = token or self.token
         return session
 
     def api(self, path: str) -> str:
@@ -91,12 +92,21 @@ class Server:
                 self.process.wait()
 
 
-def start_server(data_dir: Path, workers: int = 2, env: dict[str, str] | None = None) -> Server:
+def start_server(
+    data_dir: Path,
+    workers: int = 2,
+    env: dict[str, str] | None = None,
+    args: Sequence[str] = (),
+    users: Sequence[dict[str, str]] = (),
+) -> Server:
     """Start an embedded server on a free port, data in `data_dir`, with `env` added to this
-    process's environment; wait until it answers."""
+    process's environment, `args` added to `serve`'s options and `users` (name, password,
+    token) written to users.json first; wait until it answers."""
     data_dir.mkdir(parents=True, exist_ok=True)
+    if users:
+        (data_dir / "users.json").write_text(json.dumps(list(users)))
     command = [sys.executable, "-m", "linkis_kernel", "serve", "--port", "0"]
-    command += ["--data-dir", str(data_dir), "--workers", str(workers)]
+    command += ["--data-dir", str(data_dir), "--workers", str(workers), *args]
     log = open(data_dir / "bench-server.out", "ab")  # noqa: SIM115 (the process keeps it)
     process = subprocess.Popen(
         command,

@@ -38,6 +38,7 @@ from bench_results import (
     measure_streams,
     prepare_result,
 )
+from bench_sqlengines import measure_sql_engines
 from benchlib import BENCH_DIR, REPO_ROOT, STAND_IN_SPARK_ENV, Section, Server, start_server
 
 SECTION_KEYS = (
@@ -49,6 +50,7 @@ SECTION_KEYS = (
     "load",
     "stream",
     "engines",
+    "sql_engines",
 )
 SERVER_WORKERS = 4  # the polling benchmark runs up to 4 sleep jobs at once
 PACKAGES = (
@@ -78,6 +80,7 @@ class Plan:
     load: tuple[int, int]  # (clients, jobs)
     engines: tuple[int, int] = (20, 3)  # (warm and baseline repetitions, engine starts)
     spark: tuple[int, int] = (10, 3)  # real Spark: (warm repetitions, fresh-process repetitions)
+    sql_engines: tuple[int, int, int] = (20, 5, 3_000_000)  # (warm reps, users, big result rows)
 
 
 FULL = Plan(
@@ -101,6 +104,7 @@ QUICK = Plan(
     load=(5, 50),
     engines=(5, 1),
     spark=(3, 1),
+    sql_engines=(5, 2, 100_000),
 )
 
 
@@ -131,6 +135,7 @@ def run_sections(server: Server, plan: Plan, only: set[str]) -> list[Section]:
         "magic": lambda: measure_magic(server, plan.magic_runs),
         "load": lambda: measure_load(*plan.load),
         "engines": lambda: measure_engines(server, *plan.engines, spark=plan.spark),
+        "sql_engines": lambda: measure_sql_engines(server, *plan.sql_engines),
     }
     sections = []
     for key in SECTION_KEYS:

@@ -25,6 +25,11 @@ SECTIONS = {
         r"\| `job.download\(x.parquet\)` \| \d+ \| [\d.]+ s \| \*\*[\d.]+x\*\* \|.*\n"
         r"\| `job.iter_batches\(\)` \| \d+ \| [\d.]+ s \| \*\*[\d.]+x\*\* \|"
     ),
+    "9. SQL in a per-user engine process": (
+        r"\| first SQL job of each of \d+ users \(their engine starts\) \| \d+ \| [\d.]+ ms \| "
+        r"\*\*[\d.]+x\*\* \|[\s\S]*"
+        r"\| server growth / engine growth \| - \| - \| \*\*[\d.]+\*\* \|"
+    ),
 }
 
 
