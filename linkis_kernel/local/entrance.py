@@ -135,7 +135,6 @@ class Entrance:
         extra_labels: dict,
     ) -> dict:
         group = group_name(creator, _checked_user(user), choice.engine_type)
-        self.jobs.quota.check(user)
         index = self.jobs.next_index(group)
         short_id = ShortId(group, index)
         labels = [
@@ -166,6 +165,9 @@ class Entrance:
         log_file = self.layout.log_file(day, creator, user, task_id)
         history.update(task_id, log_path=schema_path(log_file))
         log = JobLog(log_file)
+        over_quota = self.jobs.quota.submit_warning(user)
+        if over_quota is not None:
+            log.write(WARN, over_quota)
         code = self._substitute(task_id, log, code, choice, params, user)
         job = Job(
             task_id=task_id,

@@ -165,7 +165,7 @@ class JobBook:
             kill_running(job)
 
     def _stop_over_quota(self, job: Job, reason: str) -> None:
-        """Stop a running job of a user over the disk quota: it ends Failed with `reason`."""
+        """Stop a running job that passed its disk limit: it ends Failed with `reason`."""
         job.stop_error = JobFailed(ERR_DISK_QUOTA, reason)
         kill_running(job)
 
@@ -185,11 +185,7 @@ class JobBook:
 
     def _run(self, job: Job) -> None:
         """Worker body: get the job's engine session (Python, Spark), then run it."""
-        over_quota = self.quota.excess(job.user)
-        if over_quota is not None:  # it waited in the queue while its user went over
-            reason = f"{over_quota}, so this job did not start. {self.quota.remedy(job.user)}"
-            self._finish(job, FAILED, ERR_DISK_QUOTA, reason)
-            return
+        job.disk_limit = self.quota.job_limit(job.user)
         if not self._on_session(job):
             self._run_job(job)
             return

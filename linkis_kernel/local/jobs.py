@@ -62,6 +62,8 @@ class Job:
     queue_position: int | None = None
     cancel_reason: str | None = None  # errDesc when the job ends Cancelled; None: killed by user
     stop_error: JobFailed | None = None  # why the server stopped the job, which ends Failed
+    # The user's disk usage past which the server stops the job (quota.py); None until it starts.
+    disk_limit: int | None = None
     process: subprocess.Popen | None = None  # a shell job's process
     session: EngineSession | None = None  # the engine (EngineConn) a Python job runs on
     sql_engine: SqlEngine | None = None  # the user's SQL engine, while it runs this job

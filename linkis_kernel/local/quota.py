@@ -6,9 +6,11 @@ folders their running jobs and engines write in. Space is counted as `st_blocks 
 the files really hold on disk (a sparse file counts its written blocks, not its length), and
 symlinks are counted, never followed.
 
-`DiskQuota` walks a user's folders at most every `REFRESH_SECONDS` (and again after one of
-their jobs ends); `QuotaWatcher` walks them every `REFRESH_SECONDS` for users with running
-jobs and stops those jobs once the usage passes the quota.
+Like a filesystem's hard quota, writing fails and deleting works: a user over the quota may still
+run jobs (to delete files), but each such job may add at most `ALLOWANCE` to the usage it found
+when it started. `DiskQuota` walks a user's folders at most every `REFRESH_SECONDS` (afresh when
+one of their jobs starts, and after one ends); `QuotaWatcher` walks them every `REFRESH_SECONDS`
+for users with running jobs and stops each job whose user's usage passes that job's limit.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from .errors import ServiceError
 from .jobs import Job
 from .paths import USER_AREAS, Layout
 
@@ -30,6 +31,8 @@ log = logging.getLogger("linkis_kernel.local")
 
 ERR_DISK_QUOTA = 21310
 REFRESH_SECONDS = 2.0
+# What a job that starts while its user is over the quota may add: its log and a small result.
+ALLOWANCE = 1 << 20
 _UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 _SIZE = re.compile(r"(\d+(?:\.\d*)?)\s*(?:([kmgt])(?:i?b)?|b)?")
 _NO_QUOTA = ("0", "none")
@@ -134,47 +137,63 @@ class DiskQuota:
         with self._lock:
             self._readings.pop(user, None)
 
-    def excess(self, user: str, max_age: float = REFRESH_SECONDS) -> str | None:
-        """What `user` uses against the quota when it is over, else None."""
+    def job_limit(self, user: str) -> int | None:
+        """The usage past which a job of `user` starting now is stopped (None: no quota).
+
+        Under the quota it is the quota. Over it, the job's baseline is the usage now and its
+        limit max(quota, baseline + ALLOWANCE), which is baseline + ALLOWANCE: a job that
+        deletes files runs to its end, one that writes more than ALLOWANCE is stopped.
+        """
         if not self.limit:
             return None
-        used = self.usage(user, max_age)
+        baseline = self.usage(user, max_age=0)
+        return baseline + ALLOWANCE if baseline > self.limit else self.limit
+
+    def submit_warning(self, user: str) -> str | None:
+        """The WARN line that opens the log of a job of `user` over the quota, else None."""
+        if not self.limit:
+            return None
+        used = self.usage(user)
         if used <= self.limit:
             return None
         return (
-            f"Disk quota exceeded: you use {format_size(used)} of disk space and each user may "
-            f"use {format_size(self.limit)} on this server (your files folder, SQL database, "
-            "results and logs count)"
+            f"Over the disk quota: {self._usage_text(used)}. This job may add at most "
+            f"{format_size(ALLOWANCE)} to your usage, enough for its log and a small result; "
+            f"the server stops it if it writes more. {self._remedy(user)}"
         )
 
-    def remedy(self, user: str) -> str:
-        """What frees space, for the end of a quota error."""
+    def stop_reason(self, user: str, used: int, job_limit: int) -> str:
+        """Why a running job of `user` whose limit was `job_limit` is stopped at `used` bytes."""
+        why = "so the server stopped this job"
+        if job_limit > self.limit:
+            why = (
+                "and this job, started while you were over the quota, may add at most "
+                f"{format_size(ALLOWANCE)} (up to {format_size(job_limit)}), {why}"
+            )
+        return f"Disk quota exceeded: {self._usage_text(used)}, {why}. {self._remedy(user)}"
+
+    def _usage_text(self, used: int) -> str:
+        return (
+            f"you use {format_size(used)} of disk space and each user may use "
+            f"{format_size(self.limit)} on this server (your files folder, SQL database, results "
+            "and logs count)"
+        )
+
+    def _remedy(self, user: str) -> str:
+        """What frees space, for the end of the quota messages."""
         files = self.layout.user_files(user).relative_to(self.layout.root)
         return (
-            "To run jobs again, free space: ask the server's owner to delete files you no "
-            f"longer need from {files} in the data dir, or old results and logs, or to raise "
-            "linkis-kernel serve --disk-quota"
+            "To free space, delete files you no longer need from your files folder "
+            f"({files} in the data dir, the HOME of your Shell and Python jobs) with a Shell or "
+            "Python job (rm, os.remove); in SQL, drop table makes room for new tables in your "
+            "database but does not shrink its file. Or ask the server's owner to delete old "
+            "results and logs, or to raise linkis-kernel serve --disk-quota"
         )
-
-    def check(self, user: str) -> None:
-        """Refuse a new job of `user` (Linkis error 21310) while they are over the quota."""
-        excess = self.excess(user)
-        if excess is not None:
-            raise ServiceError(
-                f"{excess}, so no new job is accepted. {self.remedy(user)}", code=ERR_DISK_QUOTA
-            )
-
-    def stop_reason(self, user: str) -> str | None:
-        """Why a running job of `user` is stopped, walked afresh; None while under the quota."""
-        excess = self.excess(user, max_age=0)
-        if excess is None:
-            return None
-        return f"{excess}, so the server stopped this job. {self.remedy(user)}"
 
 
 class QuotaWatcher:
-    """Every `REFRESH_SECONDS`, stops the running jobs of users over the quota with
-    `stop(job, reason)`."""
+    """Every `REFRESH_SECONDS`, stops with `stop(job, reason)` each running job whose user's
+    usage passes the job's `disk_limit`."""
 
     def __init__(
         self,
@@ -202,11 +221,12 @@ class QuotaWatcher:
             self.check(self._running())
 
     def check(self, jobs: list[Job]) -> None:
-        """Stop the jobs in `jobs` whose user is over the quota."""
-        for user in {job.user for job in jobs}:
-            reason = self._quota.stop_reason(user)
-            if reason is not None:
-                for job in jobs:
-                    if job.user == user and job.stop_error is None:
-                        log.warning("stopping job %d of %s: over the disk quota", job.task_id, user)
-                        self._stop_job(job, reason)
+        """Stop the jobs in `jobs` whose user's usage, walked afresh, passes their limit."""
+        watched = [job for job in jobs if job.disk_limit is not None]
+        for user in {job.user for job in watched}:
+            used = self._quota.usage(user, max_age=0)
+            for job in watched:
+                limit = job.disk_limit
+                if job.user == user and limit is not None and used > limit and not job.stop_error:
+                    log.warning("stopping job %d of %s: over the disk quota", job.task_id, user)
+                    self._stop_job(job, self._quota.stop_reason(user, used, limit))

@@ -1,5 +1,7 @@
-"""Disk quotas: one user cannot fill the disk for everyone. bob over his quota gets a clear error
-at submit while alice's jobs run, and a job of his that keeps writing is stopped (Failed)."""
+"""Disk quotas: one user cannot fill the disk for everyone, and a user over the quota can still
+free space. A job of bob's that passes the quota is stopped (Failed) while alice's jobs run; over
+the quota, bob's jobs are accepted with a warning, one that deletes files runs to its end, one
+that writes more than the allowance is stopped."""
 
 from __future__ import annotations
 
@@ -9,18 +11,27 @@ from pathlib import Path
 
 import pytest
 import requests
-from support.bodies import submit_body
 from support.serverproc import ServerProcess, start_server
 from support.twousers import ALICE, BOB, envelope, user_session
-from support.waiting import wait_until
 
 from linkis_kernel import wire
 from linkis_kernel.local.paths import Layout
-from linkis_kernel.local.quota import ERR_DISK_QUOTA, DiskQuota, parse_size
+from linkis_kernel.local.quota import (
+    ALLOWANCE,
+    ERR_DISK_QUOTA,
+    REFRESH_SECONDS,
+    DiskQuota,
+    parse_size,
+)
 
 QUOTA = ["--disk-quota", "5MB"]
+QUOTA_BYTES = 5 << 20
 KB = 1024
 GROW = 'while true; do head -c 262144 /dev/zero >> "$HOME/grow.bin"; sleep 0.05; done'
+# Writes at most 256 KB a second, so it passes the allowance only after a few quota checks.
+CHUNK = 64 * KB
+SLOW_GROW = f'while true; do head -c {CHUNK} /dev/zero >> "$HOME/grow.bin"; sleep 0.25; done'
+SLOW_RATE = CHUNK / 0.25
 
 
 def _write(path: Path, size: int) -> None:
@@ -28,20 +39,38 @@ def _write(path: Path, size: int) -> None:
     path.write_bytes(os.urandom(size))
 
 
-def _post_submit(server: ServerProcess, session: requests.Session, user: str, code: str) -> dict:
-    body = submit_body(code, user=user, engine="shell", run_type="shell")
-    response = session.post(server.api("entrance/submit"), json=body, timeout=10)
-    assert response.status_code == (200 if response.json()["status"] == 0 else 400)
-    return envelope(response)
+def _usage(server: ServerProcess, user: str) -> int:
+    """`user`'s disk usage as the server counts it (no job of theirs is running)."""
+    return DiskQuota(Layout(server.data_dir), QUOTA_BYTES, lambda _: []).usage(user)
 
 
-def _assert_quota_refusal(server: ServerProcess, answer: dict) -> None:
-    assert answer["status"] == 1, answer
-    assert answer["data"]["errorMsg"]["errCode"] == ERR_DISK_QUOTA
-    message = answer["message"]
-    assert "Disk quota exceeded: you use " in message and "may use 5.0 MB" in message, message
-    assert "users/bob/files" in message and "--disk-quota" in message
-    assert str(server.data_dir) not in message
+def _run_shell(server: ServerProcess, session: requests.Session, code: str) -> dict:
+    """Submit a Shell job and wait for it; its history task (state, errCode, errDesc, logPath)."""
+    job = server.submit(code, engine="shell", run_type="shell", session=session)
+    server.wait(job["execID"], session=session)
+    return _task(server, session, job["taskID"])
+
+
+def _task(server: ServerProcess, session: requests.Session, task_id: int) -> dict:
+    answer = envelope(session.get(server.api(f"jobhistory/{task_id}/get"), timeout=10))
+    return answer["data"]["task"]
+
+
+def _log(server: ServerProcess, session: requests.Session, task: dict) -> list[str]:
+    """All the lines of the job's log, [error, warn, info, all] as filesystem/openLog gives."""
+    params = {"path": task["logPath"]}
+    answer = envelope(session.get(server.api("filesystem/openLog"), params=params, timeout=10))
+    return answer["data"]["log"]
+
+
+def _assert_warned(server: ServerProcess, log: list[str]) -> None:
+    """The log opens with the WARN line of a job submitted over the quota."""
+    first = log[3].splitlines()[0]
+    assert " WARN Over the disk quota: you use " in first, first
+    assert "may use 5.0 MB" in first and "may add at most 1.0 MB" in first, first
+    assert "users/bob/files" in first and "rm, os.remove" in first and "drop table" in first
+    assert "--disk-quota" in first
+    assert str(server.data_dir) not in log[3]
 
 
 @pytest.mark.parametrize(
@@ -89,33 +118,9 @@ def test_usage_counts_the_area_results_logs_and_scratch_of_the_user_only(tmp_pat
     assert quota.usage("carol") == 0
 
 
-def test_a_user_over_the_quota_is_refused_at_submit_and_others_are_not(tmp_path: Path) -> None:
-    with start_server(tmp_path / "data", users=[ALICE, BOB], args=QUOTA) as server:
-        alice, bob = user_session(server, ALICE), user_session(server, BOB)
-        big = Layout(server.data_dir).user_files("bob") / "big.bin"
-        _write(big, 6 << 20)
-
-        refused = _post_submit(server, bob, "bob", "echo hello")
-        _assert_quota_refusal(server, refused)
-        old_body = {"executionCode": "echo", "executeApplicationName": "shell", "runType": "sh"}
-        response = bob.post(server.api("entrance/execute"), json=old_body, timeout=10)
-        assert response.status_code == 400
-        _assert_quota_refusal(server, envelope(response))
-        job = server.submit("echo alice", engine="shell", run_type="shell", session=alice)
-        assert server.wait(job["execID"], session=alice) == wire.SUCCEED
-
-        big.unlink()  # what the server's owner does: bob is under his quota again
-        accepted = wait_until(
-            lambda: (
-                (answer := _post_submit(server, bob, "bob", "echo again"))["status"] == 0 and answer
-            ),
-            10,
-            0.2,
-        )
-        assert server.wait(accepted["data"]["execID"], session=bob) == wire.SUCCEED
-
-
-def test_a_running_job_that_passes_the_quota_is_stopped(tmp_path: Path) -> None:
+def test_a_running_job_that_passes_the_quota_is_stopped_and_then_can_free_space(
+    tmp_path: Path,
+) -> None:
     with start_server(tmp_path / "data", users=[ALICE, BOB], args=QUOTA) as server:
         alice, bob = user_session(server, ALICE), user_session(server, BOB)
         growing = server.submit(GROW, engine="shell", run_type="shell", session=bob)
@@ -125,18 +130,73 @@ def test_a_running_job_that_passes_the_quota_is_stopped(tmp_path: Path) -> None:
         assert server.wait(calm["execID"], session=alice) == wire.SUCCEED
         grow = Layout(server.data_dir).user_files("bob") / "grow.bin"
         size = grow.stat().st_size
-        assert size > 5 << 20
+        assert size > QUOTA_BYTES
         time.sleep(1.0)  # nothing to wait for: the file must not change meanwhile
         assert grow.stat().st_size == size
 
-        task = envelope(bob.get(server.api(f"jobhistory/{growing['taskID']}/get"), timeout=10))
-        task = task["data"]["task"]
+        task = _task(server, bob, growing["taskID"])
         assert task["errCode"] == ERR_DISK_QUOTA
-        assert "Disk quota exceeded" in task["errDesc"]
-        assert "the server stopped this job" in task["errDesc"]
-        logs = envelope(
-            bob.get(server.api("filesystem/openLog"), params={"path": task["logPath"]}, timeout=10)
-        )
-        assert "Disk quota exceeded" in logs["data"]["log"][0]  # the ERROR lines
+        assert "Disk quota exceeded: you use " in task["errDesc"]
+        assert "so the server stopped this job" in task["errDesc"]
+        assert "started while you were over the quota" not in task["errDesc"]
+        assert "Disk quota exceeded" in _log(server, bob, task)[0]  # the ERROR lines
 
-        _assert_quota_refusal(server, _post_submit(server, bob, "bob", "echo more"))
+        # Over the quota now, bob frees space himself: his job is accepted with a warning.
+        freeing = _run_shell(server, bob, 'rm "$HOME/grow.bin"')
+        assert freeing["status"] == wire.SUCCEED, freeing
+        _assert_warned(server, _log(server, bob, freeing))
+        assert not grow.exists()
+        assert _usage(server, "bob") < QUOTA_BYTES
+        after = _run_shell(server, bob, "echo under the quota again")
+        assert after["status"] == wire.SUCCEED
+        assert "Over the disk quota" not in _log(server, bob, after)[3]
+
+
+def test_over_the_quota_a_job_is_accepted_and_stopped_past_its_allowance(tmp_path: Path) -> None:
+    with start_server(tmp_path / "data", users=[ALICE, BOB], args=QUOTA) as server:
+        alice, bob = user_session(server, ALICE), user_session(server, BOB)
+        _write(Layout(server.data_dir).user_files("bob") / "big.bin", 6 << 20)
+
+        old_body = {"executionCode": "echo", "executeApplicationName": "shell", "runType": "sh"}
+        answer = envelope(bob.post(server.api("entrance/execute"), json=old_body, timeout=10))
+        assert answer["status"] == 0, answer
+        assert server.wait(answer["data"]["execID"], session=bob) == wire.SUCCEED
+        _assert_warned(server, _log(server, bob, _task(server, bob, answer["data"]["taskID"])))
+
+        growing = server.submit(SLOW_GROW, engine="shell", run_type="shell", session=bob)
+        calm = _run_shell(server, alice, "echo alice")
+        assert calm["status"] == wire.SUCCEED
+        assert "Over the disk quota" not in _log(server, alice, calm)[3]
+        assert server.wait(growing["execID"], session=bob) == wire.FAILED
+
+        task = _task(server, bob, growing["taskID"])
+        assert task["errCode"] == ERR_DISK_QUOTA
+        assert "started while you were over the quota, may add at most 1.0 MB" in task["errDesc"]
+        assert str(server.data_dir) not in task["errDesc"]
+        _assert_warned(server, _log(server, bob, task))
+        # It was stopped for passing the allowance (its log and folders take a few blocks
+        # besides), at the first check after: within one check interval of writing.
+        size = (Layout(server.data_dir).user_files("bob") / "grow.bin").stat().st_size
+        assert ALLOWANCE - CHUNK < size <= ALLOWANCE + SLOW_RATE * (REFRESH_SECONDS + 1)
+
+
+def test_a_job_that_waited_while_its_user_went_over_starts_with_an_allowance(
+    tmp_path: Path,
+) -> None:
+    with start_server(tmp_path / "data", users=[BOB], args=[*QUOTA, "--workers", "1"]) as server:
+        bob = user_session(server, BOB)
+        filling = server.submit(
+            'head -c 6291456 /dev/zero > "$HOME/big.bin"; sleep 30',
+            engine="shell",
+            run_type="shell",
+            session=bob,
+        )
+        # Queued behind it (one job at a time), over the quota for a few checks, then it frees.
+        freeing = server.submit(
+            'sleep 5; rm "$HOME/big.bin"', engine="shell", run_type="shell", session=bob
+        )
+
+        assert server.wait(filling["execID"], session=bob) == wire.FAILED
+        assert _task(server, bob, filling["taskID"])["errCode"] == ERR_DISK_QUOTA
+        assert server.wait(freeing["execID"], session=bob) == wire.SUCCEED
+        assert _usage(server, "bob") < QUOTA_BYTES
