@@ -33,6 +33,7 @@ from .ids import ShortId
 from .logfile import ERROR, INFO, JobLog
 from .sessions import EngineSession
 from .sqlengines import SqlEngine
+from .ticker import Ticker
 
 _MONITOR_SECONDS = 0.2
 _PERSIST_SECONDS = 0.5
@@ -308,26 +309,22 @@ class ProgressMonitor:
     def __init__(self, scheduler: Scheduler, persist: Callable[[Job, float], None]):
         self._scheduler = scheduler
         self._persist = persist
-        self._stop = threading.Event()
         self._last: dict[int, tuple[float, float]] = {}
-        self._thread = threading.Thread(target=self._loop, name="linkis-progress", daemon=True)
+        self._ticker = Ticker("linkis-progress", _MONITOR_SECONDS, self._poll_all)
 
     def start(self) -> None:
-        self._thread.start()
+        self._ticker.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(2)
+        self._ticker.stop()
 
-    def _loop(self) -> None:
-        while not self._stop.wait(_MONITOR_SECONDS):
-            running = self._scheduler.running()
-            for job in running:
-                self._poll(job)
-            live = {job.task_id for job in running}
-            for task_id in [t for t in self._last if t not in live]:
-                del self._last[task_id]
+    def _poll_all(self) -> None:
+        running = self._scheduler.running()
+        for job in running:
+            self._poll(job)
+        live = {job.task_id for job in running}
+        for task_id in [t for t in self._last if t not in live]:
+            del self._last[task_id]
 
     def _poll(self, job: Job) -> None:
         job.sample_resources()

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from .jobs import Job
 from .paths import USER_AREAS, Layout
+from .ticker import Ticker
 
 log = logging.getLogger("linkis_kernel.local")
 
@@ -204,21 +205,14 @@ class QuotaWatcher:
         self._quota = quota
         self._running = running
         self._stop_job = stop
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="linkis-quota", daemon=True)
+        self._ticker = Ticker("linkis-quota", REFRESH_SECONDS, lambda: self.check(running()))
 
     def start(self) -> None:
         if self._quota.limit:
-            self._thread.start()
+            self._ticker.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(2)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(REFRESH_SECONDS):
-            self.check(self._running())
+        self._ticker.stop()
 
     def check(self, jobs: list[Job]) -> None:
         """Stop the jobs in `jobs` whose user's usage, walked afresh, passes their limit."""

@@ -39,6 +39,7 @@ from .engines import (
 from .errors import ServiceError
 from .paths import Layout
 from .sessions import START_TIMEOUT, read_message
+from .ticker import Ticker
 from .userdb import ensure_demo_file, keep_read_only
 
 log = logging.getLogger("linkis_kernel.local")
@@ -278,7 +279,9 @@ class SqlEngines:
         self._starting: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
         self._running = False
-        self._stop = threading.Event()
+        self._idle_check = Ticker(
+            "linkis-sql-idle", max(0.05, min(10.0, idle_timeout / 4)), self._end_idle
+        )
         self._demo_keeper: Any = None
 
     def start(self) -> None:
@@ -287,7 +290,7 @@ class SqlEngines:
         ensure_demo_file(self.layout.demo_file)
         self._demo_keeper = keep_read_only(self.layout.demo_file)
         self._running = True
-        threading.Thread(target=self._end_idle, daemon=True, name="linkis-sql-idle").start()
+        self._idle_check.start()
 
     def engine(self, user: str) -> SqlEngine:
         """`user`'s running SQL engine, started if there is none."""
@@ -330,25 +333,23 @@ class SqlEngines:
         return engine.ask(what, **args)
 
     def _end_idle(self) -> None:
-        slice_ = max(0.05, min(10.0, self._idle_timeout / 4))
-        while not self._stop.wait(slice_):
-            now = time.monotonic()
-            with self._lock:
-                idle = [
-                    (user, engine) for user, engine in self._engines.items()
-                    if not engine.busy() and now - engine.last_used >= self._idle_timeout
-                ]  # fmt: skip
-                for user, _engine in idle:
-                    del self._engines[user]
-            for _user, engine in idle:
-                self._end(engine)
+        now = time.monotonic()
+        with self._lock:
+            idle = [
+                (user, engine) for user, engine in self._engines.items()
+                if not engine.busy() and now - engine.last_used >= self._idle_timeout
+            ]  # fmt: skip
+            for user, _engine in idle:
+                del self._engines[user]
+        for _user, engine in idle:
+            self._end(engine)
 
     def _end(self, engine: SqlEngine) -> None:
         engine.stop()
         self._book.remove_process(engine.pid)
 
     def close(self) -> None:
-        self._stop.set()
+        self._idle_check.stop()
         with self._lock:
             self._running = False
             engines = list(self._engines.values())
