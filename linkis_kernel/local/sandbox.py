@@ -103,8 +103,10 @@ class Sandbox:
         argv += ["--unshare-cgroup-try", "--cap-drop", "ALL", "--clearenv"]
         for name, value in self.environment:
             argv += ["--setenv", name, value]
-        argv += list(self.read_only)
+        # The private /tmp first, so that the read-only binds that follow show a Python or a
+        # checkout that lives under the machine's /tmp.
         argv += ["--proc", "/proc", *_KERNEL_SETTINGS_READ_ONLY, "--dev", "/dev", "--tmpfs", "/tmp"]
+        argv += list(self.read_only)
         # The data dir is hidden even where a read-only bind above would show it; then only the
         # data all Spark engines share comes back, read-only, and the user's own files and this
         # job's scratch folder, writable.

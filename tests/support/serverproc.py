@@ -170,11 +170,13 @@ def start_server(
     env: dict[str, str] | None = None,
     args: Sequence[str] = (),
     users: list[dict[str, str]] | None = None,
+    cwd: Path = REPO_ROOT,
 ) -> ServerProcess:
     """Start `linkis-kernel serve --port 0` on `data_dir` and wait until it answers.
 
     `env` is added to the environment; `args` are extra `serve` options (e.g. `--workers 1`);
-    `users` are written to `data_dir/users.json` first.
+    `users` are written to `data_dir/users.json` first; `cwd` is where it starts (its
+    linkis_kernel is the one found from there).
     """
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -189,7 +191,7 @@ def start_server(
     started = time.monotonic()
     process = subprocess.Popen(
         command,
-        cwd=REPO_ROOT,
+        cwd=cwd,
         env={**os.environ, **(env or {})},
         stdin=subprocess.DEVNULL,
         stdout=log_handle,
