@@ -3,7 +3,8 @@
 On a server with two extra users, bob's Python and Shell jobs try to read what is not theirs
 (users.json, alice's area, the server's environment and processes) and to write outside their
 own area: all of it fails, while their own area and their private /tmp work. Without a working
-bwrap, only the server's owner runs such jobs. A job never outlives its server.
+bwrap (missing, or there but failing), only the server's owner runs such jobs. A job never
+outlives its server.
 """
 
 from __future__ import annotations
@@ -277,22 +278,54 @@ def test_resource_figures_of_a_sandboxed_job_count_the_job_not_bwrap(tmp_path: P
         stop_process(process)
 
 
-def test_without_bwrap_only_the_owner_runs_python_and_shell(tmp_path: Path) -> None:
-    env = {**SECRET_ENV, BWRAP_ENV: str(tmp_path / "missing" / "bwrap")}
+BROKEN_BWRAP = """#!/bin/sh
+echo "bwrap: No permissions to create a new namespace" >&2
+exit 1
+"""
+
+
+def _bwrap(tmp_path: Path, kind: str) -> Path:
+    """A bwrap that is not there, or one that is there and fails whatever it is asked."""
+    if kind == "missing":
+        return tmp_path / "missing" / "bwrap"
+    program = tmp_path / "bwrap"
+    program.write_text(BROKEN_BWRAP)
+    program.chmod(0o755)
+    return program
+
+
+@pytest.mark.parametrize("kind", ["missing", "broken"])
+def test_without_a_working_bwrap_only_the_owner_runs_python_pyspark_and_shell(
+    tmp_path: Path, kind: str
+) -> None:
+    """Bob's jobs of these kinds fail saying why and what to do (install bwrap, or make the one
+    that is there work); the owner's run unconfined, and SQL, which needs no sandbox, runs."""
+    program = _bwrap(tmp_path, kind)
+    if kind == "missing":
+        problem, remedy = "it is not installed", "apt-get install bubblewrap"
+    else:
+        problem, remedy = "No permissions to create a new", f"set {BWRAP_ENV} to a bwrap that works"
+    env = {**SECRET_ENV, BWRAP_ENV: str(program)}
     with start_server(tmp_path / "data", env=env, users=[BOB]) as server:
-        assert "Process sandbox: bwrap" in server.log_text()
-        assert "install bubblewrap" in server.log_text()
-        for code, engine in (("print(6 * 7)", "python"), ("echo $((6 * 7))", "shell")):
-            job, _ = _run(_client(server, BOB), code, engine)
-            assert job.state == "Failed"
+        said = server.log_text()
+        assert f"Process sandbox: bwrap ({program}) cannot be used: " in said
+        assert problem in said
+        assert f"jobs of users other than {server.user} fail until it works" in said
+        assert remedy in said
+        runs = [("print(6 * 7)", "python", None), ("echo $((6 * 7))", "shell", None)]
+        runs.append(("print(6 * 7)", "spark", "py"))
+        for code, engine, run_type in runs:
+            job, _ = _run(_client(server, BOB), code, engine, run_type)
+            assert job.state == "Failed", engine
             failure = job.failure()
             assert failure.err_code == ERR_SANDBOX
             assert "process sandbox" in str(failure.err_desc)
-            assert "apt-get install bubblewrap" in str(failure.err_desc)
-            job, text = _run(_client(server), code, engine)
-            assert job.state == "Succeed" and "42" in text
+            assert problem in str(failure.err_desc)
+            assert remedy in str(failure.err_desc)
+            job, text = _run(_client(server), code, engine, run_type)
+            assert job.state == "Succeed" and "42" in text, job.failure()
         job, text = _run(_client(server, BOB), "select 42 as answer", "spark", "sql")
-        assert job.state == "Succeed"
+        assert job.state == "Succeed" and "42" in text, job.failure()
 
 
 def test_sandbox_never_is_refused_with_several_users(tmp_path: Path) -> None:
