@@ -46,6 +46,13 @@ BWRAP_ENV = "LINKIS_LOCAL_BWRAP"  # the bwrap program to use (default: bwrap on 
 INSTALL_HINT = (
     "install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap) and restart the server"
 )
+# A bwrap that is there but fails: installing it again does not help (often the kernel or a
+# security module keeps the server's user from creating namespaces; bwrap's error says which).
+REPAIR_HINT = (
+    "make bwrap work for the server's OS user (its error says why it does not; often "
+    f"unprivileged user namespaces are turned off) or set {BWRAP_ENV} to a bwrap that works, "
+    "and restart the server"
+)
 # Processes and threads a sandboxed job may have. RLIMIT_NPROC counts every process of the real
 # user id (all jobs run as the server's), and Linux does not apply it to root at all; where the
 # server can create cgroups, the same number is also the default cap of each user's processes
@@ -130,6 +137,7 @@ class Sandboxing:
     layout: Layout | None = None
     bwrap: str = ""
     problem: str | None = None
+    remedy: str = INSTALL_HINT  # what to do about `problem`
     read_only: tuple[str, ...] = field(default=(), repr=False)
     java_home: str | None = None
     cgroups: UserCgroups | str | None = None  # per-user cgroups, or why there are none
@@ -144,7 +152,7 @@ class Sandboxing:
         java_home = _java_home()
         read_only = _read_only_binds(java_home)
         program = os.environ.get(BWRAP_ENV) or shutil.which("bwrap") or "bwrap"
-        rule = cls(True, owner, layout, program, None, read_only, java_home)
+        rule = cls(True, owner, layout, program, None, read_only=read_only, java_home=java_home)
         return rule.probed()
 
     def probed(self) -> Sandboxing:
@@ -152,6 +160,7 @@ class Sandboxing:
         assert self.layout is not None
         probe = self.layout.scratch_dir / f".sandbox-probe-{os.getpid()}"
         sandbox = self._sandbox(self.owner, home=probe)
+        remedy = REPAIR_HINT  # bwrap is there but fails
         try:
             probe.mkdir(parents=True, exist_ok=True)
             done = subprocess.run(
@@ -162,13 +171,17 @@ class Sandboxing:
                 env={},
             )
             problem = None if done.returncode == 0 else _last_line(done.stderr, done.returncode)
+        except FileNotFoundError:
+            problem, remedy = "it is not installed", INSTALL_HINT
         except (OSError, subprocess.SubprocessError) as exc:
-            problem = str(exc) if not isinstance(exc, FileNotFoundError) else "it is not installed"
+            problem = str(exc)
         finally:
             shutil.rmtree(probe, ignore_errors=True)
         if problem is None:
             return self
-        return replace(self, problem=f"bwrap ({self.bwrap}) cannot be used: {problem}")
+        return replace(
+            self, problem=f"bwrap ({self.bwrap}) cannot be used: {problem}", remedy=remedy
+        )
 
     def for_user(self, user: str) -> Sandbox | None:
         """How `user`'s engine processes run: None unconfined, else a Sandbox (one that refuses
@@ -179,7 +192,7 @@ class Sandboxing:
             refusal = (
                 f"This server has several users, so it runs their Python, PySpark and Shell jobs "
                 f"in a process sandbox, but {self.problem}. Until it can, only {self.owner}'s "
-                f"jobs of these kinds run; SQL jobs are not affected. To fix it, {INSTALL_HINT}."
+                f"jobs of these kinds run; SQL jobs are not affected. To fix it, {self.remedy}."
             )
             return Sandbox.refusing(self.bwrap, refusal)
         assert self.layout is not None
@@ -225,7 +238,7 @@ class Sandboxing:
         if self.problem is not None:
             return logging.WARNING, (
                 f"Process sandbox: {self.problem}. Python, PySpark and Shell jobs of users other "
-                f"than {self.owner} fail until it works: {INSTALL_HINT}."
+                f"than {self.owner} fail until it works: {self.remedy}."
             )
         return logging.INFO, (
             "Process sandbox: Python, PySpark and Shell jobs run under bwrap, each user's in "

@@ -6,6 +6,8 @@ from __future__ import annotations
 import socket
 import urllib.parse
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 
 import pytest
@@ -55,16 +57,23 @@ def test_answers_a_user_leaves_unread_hold_up_only_that_users_requests(
 ) -> None:
     alice, bob = user_session(server, ALICE), user_session(server, BOB)
     path = _big_result(server, bob)
+    assert bob.get(server.api("jobhistory/list"), timeout=10).json()["status"] == 0
     sockets = _unread_requests(server, path, ANSWERS_PER_USER + 4)
-    try:
-        listed = alice.get(server.api("jobhistory/list"), timeout=10)
-        assert listed.status_code == 200 and listed.json()["status"] == 0
-        with pytest.raises(requests.ReadTimeout):  # bob's answers in flight are at their cap
-            bob.get(server.api("jobhistory/list"), timeout=3)
-    finally:
-        for sock in sockets:
-            sock.close()
-    assert bob.get(server.api("jobhistory/list"), timeout=20).json()["status"] == 0
+    with ThreadPoolExecutor(1) as pool:
+        try:
+            held = pool.submit(bob.get, server.api("jobhistory/list"), timeout=60)
+            # Bob's answers in flight are at their cap: his request waits (an answer takes
+            # milliseconds; nothing signals that one is held, so give it 3 s to come).
+            with pytest.raises(FutureTimeout):
+                held.result(timeout=3)
+            listed = alice.get(server.api("jobhistory/list"), timeout=10)
+            assert listed.status_code == 200 and listed.json()["status"] == 0
+            assert not held.done(), "bob's request was answered while his cap was reached"
+        finally:
+            for sock in sockets:
+                sock.close()
+        # Once his unread answers are gone, the request that waited is answered.
+        assert held.result(timeout=20).json()["status"] == 0
 
 
 def test_a_history_page_of_huge_code_is_refused_not_read_whole(server: ServerProcess) -> None:
@@ -81,3 +90,25 @@ def test_a_history_page_of_huge_code_is_refused_not_read_whole(server: ServerPro
     listed = bob.get(server.api("jobhistory/list"), params={"pageSize": 2}, timeout=30).json()
     assert listed["status"] == 0 and len(listed["data"]["tasks"]) == 2
     assert listed["data"]["tasks"][0]["executionCode"] == code
+
+
+def test_unfinished_tasks_of_huge_code_are_refused_not_read_whole(server: ServerProcess) -> None:
+    """jobhistory/listundonetasks lists running and waiting jobs with their code: a page of
+    them also reads at most MAX_LIST_CODE_CHARS."""
+    bob = user_session(server, BOB)
+    # One engine runs them one at a time: the first runs, the others wait for it.
+    code = "import time\ntime.sleep(60)  # " + "x" * (MAX_LIST_CODE_CHARS // 4)
+    jobs = [server.submit(code, engine="python", run_type="python", session=bob) for _ in range(5)]
+    try:
+        undone = server.api("jobhistory/listundonetasks")
+        refused = bob.get(undone, params={"pageSize": 5}, timeout=30)
+        assert refused.status_code == 400
+        assert "ask for fewer tasks per page" in refused.json()["message"]
+        listed = bob.get(undone, params={"pageSize": 2}, timeout=30).json()
+        assert listed["status"] == 0 and listed["data"]["totalPage"] == 5
+        tasks = listed["data"]["tasks"]
+        assert [task["taskID"] for task in tasks] == [jobs[4]["taskID"], jobs[3]["taskID"]]
+        assert tasks[0]["executionCode"] == code
+    finally:
+        for job in jobs:
+            bob.get(server.api(f"entrance/{job['execID']}/kill"), timeout=10)

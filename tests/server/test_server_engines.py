@@ -194,6 +194,19 @@ def test_the_kill_grace_is_a_serve_option(tmp_path: Path) -> None:
         assert wait_until(lambda: _gone(_pid(first)), 10)
 
 
+def test_the_kill_grace_option_holds_for_pyspark_engines_too(tmp_path: Path) -> None:
+    """Spark engines wait 20 s by default (cancelling Spark jobs takes longer than a Python
+    interrupt); `--engine-kill-grace` sets their grace as well."""
+    with start_server(tmp_path / "data", args=["--engine-kill-grace", "1"]) as quick:
+        first = _py(quick, "kept = 1", engine="spark")
+        job = quick.submit(STUBBORN, engine="spark", run_type="py")
+        wait_until(lambda: "Succeed to reuse ec" in _log_so_far(quick, job), 10)
+        quick.client.get(quick.api(f"entrance/{job['execID']}/kill"), timeout=10)
+        assert quick.wait(job["execID"], timeout=10) == wire.CANCELLED
+        assert "did not stop within 1 s of the kill" in _finished(quick, job)["log"]
+        assert wait_until(lambda: _gone(_pid(first)), 10)
+
+
 def test_an_engine_that_dies_fails_its_job_and_is_replaced(server: ServerProcess) -> None:
     first = _py(server, "kept = 1", creator="crash")
     crashed = _py(server, "import os\nos._exit(3)", creator="crash")
