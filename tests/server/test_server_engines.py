@@ -183,26 +183,16 @@ def test_a_statement_that_ignores_the_kill_ends_its_engine(server: ServerProcess
     assert "killed and did not stop within the grace period" in after["log"]
 
 
-def test_the_kill_grace_is_a_serve_option(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("engine", "run_type"), [("python", "python"), ("spark", "py")])
+def test_the_kill_grace_is_a_serve_option(tmp_path: Path, engine: str, run_type: str) -> None:
+    """Python engines wait 5 s by default and Spark engines 20 s (cancelling Spark jobs takes
+    longer than a Python interrupt); `--engine-kill-grace` sets the grace of both."""
     with start_server(tmp_path / "data", args=["--engine-kill-grace", "1"]) as quick:
-        first = _py(quick, "kept = 1")
-        job = quick.submit(STUBBORN, engine="python", run_type="python")
+        first = _py(quick, "kept = 1", engine=engine)
+        job = quick.submit(STUBBORN, engine=engine, run_type=run_type)
         wait_until(lambda: "Succeed to reuse ec" in _log_so_far(quick, job), 10)
         quick.client.get(quick.api(f"entrance/{job['execID']}/kill"), timeout=10)
         assert quick.wait(job["execID"], timeout=20) == wire.CANCELLED
-        assert "did not stop within 1 s of the kill" in _finished(quick, job)["log"]
-        assert wait_until(lambda: _gone(_pid(first)), 10)
-
-
-def test_the_kill_grace_option_holds_for_pyspark_engines_too(tmp_path: Path) -> None:
-    """Spark engines wait 20 s by default (cancelling Spark jobs takes longer than a Python
-    interrupt); `--engine-kill-grace` sets their grace as well."""
-    with start_server(tmp_path / "data", args=["--engine-kill-grace", "1"]) as quick:
-        first = _py(quick, "kept = 1", engine="spark")
-        job = quick.submit(STUBBORN, engine="spark", run_type="py")
-        wait_until(lambda: "Succeed to reuse ec" in _log_so_far(quick, job), 10)
-        quick.client.get(quick.api(f"entrance/{job['execID']}/kill"), timeout=10)
-        assert quick.wait(job["execID"], timeout=10) == wire.CANCELLED
         assert "did not stop within 1 s of the kill" in _finished(quick, job)["log"]
         assert wait_until(lambda: _gone(_pid(first)), 10)
 
