@@ -101,6 +101,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="processes and threads the sandboxed jobs of one user may have together, where the "
         "server can create cgroups (default 4096)",
     )
+    serve.add_argument(
+        "--user-memory",
+        default="auto",
+        metavar="SIZE",
+        help="memory the sandboxed Python, PySpark and Shell processes of one user may use "
+        "together (shared memory and /tmp files included), where the server can create memory "
+        "cgroups: 8GB, none, or auto (default: what --engine-memory gives each engine process)",
+    )
 
     run = commands.add_parser("run", help="submit code to Linkis, stream progress, print result")
     run.add_argument("-e", "--engine", required=True, help="engine type, e.g. spark or hive-3.1.3")

@@ -387,6 +387,8 @@ def run_shell(
     scratch.mkdir(parents=True, exist_ok=True)
     script = scratch / "main.sh"
     script.write_text(job.code + "\n", encoding="utf-8")
+    group = sandbox.group if sandbox is not None else None
+    kills = group.oom_kills() if group is not None else 0  # the user's memory limit, at start
     process = spawn_engine(
         ["bash", str(script)],
         scratch,
@@ -399,6 +401,10 @@ def run_shell(
         book.add_process(process.pid)
     try:
         _follow_shell(job, process, "in the process sandbox" if sandbox else "")
+    except JobFailed as exc:
+        if group is not None and (note := group.limit_note(kills)):
+            raise JobFailed(exc.code, f"{str(exc).rstrip('.')}.{note}", exc.details) from None
+        raise
     finally:
         if book is not None:
             book.remove_process(process.pid)

@@ -14,8 +14,9 @@ with `ERR_SANDBOX` saying why. No job outlives the server: sandboxed ones die wi
 (`--die-with-parent`), unconfined ones get a parent-death signal. Processes are started from one
 long-lived thread because a parent-death signal fires when the thread that started the child
 ends, not the process, and jobs run on short-lived threads. Where the server can create cgroups,
-each user's sandboxed processes also join a cgroup of that user capping their processes and
-threads together (cgroups.py); elsewhere only RLIMIT_NPROC caps them, which root ignores.
+each user's sandboxed processes also join cgroups of that user capping their processes and
+threads, and where the memory controller can be used their memory, together (cgroups.py);
+elsewhere only RLIMIT_NPROC caps them, which root ignores, and RLIMIT_DATA each process.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .cgroups import UserCgroups, create_user_cgroups
+from .cgroups import UserCgroups, UserGroup, create_user_cgroups
 from .paths import Layout
 
 log = logging.getLogger("linkis_kernel.local")
@@ -91,7 +92,7 @@ class Sandbox:
     read_only: tuple[str, ...]
     environment: tuple[tuple[str, str], ...]
     refusal: str | None = None
-    cgroup: Path | None = None  # the user's cgroup its processes join (cgroups.py)
+    group: UserGroup | None = None  # the user's cgroups its processes join (cgroups.py)
 
     @classmethod
     def refusing(cls, bwrap: str, refusal: str) -> Sandbox:
@@ -203,18 +204,20 @@ class Sandboxing:
             group = self.cgroups.for_user(self.layout.user_area(user).name)
         except OSError as exc:
             refusal = (
-                f"This server caps each user's processes in a cgroup, but {user}'s cannot be "
+                f"This server caps each user's processes in cgroups, but {user}'s cannot be "
                 f"created ({exc.strerror}); ask whoever runs the server to restart it."
             )
             return Sandbox.refusing(self.bwrap, refusal)
-        return replace(sandbox, cgroup=group)
+        return replace(sandbox, group=group)
 
-    def with_process_cap(self, max_processes: int) -> Sandboxing:
+    def with_user_cgroups(self, max_processes: int, memory: int | None) -> Sandboxing:
         """This rule with each user's processes and threads together capped at `max_processes`
-        in cgroups, where the server can create them (cgroups.py); only for sandboxed jobs."""
+        in cgroups, where the server can create them, and their memory together at `memory`
+        bytes (None: no limit) where the memory controller can be used too (cgroups.py); only
+        for sandboxed jobs."""
         if not self.active or self.problem is not None:
             return self
-        return replace(self, cgroups=create_user_cgroups(max_processes))
+        return replace(self, cgroups=create_user_cgroups(max_processes, memory))
 
     def close(self) -> None:
         """Remove the server's cgroups, ending what is still in them."""
@@ -252,15 +255,16 @@ class Sandboxing:
             return None
         if isinstance(self.cgroups, UserCgroups):
             cgroups = self.cgroups
-            return logging.INFO, (
+            missing = cgroups.memory_limit is not None and cgroups.memory_root is None
+            return logging.WARNING if missing else logging.INFO, (
                 f"Process cap: each user's Python, PySpark and Shell processes and threads "
                 f"together at most {cgroups.max_processes} (pids.max of cgroup "
-                f"v{cgroups.version} {cgroups.root}/<user>)."
+                f"v{cgroups.version} {cgroups.root}/<user>); {cgroups.memory_note()}."
             )
         line = (
             f"Process cap: RLIMIT_NPROC only, {MAX_PROCESSES} processes of the server's OS user "
             f"(all users' jobs together) for each sandboxed job; no per-user cgroup: "
-            f"{self.cgroups}."
+            f"{self.cgroups}; so no per-user memory limit either, only each process's own."
         )
         if os.geteuid() != 0:
             return logging.INFO, line
@@ -367,8 +371,8 @@ def start_process(
     `sandbox` if given (SandboxRefused if it refuses), so that it dies when the server dies.
     With `memory`, each process it starts may use at most that many bytes of data memory."""
     argv = sandbox.command(command, cwd) if sandbox is not None else list(command)
-    cgroup = sandbox.cgroup if sandbox is not None else None
-    setup = _child_setup(os.getpid(), confined=sandbox is not None, memory=memory, cgroup=cgroup)
+    groups = sandbox.group.joins if sandbox is not None and sandbox.group is not None else ()
+    setup = _child_setup(os.getpid(), confined=sandbox is not None, memory=memory, cgroups=groups)
 
     def popen() -> subprocess.Popen[bytes]:
         return subprocess.Popen(
@@ -385,26 +389,27 @@ def start_process(
     try:
         return _SPAWNER.submit(popen).result()
     except subprocess.SubprocessError:  # the child's set-up before exec failed
-        steps = f"joining cgroup {cgroup} or setting its limits" if cgroup else "setting its limits"
+        joining = f"joining cgroups {', '.join(map(str, groups))} or " if groups else ""
+        steps = f"{joining}setting its limits"
         raise OSError(f"the process could not be set up ({steps})") from None
 
 
 def _child_setup(
-    server_pid: int, *, confined: bool, memory: int | None, cgroup: Path | None
+    server_pid: int, *, confined: bool, memory: int | None, cgroups: Sequence[Path]
 ) -> Callable[[], None]:
-    """What the child does before exec: join `cgroup` (so it and all it starts count against
-    that user's process cap), die with the server, and cap its data memory (heap and private
-    mappings; inherited by what it starts, a JVM included) at `memory`; when confined, also
-    ignore SIGINT in bwrap itself (an interrupt is for the job inside, which sets its own
-    handler) and cap its processes and core dumps."""
+    """What the child does before exec: join `cgroups` (one per hierarchy, so it and all it
+    starts count against that user's process cap and memory limit), die with the server, and
+    cap its data memory (heap and private mappings; inherited by what it starts, a JVM
+    included) at `memory`; when confined, also ignore SIGINT in bwrap itself (an interrupt is
+    for the job inside, which sets its own handler) and cap its processes and core dumps."""
 
     nproc = _lowered(resource.RLIMIT_NPROC, MAX_PROCESSES)
     data = _lowered(resource.RLIMIT_DATA, memory) if memory is not None else None
-    procs = os.fsencode(cgroup / "cgroup.procs") if cgroup is not None else None
+    procs = [os.fsencode(group / "cgroup.procs") for group in cgroups]
 
     def setup() -> None:
-        if procs is not None:
-            fd = os.open(procs, os.O_WRONLY)
+        for each in procs:
+            fd = os.open(each, os.O_WRONLY)
             try:
                 os.write(fd, b"0")  # "0": the writing process itself (v1 and v2)
             finally:

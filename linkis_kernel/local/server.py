@@ -30,8 +30,10 @@ machine's memory when the server has more than one user, no cap with one. `--dis
 the disk space of each user's files, results and logs (quota.py): `auto` (default) 5 GB, at
 most a quarter of the data dir's disk, when the server has more than one user, none with one.
 `--max-processes-per-user` (default 4096) caps the processes and threads of each user's
-sandboxed jobs together, where the server can create cgroups (cgroups.py); their groups are
-removed when it stops.
+sandboxed jobs together, where the server can create cgroups (cgroups.py), and `--user-memory`
+their memory together (shared memory and files in their private /tmp included), where the
+cgroups' memory controller can be used too: `auto` (default) what `--engine-memory` gives each
+engine process, `none` no limit, or a size; their groups are removed when it stops.
 
 Environment: `LINKIS_LOCAL_SESSION_TIMEOUT` sets the idle timeout of login sessions in seconds
 (default 3600); `LINKIS_LOCAL_BWRAP` the bwrap program of the sandbox (default: bwrap on PATH);
@@ -110,9 +112,10 @@ def _serve(args: argparse.Namespace) -> int:
     _refuse_second_server(data_dir)
     default_user, password, token, device_key = _default_credentials(data_dir)
     users = [User.create(default_user, password, token, is_admin=True), *_extra_users(data_dir)]
-    sandboxing = _sandboxing(args, len(users), default_user, data_dir)
+    memory = _engine_memory(getattr(args, "engine_memory", AUTO), len(users))
+    user_memory = _user_memory(str(getattr(args, "user_memory", AUTO)), memory)
+    sandboxing = _sandboxing(args, len(users), default_user, data_dir, user_memory)
     try:
-        memory = _engine_memory(getattr(args, "engine_memory", AUTO), len(users))
         engines = replace(engines, sandboxing=sandboxing, memory=memory)
         disk_quota = _disk_quota(args, len(users), data_dir)
         credentials = {"password": password, "token": token}
@@ -247,9 +250,29 @@ def _engine_memory(text: str, users: int) -> int | None:
     return size
 
 
-def _sandboxing(args: argparse.Namespace, users: int, owner: str, data_dir: Path) -> Sandboxing:
+def _user_memory(text: str, engine_memory: int | None) -> int | None:
+    """`--user-memory`: the bytes a user's sandboxed processes may use together, where cgroups
+    allow; None for no limit. `auto` is what each engine process may use (`engine_memory`)."""
+    choice = text.strip().lower()
+    if choice == "none":
+        return None
+    if choice == AUTO:
+        return engine_memory
+    size = parse_size(choice)
+    if size is None or size < MIN_ENGINE_MEMORY:
+        raise StartupError(
+            f"--user-memory must be a size of at least 256MB such as 2GB or 8GB, or auto (what "
+            f"--engine-memory gives each engine process), or none, got {text!r}."
+        )
+    return size
+
+
+def _sandboxing(
+    args: argparse.Namespace, users: int, owner: str, data_dir: Path, user_memory: int | None
+) -> Sandboxing:
     """`--sandbox`: whether Python, PySpark and Shell jobs run in the process sandbox;
-    `--max-processes-per-user`: the cap of each user's processes there, where cgroups allow."""
+    `--max-processes-per-user` and `--user-memory` (resolved: `user_memory`): the caps of each
+    user's processes and their memory there, where cgroups allow."""
     mode = getattr(args, "sandbox", AUTO)
     if mode == NEVER and users > 1:
         raise StartupError(
@@ -262,7 +285,7 @@ def _sandboxing(args: argparse.Namespace, users: int, owner: str, data_dir: Path
         raise StartupError(
             f"--max-processes-per-user must be at least {MIN_PROCESSES_PER_USER}, got {cap}."
         )
-    rule = Sandboxing.decide(mode, users, owner, data_dir).with_process_cap(cap)
+    rule = Sandboxing.decide(mode, users, owner, data_dir).with_user_cgroups(cap, user_memory)
     for note in (rule.startup_note(), rule.process_cap_note()):
         if note is not None:
             log.log(*note)

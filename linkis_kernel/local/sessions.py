@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import IO, Any, NoReturn
 
 from ..wire import RESULT_HTML, RESULT_TABLE, RESULT_TEXT
+from .cgroups import UserGroup
 from .dolphin import Column, ResultWriter
 from .engines import (
     ERR_ENGINE,
@@ -100,6 +101,7 @@ class EngineSession:
         self.kill_grace = kill_grace
         self.options: tuple[str, ...] = ()  # more arguments of pyengine.py (which Spark, ...)
         self.memory_cap: int | None = None  # bytes each of its processes may use
+        self.group: UserGroup | None = None  # its user's cgroups, with their memory limit
         self.spark: dict[str, Any] | None = None  # what a pyspark engine said about its Spark
         self.ticket_id = str(uuid.uuid4())
         self.process: subprocess.Popen[bytes] | None = None
@@ -165,6 +167,7 @@ class EngineSession:
         scratch.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-P", "-u", str(ENGINE_SCRIPT), self.engine_kind, *self.options]
         self.memory_cap = memory
+        self.group = sandbox.group if sandbox is not None else None
         self.process = spawn_engine(
             command, scratch, stdin=subprocess.PIPE, what="python", sandbox=sandbox, memory=memory
         )
@@ -225,6 +228,7 @@ class EngineSession:
         job.start_statements(1)
         job.statement_progress(0, 0.0)
         results = ResultStream(job)
+        kills = self.group.oom_kills() if self.group is not None else 0
         request = {"op": "run", "code": job.code, "job": job.task_id, "language": language,
                    "limit": limit}  # fmt: skip
         try:
@@ -243,7 +247,7 @@ class EngineSession:
                 if self.status == BUSY:
                     self.status = UNLOCK
         if done is None:
-            self._engine_died(job)
+            self._engine_died(job, kills)
         if done.get("cancelled") or job.cancelled.is_set():
             raise JobCancelled
         error = done.get("error")
@@ -280,7 +284,7 @@ class EngineSession:
                 results.html(str(message.get("html", "")))
         return None
 
-    def _engine_died(self, job: RunContext) -> NoReturn:
+    def _engine_died(self, job: RunContext, kills_before: int) -> NoReturn:
         assert self.process is not None
         code = self.process.wait()
         self.status = SHUTTING_DOWN
@@ -298,7 +302,8 @@ class EngineSession:
                 f" If it ran out of memory: {memory_hint(self.memory_cap)}"
                 if self.memory_cap
                 else ""
-            ),
+            )
+            + (self.group.limit_note(kills_before) if self.group is not None else ""),
         )
 
     # -- kill and stop ----------------------------------------------------------------------

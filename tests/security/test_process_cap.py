@@ -3,8 +3,9 @@
 Tests run as root here and in CI, where RLIMIT_NPROC does not bind. Where the machine lets the
 server create cgroups with the pids controller, bob's job that tries to start far more
 processes than `--max-processes-per-user` is held at the cap while the server and alice's jobs
-go on, and the server's groups are gone once it stops. Elsewhere the server must say that only
-RLIMIT_NPROC holds (and that as root it does not bind).
+go on, and the server's groups (its memory groups too, where it has them) are gone once it
+stops. Elsewhere the server must say that only RLIMIT_NPROC holds (and that as root it does not
+bind).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.cgroupprobe import cgroups_writable, memory_root
 from support.serverproc import ServerProcess, start_server
 from support.twousers import ALICE, BOB
 from support.waiting import wait_until
@@ -48,34 +50,7 @@ EOF"""
 CAP_LINE = re.compile(r"pids\.max of cgroup v(\d) (\S+)/<user>\)")
 
 
-def _cgroups_writable() -> bool:
-    """Whether this machine lets a process of this user create a cgroup with the pids
-    controller under its own cgroup (what the server tries), checked by creating one."""
-    own = [line.split(":", 2) for line in Path("/proc/self/cgroup").read_text().splitlines()]
-    candidates = [
-        Path("/sys/fs/cgroup/pids") / path.lstrip("/")
-        for _, names, path in own
-        if "pids" in names.split(",")
-    ]
-    for number, names, path in own:
-        if number == "0" and not names:
-            for mount in (Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/unified")):
-                folder = mount / path.lstrip("/")
-                subtree = folder / "cgroup.subtree_control"
-                if subtree.exists() and "pids" in subtree.read_text().split():
-                    candidates.append(folder)
-    for folder in candidates:
-        probe = folder / f"linkis-test-probe-{os.getpid()}"
-        try:
-            probe.mkdir()
-        except OSError:
-            continue
-        probe.rmdir()
-        return True
-    return False
-
-
-CGROUPS = _cgroups_writable()
+CGROUPS, MEMORY = cgroups_writable("pids"), cgroups_writable("memory")
 
 
 def _client(server: ServerProcess, user: dict[str, str]) -> LinkisClient:
@@ -156,8 +131,11 @@ def test_a_server_removes_its_groups_and_those_of_a_killed_server(tmp_path: Path
             _assert_fallback_said(first)
             pytest.skip("this machine lets no process create cgroups: only RLIMIT_NPROC holds")
         killed_group = _server_group(first)
+        killed_memory = memory_root(first.log_text())  # --user-memory auto: there is a limit
+        assert (killed_memory is not None) == MEMORY, first.log_text()
         _client(first, BOB).submit("echo hi", engine="shell").wait(timeout=60)
         assert (killed_group / "bob").is_dir()
+        assert killed_memory is None or (killed_memory / "bob").is_dir()
         first.process.send_signal(signal.SIGKILL)
         first.process.wait(10)
     finally:
@@ -165,9 +143,11 @@ def test_a_server_removes_its_groups_and_those_of_a_killed_server(tmp_path: Path
     assert killed_group.is_dir()  # nobody removed it
     with start_server(tmp_path / "second", users=[BOB, ALICE]) as second:
         assert not killed_group.exists()
-        group = _server_group(second)
+        assert killed_memory is None or not killed_memory.exists()
+        group, memory = _server_group(second), memory_root(second.log_text())
         assert "together at most 4096 (pids.max" in second.log_text()  # the default cap
         _client(second, BOB).submit("sleep 30 & sleep 30", engine="shell")
         current = group / "bob" / "pids.current"
         wait_until(lambda: current.exists() and int(current.read_text()) >= 3, 30)
     assert not group.exists()  # though bob's job still ran when the server was stopped
+    assert memory is None or not memory.exists()

@@ -18,6 +18,7 @@ from support.serverproc import REPO_ROOT, ServerProcess, start_server, stop_chil
 
 from linkis_kernel import wire
 from linkis_kernel.client.embedded import ensure_server
+from linkis_kernel.local.server import _user_memory
 from linkis_kernel.wire import read_connection, server_answers
 
 CLIENTS = 20
@@ -101,6 +102,9 @@ def test_bad_users_file_is_reported(tmp_path: Path, users: str, fragment: str) -
         (["--engine-memory", "lots"], {}, "--engine-memory must be a size of at least 256MB"),
         (["--engine-memory", "100MB"], {}, "--engine-memory must be a size of at least 256MB"),
         (["--max-processes-per-user", "3"], {}, "--max-processes-per-user must be at least 16"),
+        (["--user-memory", "lots"], {}, "--user-memory must be a size of at least 256MB"),
+        (["--user-memory", "100MB"], {}, "--user-memory must be a size of at least 256MB"),
+        (["--user-memory", "0"], {}, "--user-memory must be a size of at least 256MB"),
         ([], {"LINKIS_KERNEL_SPARK": "hadoop"}, "LINKIS_KERNEL_SPARK must be one of auto"),
         (["--disk-quota", "lots"], {}, "--disk-quota must be a size such as 500MB or 2GB"),
     ],
@@ -111,6 +115,22 @@ def test_bad_settings_are_reported(
     result = _serve(tmp_path, "--port", "0", *args, env=env)
     assert result.returncode == 1
     assert fragment in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "engine_memory", "expected"),
+    [
+        ("auto", 300 << 20, 300 << 20),  # what each engine process may use
+        ("AUTO", None, None),  # no engine memory cap (one user): no memory limit either
+        (" none ", 300 << 20, None),
+        ("2GB", None, 2 << 30),
+        ("512m", 4 << 30, 512 << 20),  # below --engine-memory is allowed
+    ],
+)
+def test_user_memory_is_read_like_engine_memory(
+    text: str, engine_memory: int | None, expected: int | None
+) -> None:
+    assert _user_memory(text, engine_memory) == expected
 
 
 def test_unwritable_data_dir_is_reported(tmp_path: Path) -> None:
