@@ -125,6 +125,8 @@ class JobBook:
             self._monitor.stop()
             self._quota_watcher.stop()
             self.engines.close()
+            self._sql.close()  # what still ran there ends now: let its workers write that down
+            self._scheduler.join(2.0)
         if self._history is not None:
             self._history.close()
 
@@ -237,6 +239,8 @@ class JobBook:
             state, err_code, err_desc = _stopped(job)
         except JobFailed as exc:
             state, err_code, err_desc, details = FAILED, exc.code, str(exc), exc.details
+        except ServiceError as exc:  # e.g. the SQL engines closed as the job was to start
+            state, err_code, err_desc = FAILED, ERR_ENGINE, exc.desc
         except Exception as exc:  # an engine bug must still end the job, not leave it Running
             state, err_code, err_desc = FAILED, ERR_ENGINE, f"{type(exc).__name__}: {exc}"
         if job.stop_error is not None or (state == SUCCEED and job.cancelled.is_set()):

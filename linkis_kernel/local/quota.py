@@ -36,14 +36,13 @@ REFRESH_SECONDS = 2.0
 ALLOWANCE = 1 << 20
 _UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 _SIZE = re.compile(r"(\d+(?:\.\d*)?)\s*(?:([kmgt])(?:i?b)?|b)?")
-_NO_QUOTA = ("0", "none")
 
 
 def parse_size(text: str) -> int | None:
     """Bytes in `500MB`, `2GB`, `1.5G`, `10k` or `1048576` (units are powers of 1024); 0 for
     `0` or `none` (no quota); None when the text is not such a size."""
     text = text.strip().lower()
-    if text in _NO_QUOTA:
+    if text == "none":
         return 0
     match = _SIZE.fullmatch(text)
     if match is None:
@@ -84,11 +83,23 @@ def _entries(folder: str) -> list[os.DirEntry[str]]:
         except PermissionError:
             # A job may take its own folder's permissions away to hide what it holds; the
             # server owns the folder, so it gives them back and looks again.
-            with contextlib.suppress(OSError):
-                os.chmod(folder, 0o700)
+            _make_readable(folder)
         except OSError:  # missing, or not a folder
             break
     return []
+
+
+def _make_readable(folder: str) -> None:
+    """chmod 0700 the folder itself, never what a symlink put in its place points to."""
+    try:
+        fd = os.open(folder, os.O_PATH | os.O_NOFOLLOW | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.chmod(f"/proc/self/fd/{fd}", 0o700)
+    finally:
+        os.close(fd)
 
 
 def owned_trees(layout: Layout, user: str) -> list[Path]:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from . import catalog
 from .engineconns import EngineManager, EngineSettings
+from .engines import SQL
 from .entrance import Entrance
 from .errors import ServiceError
 from .globalvars import GlobalVariables
@@ -49,7 +50,12 @@ class LocalLinkis:
             self.layout.root, self.layout.scratch_dir, host, instance, settings
         )
         self.sql = SqlEngines(
-            self.layout, workers, settings.memory, self.engines, settings.idle_timeout
+            self.layout,
+            workers,
+            settings.memory,
+            self.engines,
+            settings.idle_timeout,
+            settings.kill_grace_for(SQL),
         )
         self.jobs = JobBook(
             self.layout.history_file,
@@ -99,7 +105,6 @@ class LocalLinkis:
         self.jobs.close()
         if self._variables is not None:
             self._variables.close()
-        self.sql.close()
 
     def _scratch_dirs(self, user: str) -> list[Path]:
         """The folders outside `user`'s area that their running jobs and engines write in."""

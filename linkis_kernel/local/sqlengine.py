@@ -21,9 +21,9 @@ import json
 import os
 import sys
 import threading
-import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 
@@ -42,7 +42,10 @@ from .engines import (
 from .errors import ServiceError
 from .paths import Layout
 from .pyengine import Channel, take_standard_streams, watch_parent
+from .ticker import Ticker
 from .userdb import UserDatabases
+
+T = TypeVar("T")
 
 _PROGRESS_SECONDS = 0.2
 
@@ -104,12 +107,13 @@ class RemoteJob:
             self._send("progress", index=index, fraction=percent / 100)
 
 
-class SqlEngine:
+class SqlRunner:
     """The user's databases and the jobs running on them."""
 
     def __init__(self, channel: Channel, databases: UserDatabases, user: str, memory: int | None):
         self._channel = channel
         self._databases = databases
+        self._data_dir = str(databases.layout.root)
         self._user = user
         self._memory = memory
         self._running: dict[int, RemoteJob] = {}
@@ -131,7 +135,7 @@ class SqlEngine:
             self._start(self._answer, request)
 
     @staticmethod
-    def _start(target: Any, argument: Any) -> None:
+    def _start(target: Callable[[T], None], argument: T) -> None:
         threading.Thread(target=target, args=(argument,), daemon=True).start()
 
     def _run(self, job: RemoteJob) -> None:
@@ -149,11 +153,16 @@ class SqlEngine:
         except ServiceError as exc:
             outcome = {"error": {"code": ERR_ENGINE, "message": exc.desc}}
         except Exception as exc:  # an engine bug must still end the job
-            outcome = {"error": {"code": ERR_ENGINE, "message": f"{type(exc).__name__}: {exc}"}}
+            message = f"{type(exc).__name__}: {exc}".replace(self._data_dir, "<data dir>")
+            outcome = {"error": {"code": ERR_ENGINE, "message": message}}
         finally:
             with self._lock:
                 self._running.pop(job.task_id, None)
-        self._channel.send("done", job=job.task_id, **outcome)
+        try:
+            self._channel.send("done", job=job.task_id, **outcome)
+        except MemoryError:  # the message itself did not fit: say at least that it failed
+            self._channel.send("done", job=job.task_id, error={"code": ERR_SQL,
+                               "message": memory_hint(self._memory)})  # fmt: skip
 
     def _answer(self, request: dict[str, Any]) -> None:
         call = request.get("call")
@@ -186,12 +195,11 @@ class SqlEngine:
             job.stop()
 
     def report_progress(self) -> None:
-        while True:
-            time.sleep(_PROGRESS_SECONDS)
-            with self._lock:
-                running = list(self._running.values())
-            for job in running:
-                job.report_progress()
+        """Send the progress of each running job's statement that moved."""
+        with self._lock:
+            running = list(self._running.values())
+        for job in running:
+            job.report_progress()
 
 
 def main() -> None:
@@ -203,15 +211,15 @@ def main() -> None:
     threading.Thread(target=watch_parent, args=(parent,), daemon=True).start()
     databases = UserDatabases(Layout(Path(data_dir)), int(cursors), memory)
     databases.start()
-    engine = SqlEngine(channel, databases, user, memory)
-    threading.Thread(target=engine.report_progress, daemon=True).start()
+    runner = SqlRunner(channel, databases, user, memory)
+    Ticker("linkis-sql-progress", _PROGRESS_SECONDS, runner.report_progress).start()
     channel.send("ready", pid=os.getpid())
     for line in requests:
         request = json.loads(line)
         if request.get("op") == "exit":
             break
-        engine.handle(request)
-    engine.stop_all()
+        runner.handle(request)
+    runner.stop_all()
     databases.close()
 
 

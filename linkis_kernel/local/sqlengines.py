@@ -18,10 +18,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn, Protocol
+from typing import Any, Protocol
 
 from .catalog import Provenance
 from .engines import (
@@ -37,6 +36,7 @@ from .engines import (
     stop_process,
 )
 from .errors import ServiceError
+from .logfile import WARN
 from .paths import Layout
 from .sessions import START_TIMEOUT, read_message
 from .ticker import Ticker
@@ -45,8 +45,10 @@ from .userdb import ensure_demo_file, keep_read_only
 log = logging.getLogger("linkis_kernel.local")
 
 ENGINE_MODULE = "linkis_kernel.local.sqlengine"
-CATALOG_TIMEOUT = 60.0
-_STDERR_TAIL = 20
+CATALOG_TIMEOUT = 30.0
+# Catalog calls of one user at once: each holds an HTTP thread of the server while it waits.
+CATALOG_CALLS_PER_USER = 2
+_WAIT_SLICE = 0.5
 MSG_SQL_NOT_OPEN = "The SQL engines are not running: the server is starting or shutting down"
 
 
@@ -65,7 +67,7 @@ class SqlJob(RunContext, Protocol):
 class _Waiter:
     """A job or a catalog call waiting for the engine's last word about it."""
 
-    job: RunContext | None = None
+    job: SqlJob | None = None
     answer: dict[str, Any] | None = None
     done: threading.Event = field(default_factory=threading.Event)
 
@@ -77,17 +79,19 @@ class _Waiter:
 class SqlEngine:
     """One user's SQL engine process and the jobs and catalog calls it is serving."""
 
-    def __init__(self, user: str, layout: Layout, cursors: int, memory: int | None):
+    def __init__(
+        self, user: str, layout: Layout, cursors: int, memory: int | None, kill_grace: float
+    ):
         self.user = user
         self.layout = layout
         self.cursors = cursors
         self.memory = memory
+        self.kill_grace = kill_grace
         self.process: subprocess.Popen[bytes] | None = None
         self.last_used = time.monotonic()
         self._jobs: dict[int, _Waiter] = {}
         self._calls: dict[int, _Waiter] = {}
         self._numbers = itertools.count(1)
-        self._stderr: deque[str] = deque(maxlen=_STDERR_TAIL)
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._ended = threading.Event()
@@ -125,14 +129,19 @@ class SqlEngine:
         if ready is None or ready.get("op") != "ready":
             stop_process(self.process)
             self._ended.set()
-            said = "; ".join(self._stderr) or "nothing"
-            raise JobFailed(ERR_ENGINE, f"the SQL engine did not start (it said: {said})")
+            log.warning("SQL engine of %s did not start (what it wrote is above)", self.user)
+            raise JobFailed(
+                ERR_ENGINE,
+                "your SQL engine did not start; try again, and if it fails again ask the "
+                "server's owner to look at server.log",
+            )
         threading.Thread(target=self._read_answers, daemon=True, name="linkis-sql").start()
 
     def stop(self) -> None:
-        """Ask the engine to end, then end its process group."""
+        """Ask the engine to end, then end its process group (unless it already ended: its
+        process id may be another's by now)."""
         process = self.process
-        if process is None:
+        if process is None or process.poll() is not None:
             return
         self._send({"op": "exit"})
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -154,13 +163,30 @@ class SqlEngine:
                 self.interrupt(job)
             if self._ended.is_set():
                 waiter.finish(None)
-            waiter.done.wait()
+            self._wait_within_kill_grace(job, waiter)
         finally:
             job.attach_sql_engine(None)
             with self._lock:
                 self._jobs.pop(job.task_id, None)
                 self.last_used = time.monotonic()
         _raise_outcome(waiter.answer, job, self)
+
+    def _wait_within_kill_grace(self, job: SqlJob, waiter: _Waiter) -> None:
+        """Wait for the job's end; one that has not stopped `kill_grace` seconds after its kill
+        ends the engine (and with it the user's other SQL jobs: their engine is gone)."""
+        killed_at: float | None = None
+        while not waiter.done.wait(_WAIT_SLICE):
+            if not job.cancelled.is_set():
+                continue
+            killed_at = killed_at or time.monotonic()
+            if time.monotonic() - killed_at >= self.kill_grace:
+                job.write_log(
+                    WARN,
+                    f"The statement did not stop within {self.kill_grace:g} s of the kill, so your "
+                    "SQL engine was ended; the next SQL job starts a new one.",
+                )
+                self.stop()
+                waiter.done.wait()
 
     def interrupt(self, job: RunContext) -> None:
         self._send({"op": "interrupt", "job": job.task_id})
@@ -198,15 +224,26 @@ class SqlEngine:
 
     # -- what the engine says ---------------------------------------------------------------
     def _read_answers(self) -> None:
-        assert self.process is not None and self.process.stdout is not None
-        while (message := read_message(self.process.stdout)) is not None:
-            self._dispatch(message)
-        self.process.wait()
-        self._ended.set()
-        with self._lock:
-            waiting = [*self._jobs.values(), *self._calls.values()]
-        for waiter in waiting:
-            waiter.finish(None)
+        """Hand each message to its job or call until the engine ends, then wake them all."""
+        process = self.process
+        assert process is not None and process.stdout is not None
+        try:
+            while (message := read_message(process.stdout)) is not None:
+                try:
+                    self._dispatch(message)
+                except Exception:  # a job's log cannot be written: the engine goes on
+                    log.exception("SQL engine of %s: a message could not be handled", self.user)
+        finally:
+            process.wait()  # it closed its output: it is ending
+            for stream in (process.stdin, process.stdout):
+                if stream is not None:
+                    with contextlib.suppress(OSError):
+                        stream.close()
+            self._ended.set()
+            with self._lock:
+                waiting = [*self._jobs.values(), *self._calls.values()]
+            for waiter in waiting:
+                waiter.finish(None)
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         op = message.get("op")
@@ -234,7 +271,6 @@ class SqlEngine:
         assert process is not None and process.stderr is not None
         for raw in output_lines(process.stderr):
             line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-            self._stderr.append(line)
             log.info("SQL engine of %s: %s", self.user, line)
 
     def died(self) -> str:
@@ -245,38 +281,38 @@ class SqlEngine:
         return f"{text}; the next SQL job starts a new one.{hint}"
 
 
-def _raise_outcome(answer: dict[str, Any] | None, job: RunContext, engine: SqlEngine) -> None:
+def _raise_outcome(answer: dict[str, Any] | None, job: SqlJob, engine: SqlEngine) -> None:
     """End the job as the engine's `done` says (None: the engine died)."""
     if answer is None:
         if job.cancelled.is_set():
             raise JobCancelled
-        _fail(ERR_ENGINE, engine.died())
+        raise JobFailed(ERR_ENGINE, engine.died())
     if answer.get("cancelled") or job.cancelled.is_set():
         raise JobCancelled
     error = answer.get("error")
     if error:
-        _fail(int(error.get("code") or ERR_ENGINE), str(error.get("message")), error.get("details"))
-
-
-def _fail(code: int, message: str, details: list[str] | None = None) -> NoReturn:
-    raise JobFailed(code, message, list(details or []))
+        code = int(error.get("code") or ERR_ENGINE)
+        raise JobFailed(code, str(error.get("message")), list(error.get("details") or []))
 
 
 class SqlEngines:
     """The users' SQL engines of one server: each started on first use (and again after it
-    ended), ended when idle for `idle_timeout` seconds, all ended on close."""
+    ended), ended when idle for `idle_timeout` seconds, all ended on close. A statement that
+    has not stopped `kill_grace` seconds after its kill ends its engine."""
 
     def __init__(
         self, layout: Layout, cursors: int, memory: int | None, book: ProcessBook,
-        idle_timeout: float,
+        idle_timeout: float, kill_grace: float,
     ):  # fmt: skip
         self.layout = layout
         self._cursors = cursors
         self._memory = memory
         self._book = book
         self._idle_timeout = idle_timeout
+        self._kill_grace = kill_grace
         self._engines: dict[str, SqlEngine] = {}
-        self._starting: dict[str, threading.Lock] = {}
+        self._starting: dict[str, threading.Lock] = {}  # held while a user's engine starts or ends
+        self._calls: dict[str, threading.BoundedSemaphore] = {}
         self._lock = threading.Lock()
         self._running = False
         self._idle_check = Ticker(
@@ -292,13 +328,15 @@ class SqlEngines:
         self._running = True
         self._idle_check.start()
 
-    def engine(self, user: str) -> SqlEngine:
-        """`user`'s running SQL engine, started if there is none."""
+    def _user_lock(self, user: str) -> threading.Lock:
         with self._lock:
             if not self._running:
                 raise ServiceError(MSG_SQL_NOT_OPEN)
-            starting = self._starting.setdefault(user, threading.Lock())
-        with starting:
+            return self._starting.setdefault(user, threading.Lock())
+
+    def engine(self, user: str) -> SqlEngine:
+        """`user`'s running SQL engine, started if there is none."""
+        with self._user_lock(user):
             with self._lock:
                 engine = self._engines.get(user)
                 if engine is not None and engine.alive:
@@ -306,11 +344,16 @@ class SqlEngines:
                     return engine
             if engine is not None:
                 self._book.remove_process(engine.pid)
-            engine = SqlEngine(user, self.layout, self._cursors, self._memory)
+            engine = SqlEngine(user, self.layout, self._cursors, self._memory, self._kill_grace)
             engine.start()
             self._book.add_process(engine.pid)
             with self._lock:
-                self._engines[user] = engine
+                running = self._running
+                if running:
+                    self._engines[user] = engine
+            if not running:  # the server closed while it started
+                self._end(engine)
+                raise ServiceError(MSG_SQL_NOT_OPEN)
             return engine
 
     def run(self, job: SqlJob) -> None:
@@ -326,29 +369,49 @@ class SqlEngines:
         return self._ask(user, "databases")
 
     def _ask(self, user: str, what: str, **args: Any) -> Any:
+        """A catalog question to `user`'s engine; at most CATALOG_CALLS_PER_USER at once, so a
+        user whose engine is slow cannot hold every HTTP thread of the server."""
+        with self._lock:
+            calls = self._calls.setdefault(user, threading.BoundedSemaphore(CATALOG_CALLS_PER_USER))
+        if not calls.acquire(blocking=False):
+            raise ServiceError(
+                "Your SQL engine is still answering your earlier requests about your tables; "
+                "try again in a moment"
+            )
         try:
             engine = self.engine(user)
+            return engine.ask(what, **args)
         except JobFailed as exc:
             raise ServiceError(str(exc)) from None
-        return engine.ask(what, **args)
+        finally:
+            calls.release()
 
     def _end_idle(self) -> None:
         now = time.monotonic()
         with self._lock:
             idle = [
-                (user, engine) for user, engine in self._engines.items()
+                user for user, engine in self._engines.items()
                 if not engine.busy() and now - engine.last_used >= self._idle_timeout
             ]  # fmt: skip
-            for user, _engine in idle:
-                del self._engines[user]
-        for _user, engine in idle:
-            self._end(engine)
+        for user in idle:
+            with self._user_lock(user):  # no engine of this user starts until this one ended
+                with self._lock:
+                    engine = self._engines.get(user)
+                    if (
+                        engine is None
+                        or engine.busy()
+                        or now - engine.last_used < self._idle_timeout
+                    ):
+                        continue
+                    del self._engines[user]
+                self._end(engine)
 
     def _end(self, engine: SqlEngine) -> None:
         engine.stop()
         self._book.remove_process(engine.pid)
 
     def close(self) -> None:
+        """End every engine (their jobs were killed before) and let go of the demo database."""
         self._idle_check.stop()
         with self._lock:
             self._running = False

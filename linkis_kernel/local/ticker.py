@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 
+log = logging.getLogger("linkis_kernel.local")
+
 
 class Ticker:
-    """Calls `tick()` every `interval` seconds on a daemon thread named `name`."""
+    """Calls `tick()` every `interval` seconds on a daemon thread named `name`; a tick that
+    fails is logged, and the next one comes as usual."""
 
     def __init__(self, name: str, interval: float, tick: Callable[[], None]):
         self._interval = interval
@@ -25,4 +29,7 @@ class Ticker:
 
     def _loop(self) -> None:
         while not self._stop.wait(self._interval):
-            self._tick()
+            try:
+                self._tick()
+            except Exception:
+                log.exception("%s: one round failed", self._thread.name)

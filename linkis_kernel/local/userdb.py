@@ -209,8 +209,11 @@ class UserDatabases:
             try:
                 database = UserDatabase(area, self.layout.demo_file, self._cursors, self._memory)
             except duckdb.Error as exc:
+                hidden = str(self.layout.root)  # error texts never name the server's data dir
+                where = str(database_file(area)).replace(hidden, "<data dir>")
                 raise ServiceError(
-                    f"Your SQL database {database_file(area)} cannot be opened: {exc}"
+                    f"Your SQL database {where} cannot be opened: "
+                    + str(exc).replace(hidden, "<data dir>")
                 ) from None
             self._open[user] = database
         return database

@@ -3,6 +3,7 @@ server until sent, so only ANSWERS_PER_USER of one user's requests are answered 
 
 from __future__ import annotations
 
+import select
 import socket
 import urllib.parse
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ import pytest
 import requests
 from support.serverproc import ServerProcess, start_server
 from support.twousers import ALICE, BOB, user_session
+from support.waiting import wait_until
 
 from linkis_kernel import wire
 from linkis_kernel.local.handler import ANSWERS_PER_USER
@@ -52,6 +54,12 @@ def _unread_requests(server: ServerProcess, path: str, count: int) -> list[socke
     return sockets
 
 
+def _answering(sockets: list[socket.socket]) -> int:
+    """How many of `sockets` have the first bytes of their answer waiting (in flight)."""
+    readable, _, _ = select.select(sockets, [], [], 0)
+    return len(readable)
+
+
 def test_answers_a_user_leaves_unread_hold_up_only_that_users_requests(
     server: ServerProcess,
 ) -> None:
@@ -59,6 +67,7 @@ def test_answers_a_user_leaves_unread_hold_up_only_that_users_requests(
     path = _big_result(server, bob)
     assert bob.get(server.api("jobhistory/list"), timeout=10).json()["status"] == 0
     sockets = _unread_requests(server, path, ANSWERS_PER_USER + 4)
+    assert wait_until(lambda: _answering(sockets) >= ANSWERS_PER_USER, 30)
     with ThreadPoolExecutor(1) as pool:
         try:
             held = pool.submit(bob.get, server.api("jobhistory/list"), timeout=60)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.serverproc import ServerProcess, start_server
+from support.serverproc import ServerProcess, sql_engine_pids, start_server
 from support.twousers import ALICE, BOB
 from support.waiting import wait_until
 
@@ -64,22 +64,6 @@ def test_memory_under_the_cap_is_there(server: ServerProcess) -> None:
     assert str(job.results()[0].data).strip() == "200"
 
 
-def _engine_pids(server: ServerProcess, user: str) -> list[int]:
-    """The SQL engine processes of `user` on `server` (their command line names both)."""
-    wanted = [b"linkis_kernel.local.sqlengine", str(server.data_dir).encode(), user.encode()]
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            words = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"linkis_kernel.local.sqlengine" in words:
-            start = words.index(wanted[0])
-            if words[start : start + 3] == wanted:
-                found.append(int(entry.name))
-    return found
-
-
 def test_a_sql_query_whose_values_exceed_the_cap_fails_alone(server: ServerProcess) -> None:
     bob, alice = _client(server, BOB), _client(server, ALICE)
     bob.submit("create table mine as select 7 as x", engine="hive").wait(timeout=90)
@@ -102,7 +86,7 @@ def test_a_sql_engine_that_dies_fails_its_job_and_the_next_starts_a_new_one(
 ) -> None:
     alice = _client(server, ALICE)
     alice.submit("select 1", engine="hive").wait(timeout=90)
-    (pid,) = _engine_pids(server, "alice")
+    (pid,) = sql_engine_pids(server, "alice")
     slow = alice.submit("select count(*) from range(10000000000) a", engine="hive")
     wait_until(lambda: slow.refresh().state == "Running", 30)
     os.kill(pid, signal.SIGKILL)
@@ -112,13 +96,13 @@ def test_a_sql_engine_that_dies_fails_its_job_and_the_next_starts_a_new_one(
     again = alice.submit("select 2 as y", engine="hive")
     again.wait(timeout=90)
     assert again.results()[0].data.iloc[0, 0] == 2
-    assert _engine_pids(server, "alice") != [pid]
+    assert sql_engine_pids(server, "alice") != [pid]
 
 
 def test_sql_runs_outside_the_server_process(server: ServerProcess) -> None:
     bob = _client(server, BOB)
     bob.submit("select 1", engine="jdbc").wait(timeout=90)
-    (pid,) = _engine_pids(server, "bob")
+    (pid,) = sql_engine_pids(server, "bob")
     assert _parent(pid) == server.process.pid
     limit = (Path(f"/proc/{pid}/limits").read_text()).splitlines()
     data = next(line for line in limit if line.startswith("Max data size"))

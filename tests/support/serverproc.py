@@ -17,7 +17,8 @@ user, `GUEST` (name, password, token), for isolation tests. A server that does n
 `connection.json` within `STARTUP_TIMEOUT` seconds fails the test loudly with its log.
 
 `wait_for_state(server, exec_id, state)` and `history_state(client, task_id, states)` poll a
-job until it gets there; `stop_child(pid)` stops a server the launcher started in this process.
+job until it gets there; `stop_child(pid)` stops a server the launcher started in this process;
+`sql_engine_pids(server, user)` are the ids of a user's SQL engine processes.
 """
 
 from __future__ import annotations
@@ -290,3 +291,19 @@ def stop_child(pid: int, timeout: float = 10.0) -> None:
     except AssertionError:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
+
+
+def sql_engine_pids(server: ServerProcess, user: str) -> list[int]:
+    """The SQL engine processes of `user` on `server` (their command line names both)."""
+    wanted = [b"linkis_kernel.local.sqlengine", str(server.data_dir).encode(), user.encode()]
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            words = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"linkis_kernel.local.sqlengine" in words:
+            start = words.index(wanted[0])
+            if words[start : start + 3] == wanted:
+                found.append(int(entry.name))
+    return found
