@@ -31,6 +31,7 @@ from ..wire import (
     SQL_DEFAULT_LIMIT,
     SQL_LIMIT_CREATOR,
 )
+from .cgroups import UserGroup
 from .demo import SCHEMA
 from .dolphin import Column, ResultWriter
 from .errors import ServiceError
@@ -497,15 +498,18 @@ def spawn_engine(
     what: str,
     sandbox: Sandbox | None = None,
     memory: int | None = None,
+    group: UserGroup | None = None,
 ) -> subprocess.Popen:
     """Start an engine process in a process group of its own (so kill reaches all it starts),
     in `scratch`, without the server's secrets in its environment, under `sandbox` if given
-    (sandbox.py), each of its processes capped at `memory` bytes; piped stdout and stderr. It
-    dies when the server dies."""
+    (sandbox.py) or else in the cgroups `group` (cgroups.py), each of its processes capped at
+    `memory` bytes; piped stdout and stderr. It dies when the server dies."""
     env = {k: v for k, v in os.environ.items() if k not in _SECRET_ENV}
     env.update(PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8")
     try:
-        return start_process(command, scratch, stdin=stdin, env=env, sandbox=sandbox, memory=memory)
+        return start_process(
+            command, scratch, stdin=stdin, env=env, sandbox=sandbox, memory=memory, group=group
+        )
     except SandboxRefused as exc:
         raise JobFailed(ERR_SANDBOX, str(exc)) from None
     except OSError as exc:

@@ -210,6 +210,16 @@ class Sandboxing:
             return Sandbox.refusing(self.bwrap, refusal)
         return replace(sandbox, group=group)
 
+    def group_for(self, user: str) -> UserGroup | None:
+        """`user`'s cgroups, for their processes that run outside the sandbox (their SQL
+        engine); None where there are none or they cannot be made."""
+        if not isinstance(self.cgroups, UserCgroups) or self.layout is None:
+            return None
+        try:
+            return self.cgroups.for_user(self.layout.user_area(user).name)
+        except OSError:
+            return None
+
     def with_user_cgroups(self, max_processes: int, memory: int | None) -> Sandboxing:
         """This rule with each user's processes and threads together capped at `max_processes`
         in cgroups, where the server can create them, and their memory together at `memory`
@@ -366,12 +376,16 @@ def start_process(
     env: dict[str, str],
     sandbox: Sandbox | None,
     memory: int | None = None,
+    group: UserGroup | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start `command` in a process group of its own with piped stdout and stderr, under
     `sandbox` if given (SandboxRefused if it refuses), so that it dies when the server dies.
-    With `memory`, each process it starts may use at most that many bytes of data memory."""
+    With `memory`, each process it starts may use at most that many bytes of data memory; it
+    joins the cgroups of the sandbox's user, or `group` when unconfined."""
     argv = sandbox.command(command, cwd) if sandbox is not None else list(command)
-    groups = sandbox.group.joins if sandbox is not None and sandbox.group is not None else ()
+    if sandbox is not None:
+        group = sandbox.group
+    groups = group.joins if group is not None else ()
     setup = _child_setup(os.getpid(), confined=sandbox is not None, memory=memory, cgroups=groups)
 
     def popen() -> subprocess.Popen[bytes]:

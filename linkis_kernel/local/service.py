@@ -56,6 +56,7 @@ class LocalLinkis:
             self.engines,
             settings.idle_timeout,
             settings.kill_grace_for(SQL),
+            settings.sandboxing.group_for,
         )
         self.jobs = JobBook(
             self.layout.history_file,

@@ -18,11 +18,13 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from .catalog import Provenance
+from .cgroups import UserGroup
 from .engines import (
     ERR_ENGINE,
     EngineChoice,
@@ -50,6 +52,10 @@ CATALOG_TIMEOUT = 30.0
 CATALOG_CALLS_PER_USER = 2
 _WAIT_SLICE = 0.5
 MSG_SQL_NOT_OPEN = "The SQL engines are not running: the server is starting or shutting down"
+
+
+class EngineGone(ServiceError):
+    """The engine ended before it answered."""
 
 
 class SqlJob(RunContext, Protocol):
@@ -109,14 +115,15 @@ class SqlEngine:
             return bool(self._jobs or self._calls)
 
     # -- start and stop ---------------------------------------------------------------------
-    def start(self) -> None:
-        """Start the engine process and wait until it is ready (JobFailed if it is not)."""
+    def start(self, group: UserGroup | None = None) -> None:
+        """Start the engine process (in the user's cgroups `group`, if any) and wait until it
+        is ready (JobFailed if it is not)."""
         area = self.layout.user_area(self.user)
         area.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", ENGINE_MODULE, str(self.layout.root), self.user,
                    str(self.cursors), str(self.memory or 0)]  # fmt: skip
         self.process = spawn_engine(
-            command, area, stdin=subprocess.PIPE, what="SQL", memory=self.memory
+            command, area, stdin=subprocess.PIPE, what="SQL", memory=self.memory, group=group
         )
         threading.Thread(target=self._pump_stderr, daemon=True, name="linkis-sql-stderr").start()
         assert self.process.stdout is not None
@@ -199,13 +206,17 @@ class SqlEngine:
             self._calls[number] = waiter
         try:
             self._send({"op": "catalog", "call": number, "what": what, "args": args})
-            if self._ended.is_set() or not waiter.done.wait(CATALOG_TIMEOUT):
+            if self._ended.is_set():
+                waiter.finish(None)
+            if not waiter.done.wait(CATALOG_TIMEOUT):
                 raise ServiceError("Your SQL engine did not answer; try again")
         finally:
             with self._lock:
                 self._calls.pop(number, None)
                 self.last_used = time.monotonic()
-        answer = waiter.answer or {"error": {"message": "Your SQL engine stopped; try again"}}
+        answer = waiter.answer
+        if answer is None:
+            raise EngineGone("Your SQL engine stopped; try again")
         error = answer.get("error")
         if error:
             raise ServiceError(
@@ -303,6 +314,7 @@ class SqlEngines:
     def __init__(
         self, layout: Layout, cursors: int, memory: int | None, book: ProcessBook,
         idle_timeout: float, kill_grace: float,
+        groups: Callable[[str], UserGroup | None] = lambda user: None,
     ):  # fmt: skip
         self.layout = layout
         self._cursors = cursors
@@ -310,6 +322,7 @@ class SqlEngines:
         self._book = book
         self._idle_timeout = idle_timeout
         self._kill_grace = kill_grace
+        self._groups = groups  # each user's cgroups (cgroups.py), shared with their other engines
         self._engines: dict[str, SqlEngine] = {}
         self._starting: dict[str, threading.Lock] = {}  # held while a user's engine starts or ends
         self._calls: dict[str, threading.BoundedSemaphore] = {}
@@ -345,7 +358,7 @@ class SqlEngines:
             if engine is not None:
                 self._book.remove_process(engine.pid)
             engine = SqlEngine(user, self.layout, self._cursors, self._memory, self._kill_grace)
-            engine.start()
+            engine.start(self._groups(user))
             self._book.add_process(engine.pid)
             with self._lock:
                 running = self._running
@@ -379,8 +392,10 @@ class SqlEngines:
                 "try again in a moment"
             )
         try:
-            engine = self.engine(user)
-            return engine.ask(what, **args)
+            try:
+                return self.engine(user).ask(what, **args)
+            except EngineGone:  # it died before we knew: the next one answers
+                return self.engine(user).ask(what, **args)
         except JobFailed as exc:
             raise ServiceError(str(exc)) from None
         finally:

@@ -12,10 +12,11 @@ only RLIMIT_NPROC holds.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from support.cgroupprobe import cgroups_writable, memory_root
-from support.serverproc import ServerProcess, start_server
+from support.serverproc import ServerProcess, sql_engine_pids, start_server
 from support.twousers import ALICE, BOB
 
 from linkis_kernel import LinkisClient
@@ -98,3 +99,13 @@ def test_files_in_the_private_tmp_count_and_bob_runs_again(server: ServerProcess
         again = bob.submit(code, engine=engine)
         again.wait(timeout=90)
         assert str(again.results()[0].data).strip() == "42"
+
+
+def test_a_users_sql_engine_is_in_their_cgroups(server: ServerProcess) -> None:
+    _needs_memory_cgroups(server)
+    _client(server, BOB).submit("select 1", engine="hive").wait(timeout=60)
+    (pid,) = sql_engine_pids(server, "bob")
+    groups = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    mine = f"/linkis-kernel-{server.process.pid}/bob"
+    joined = {line.split(":")[1] for line in groups if line.endswith(mine)}
+    assert {"pids", "memory"} <= joined or joined == {""}, groups  # v1 hierarchies, or v2
