@@ -48,8 +48,10 @@ log = logging.getLogger("linkis_kernel.local")
 
 ENGINE_MODULE = "linkis_kernel.local.sqlengine"
 CATALOG_TIMEOUT = 30.0
-# Catalog calls of one user at once: each holds an HTTP thread of the server while it waits.
-CATALOG_CALLS_PER_USER = 2
+# Catalog calls of one user at once: each holds one of the server's 8 HTTP threads while it
+# waits, so one user whose engine is slow holds at most half of them; more wait a little.
+CATALOG_CALLS_PER_USER = 4
+_CATALOG_QUEUE_SECONDS = 5.0
 _WAIT_SLICE = 0.5
 MSG_SQL_NOT_OPEN = "The SQL engines are not running: the server is starting or shutting down"
 
@@ -386,7 +388,7 @@ class SqlEngines:
         user whose engine is slow cannot hold every HTTP thread of the server."""
         with self._lock:
             calls = self._calls.setdefault(user, threading.BoundedSemaphore(CATALOG_CALLS_PER_USER))
-        if not calls.acquire(blocking=False):
+        if not calls.acquire(timeout=_CATALOG_QUEUE_SECONDS):
             raise ServiceError(
                 "Your SQL engine is still answering your earlier requests about your tables; "
                 "try again in a moment"
