@@ -137,8 +137,10 @@ def measure_real_spark(data_dir: Path, reps: int, fresh_reps: int) -> tuple[list
 
 
 def measure_engines(
-    server: Server, reps: int, starts: int, spark: tuple[int, int] = (10, 3)
+    server: Server, reps: int, starts: int, spark: tuple[int, int] | None = (10, 3)
 ) -> Section:
+    """Section 8; `spark` is (warm reps, fresh-process reps) of the real Spark part, None to
+    leave it out (each of its jobs takes seconds)."""
     session = server.session()
     fresh = f"{shlex.quote(sys.executable)} -c 'print(1)'"
     first = [
@@ -155,9 +157,13 @@ def measure_engines(
         [timed_job(session, server, "spark", "py", "print(1)", "benchspark") for _ in range(reps)]
     )
     memory = engine_memory_kb(session, server)
-    spark_rows, spark_kb, spark_note = measure_real_spark(
-        server.data_dir.parent / "real-spark", *spark
-    )
+    if spark is None:
+        spark_rows, spark_kb = [], 0.0
+        spark_note = "Real Spark is left out of this run (`--quick`); `make bench` measures it."
+    else:
+        spark_rows, spark_kb, spark_note = measure_real_spark(
+            server.data_dir.parent / "real-spark", *spark
+        )
     speedup = median(baseline) / median(warm)
     section = Section("engines", "8. Python and Spark engine sessions vs a fresh process per job")
     section.table(
@@ -178,7 +184,7 @@ def measure_engines(
         [
             ["python", mb(memory["python:benchwarm"])],
             ["spark, DuckDB stand-in", mb(memory["spark:benchspark"])],
-            ["spark, real Spark (engine process + its JVM)", mb(spark_kb)],
+            *([["spark, real Spark (engine process + its JVM)", mb(spark_kb)]] if spark else []),
         ],
     )
     section.note(

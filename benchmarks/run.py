@@ -79,7 +79,7 @@ class Plan:
     magic_runs: int
     load: tuple[int, int]  # (clients, jobs)
     engines: tuple[int, int] = (20, 3)  # (warm and baseline repetitions, engine starts)
-    spark: tuple[int, int] = (10, 3)  # real Spark: (warm repetitions, fresh-process repetitions)
+    spark: tuple[int, int] | None = (10, 3)  # real Spark: (warm, fresh-process reps); None: none
     sql_engines: tuple[int, int, int] = (20, 5, 3_000_000)  # (warm reps, users, big result rows)
 
 
@@ -103,7 +103,7 @@ QUICK = Plan(
     magic_runs=5,
     load=(5, 50),
     engines=(5, 1),
-    spark=(3, 1),
+    spark=None,  # real Spark jobs take seconds each: `make bench` measures them
     sql_engines=(5, 2, 100_000),
 )
 
