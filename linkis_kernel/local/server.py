@@ -232,37 +232,34 @@ def _engine_settings(args: argparse.Namespace) -> EngineSettings:
 
 
 def _engine_memory(text: str, users: int) -> int | None:
-    """`--engine-memory`: the bytes each engine process may use, None for no cap."""
-    choice = text.strip().lower()
-    if choice == "none":
-        return None
-    if choice == AUTO:
-        if users == 1:
-            return None
-        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-        return max(physical // 4, MIN_ENGINE_MEMORY)
-    size = parse_size(choice)
-    if size is None or size < MIN_ENGINE_MEMORY:
-        raise StartupError(
-            f"--engine-memory must be a size of at least 256MB such as 512MB or 4GB, or auto, "
-            f"or none, got {text!r}."
-        )
-    return size
+    """`--engine-memory`: the bytes each engine process may use, None for no cap; `auto` is a
+    quarter of the machine's memory with several users, no cap with one."""
+    physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    auto = None if users == 1 else max(physical // 4, MIN_ENGINE_MEMORY)
+    return _memory_option("--engine-memory", text, auto, "512MB or 4GB, or auto")
 
 
 def _user_memory(text: str, engine_memory: int | None) -> int | None:
-    """`--user-memory`: the bytes a user's sandboxed processes may use together, where cgroups
-    allow; None for no limit. `auto` is what each engine process may use (`engine_memory`)."""
+    """`--user-memory`: the bytes a user's processes may use together, where cgroups allow;
+    None for no limit. `auto` is what each engine process may use (`engine_memory`)."""
+    return _memory_option(
+        "--user-memory", text, engine_memory,
+        "2GB or 8GB, or auto (what --engine-memory gives each engine process)",
+    )  # fmt: skip
+
+
+def _memory_option(option: str, text: str, auto: int | None, examples: str) -> int | None:
+    """The bytes a memory option gives: `none` None, `auto` `auto`, else a size of at least
+    MIN_ENGINE_MEMORY (StartupError otherwise)."""
     choice = text.strip().lower()
     if choice == "none":
         return None
     if choice == AUTO:
-        return engine_memory
+        return auto
     size = parse_size(choice)
     if size is None or size < MIN_ENGINE_MEMORY:
         raise StartupError(
-            f"--user-memory must be a size of at least 256MB such as 2GB or 8GB, or auto (what "
-            f"--engine-memory gives each engine process), or none, got {text!r}."
+            f"{option} must be a size of at least 256MB such as {examples}, or none, got {text!r}."
         )
     return size
 
