@@ -73,7 +73,7 @@ class LinkisClient(LinkisRestClient):
 
         Raises LinkisJobNotFoundError when no such job is visible to this user."""
         text = str(job_id).strip()
-        if isinstance(job_id, int) or text.isdigit():
+        if isinstance(job_id, int) or text.isdecimal():
             try:
                 return Job.from_task(self, self.jobhistory_get(int(text)))
             except LinkisNotFoundError:

@@ -203,7 +203,7 @@ async def kill_jobs(h: ApiHandler, job_id: str | None = None) -> Reply:
 
 
 async def history_get(h: ApiHandler, job_id: str) -> Reply:
-    if not job_id.isdigit():
+    if not job_id.isdecimal():
         raise ApiError(f"The task id in jobhistory/{{id}}/get must be a number, got {job_id!r}.")
     return Reply(await h.run(h.ctx.service.history_get, h.user, int(job_id)))
 

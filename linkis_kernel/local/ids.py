@@ -38,7 +38,7 @@ def full_exec_id(instance: str, short_id: str) -> str:
 
 
 def _number(text: str) -> int:
-    if not text.isdigit():
+    if not text.isdecimal():
         reason = f'NumberFormatException: For input string: "{text}"'
         raise ServiceError(_AOP_FAILURE.format(reason))
     return int(text)

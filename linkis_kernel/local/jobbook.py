@@ -300,7 +300,7 @@ class JobBook:
         once the job has completed: such a job is not returned as held in memory.
         """
         job_id = str(job_id).strip()
-        if job_id.isdigit():
+        if job_id.isdecimal():
             with self._lock:
                 job = self._by_task.get(int(job_id))
             return (None if job is not None and job.finished else job), int(job_id), None

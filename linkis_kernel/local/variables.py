@@ -111,7 +111,7 @@ class _Number(_Value):
 def _int_operand(op: str, operand: str) -> int:
     if op not in "+-":
         raise VariableError(f"dates only support '+' and '-', not '{op}'")
-    if not operand.isdigit():
+    if not operand.isdecimal():
         raise VariableError(f"'{operand}' is not a whole number of days/months/hours")
     return int(operand) if op == "+" else -int(operand)
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from support.localsvc import USER
 
@@ -67,6 +67,7 @@ SETTINGS = settings(
 
 @SETTINGS
 @given(job_id=ids, task_id=numbers, a=numbers, b=numbers, flag=st.booleans())
+@example(job_id="¹", task_id=None, a=None, b=None, flag=False)  # a digit int() cannot read
 def test_entrance_methods(service: LocalLinkis, job_id, task_id, a, b, flag) -> None:
     _answers_or_refuses(service.status, USER, job_id, task_id)
     _answers_or_refuses(service.progress, USER, job_id, task_id, flag)
