@@ -152,13 +152,15 @@ class DiskQuota:
     def job_limit(self, user: str) -> int | None:
         """The usage past which a job of `user` starting now is stopped (None: no quota).
 
-        Under the quota it is the quota. Over it, the job's baseline is the usage now and its
-        limit max(quota, baseline + ALLOWANCE), which is baseline + ALLOWANCE: a job that
-        deletes files runs to its end, one that writes more than ALLOWANCE is stopped.
+        Under the quota it is the quota. Over it, the job's baseline is the usage now (the
+        reading of its submit, if at most REFRESH_SECONDS old: the next job of a user whose job
+        ended walks afresh) and its limit max(quota, baseline + ALLOWANCE), which is
+        baseline + ALLOWANCE: a job that deletes files runs to its end, one that writes more
+        than ALLOWANCE is stopped.
         """
         if not self.limit:
             return None
-        baseline = self.usage(user, max_age=0)
+        baseline = self.usage(user)
         return baseline + ALLOWANCE if baseline > self.limit else self.limit
 
     def submit_warning(self, user: str) -> str | None:
