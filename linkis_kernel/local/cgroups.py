@@ -57,7 +57,7 @@ class UserGroup:
         if self.memory_limit is None or self.oom_kills() <= kills_before:
             return ""
         return (
-            f" Your Python, PySpark and Shell processes together reached your memory limit on "
+            f" Your SQL, Python, PySpark and Shell processes together reached your memory limit on "
             f"this server ({self.memory_limit >> 20} MB, serve --user-memory) while it ran, "
             "and the system ended one of them: end engines you no longer need, or ask the "
             "server's owner for more."

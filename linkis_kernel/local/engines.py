@@ -82,6 +82,13 @@ def memory_hint(memory: int | None) -> str:
     )
 
 
+def ended_hint(memory: int | None, group: UserGroup | None, kills_before: int) -> str:
+    """What may have ended an engine process: its own memory cap, or its user's memory limit
+    (the kernel ended one of their processes since `oom_kills()` was `kills_before`)."""
+    hint = f" If it ran out of memory: {memory_hint(memory)}" if memory else ""
+    return hint + (group.limit_note(kills_before) if group is not None else "")
+
+
 def label_error(desc: str) -> ServiceError:
     return ServiceError(f"Label params invalid {desc}", code=20009)
 

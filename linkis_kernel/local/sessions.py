@@ -39,10 +39,12 @@ from .engines import (
     JobCancelled,
     JobFailed,
     RunContext,
+    ended_hint,
     memory_hint,
     output_lines,
     sample_resources,
     spawn_engine,
+    stop_process,
 )
 from .history import now_ms
 from .logfile import ERROR, INFO, WARN
@@ -172,7 +174,7 @@ class EngineSession:
             command, scratch, stdin=subprocess.PIPE, what="python", sandbox=sandbox, memory=memory
         )
         threading.Thread(target=self._pump_stderr, daemon=True, name="linkis-ec-stderr").start()
-        ready = self._read_message(START_TIMEOUT)
+        ready = read_ready(self.process, START_TIMEOUT)
         if ready is not None and isinstance(ready.get("spark"), dict):
             self.spark = ready["spark"]
         if ready is None or ready.get("op") != "ready":
@@ -184,23 +186,6 @@ class EngineSession:
             )
         self.start_seconds = time.monotonic() - began
         self.status = UNLOCK
-
-    def _read_message(self, timeout: float | None = None) -> dict[str, Any] | None:
-        """The next message from the engine; None at end of output (the engine is gone)."""
-        assert self.process is not None and self.process.stdout is not None
-        if timeout is not None:
-            timer = threading.Timer(timeout, self._stop_quietly)
-            timer.daemon = True
-            timer.start()
-        try:
-            return read_message(self.process.stdout)
-        finally:
-            if timeout is not None:
-                timer.cancel()
-
-    def _stop_quietly(self) -> None:
-        with contextlib.suppress(Exception):
-            self.stop()
 
     def _pump_stderr(self) -> None:
         """What the engine writes to fds 1 and 2: the log of the job it runs or starts for (at
@@ -261,7 +246,8 @@ class EngineSession:
 
     def _read_until_done(self, job: RunContext, results: ResultStream) -> dict[str, Any] | None:
         current = 0
-        while (message := self._read_message()) is not None:
+        assert self.process is not None and self.process.stdout is not None
+        while (message := read_message(self.process.stdout)) is not None:
             op = message.get("op")
             if op == "done":
                 return message
@@ -297,13 +283,7 @@ class EngineSession:
             ERR_ENGINE_STOPPED,
             f"{MSG_ENGINE_STOPPED} The python engine EngineConn {self.instance} exited with "
             f"status {code} while running this job; what it held in memory is lost, and the "
-            "next job starts a new engine."
-            + (
-                f" If it ran out of memory: {memory_hint(self.memory_cap)}"
-                if self.memory_cap
-                else ""
-            )
-            + (self.group.limit_note(kills_before) if self.group is not None else ""),
+            "next job starts a new engine." + ended_hint(self.memory_cap, self.group, kills_before),
         )
 
     # -- kill and stop ----------------------------------------------------------------------
@@ -354,6 +334,19 @@ class EngineSession:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 return process.wait(_STOP_GRACE)
         return process.poll()
+
+
+def read_ready(process: subprocess.Popen[bytes], timeout: float) -> dict[str, Any] | None:
+    """The first message of an engine process that just started; None if it ended first, or
+    said nothing within `timeout` seconds (it is then stopped)."""
+    assert process.stdout is not None
+    timer = threading.Timer(timeout, stop_process, args=(process,))
+    timer.daemon = True
+    timer.start()
+    try:
+        return read_message(process.stdout)
+    finally:
+        timer.cancel()
 
 
 def read_message(stream: IO[bytes]) -> dict[str, Any] | None:
