@@ -10,12 +10,9 @@ the Linkis status and message), and never waits for a running job.
 
 from __future__ import annotations
 
-import getpass
 from pathlib import Path
 
-from . import catalog
 from .engineconns import EngineManager, EngineSettings
-from .engines import SQL
 from .entrance import Entrance
 from .errors import ServiceError
 from .globalvars import GlobalVariables
@@ -25,7 +22,6 @@ from .manager import ManagerEndpoints
 from .paths import Layout
 from .quota import DiskQuota
 from .sqlengines import SqlEngines
-from .userdb import database_file
 from .workspace import Workspace
 
 
@@ -43,21 +39,12 @@ class LocalLinkis:
     ):
         """`disk_quota`: the bytes each user's files, results and logs may take (0: no limit)."""
         self.layout = Layout(Path(data_dir).absolute())
-        self.server_user = getpass.getuser()
         host = instance.rpartition(":")[0] or "127.0.0.1"
         settings = engines or EngineSettings()
         self.engines = EngineManager(
             self.layout.root, self.layout.scratch_dir, host, instance, settings
         )
-        self.sql = SqlEngines(
-            self.layout,
-            workers,
-            settings.memory,
-            self.engines,
-            settings.idle_timeout,
-            settings.kill_grace_for(SQL),
-            settings.sandboxing.group_for,
-        )
+        self.sql = SqlEngines(self.layout, workers, settings, self.engines)
         self.jobs = JobBook(
             self.layout.history_file,
             instance=instance,
@@ -142,10 +129,7 @@ class LocalLinkis:
 
     def tables(self, user: str, database: str | None) -> dict:
         """datasource/tables (docs/linkis-rest.md, "Metadata")."""
-        own_file = database_file(self.layout.user_area(user))
-        own = catalog.Provenance(user, catalog.created_at(own_file))
-        shared = catalog.Provenance(self.server_user, catalog.created_at(self.layout.demo_file))
-        return {"tables": self.sql.tables(user, database, own, shared)}
+        return {"tables": self.sql.tables(user, database)}
 
     def columns(self, user: str, database: str | None, table: str | None) -> dict:
         """datasource/columns (docs/linkis-rest.md, "Metadata")."""

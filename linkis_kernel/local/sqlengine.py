@@ -17,6 +17,7 @@ server that started it is gone.
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import sys
@@ -43,7 +44,7 @@ from .errors import ServiceError
 from .paths import Layout
 from .pyengine import Channel, take_standard_streams, watch_parent
 from .ticker import Ticker
-from .userdb import UserDatabases
+from .userdb import UserDatabases, database_file
 
 T = TypeVar("T")
 
@@ -181,12 +182,20 @@ class SqlRunner:
             if what == "databases":
                 return catalog.databases(cursor)
             if what == "tables":
-                own = catalog.Provenance(*args["own"])
-                shared = catalog.Provenance(*args["shared"])
-                return catalog.tables(cursor, args.get("database"), own, shared)
+                return catalog.tables(cursor, args.get("database"), *self._provenances())
             if what == "columns":
                 return catalog.columns(cursor, args.get("database"), args.get("table"))
         raise ServiceError(f"unknown catalog question {what!r}")
+
+    def _provenances(self) -> tuple[catalog.Provenance, catalog.Provenance]:
+        """Who made the user's own tables and when, and the same for the shared demo ones (the
+        server's OS user, as whom this process runs)."""
+        layout = self._databases.layout
+        own = database_file(layout.user_area(self._user))
+        return (
+            catalog.Provenance(self._user, catalog.created_at(own)),
+            catalog.Provenance(getpass.getuser(), catalog.created_at(layout.demo_file)),
+        )
 
     def stop_all(self) -> None:
         with self._lock:

@@ -23,16 +23,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from .catalog import Provenance
 from .cgroups import UserGroup
+from .engineconns import EngineSettings
 from .engines import (
     ERR_ENGINE,
+    SQL,
     EngineChoice,
     JobCancelled,
     JobFailed,
     ProcessBook,
     RunContext,
-    memory_hint,
+    ended_hint,
     output_lines,
     spawn_engine,
     stop_process,
@@ -40,7 +41,7 @@ from .engines import (
 from .errors import ServiceError
 from .logfile import WARN
 from .paths import Layout
-from .sessions import START_TIMEOUT, read_message
+from .sessions import START_TIMEOUT, read_message, read_ready
 from .ticker import Ticker
 from .userdb import ensure_demo_file, keep_read_only
 
@@ -96,6 +97,7 @@ class SqlEngine:
         self.memory = memory
         self.kill_grace = kill_grace
         self.process: subprocess.Popen[bytes] | None = None
+        self.group: UserGroup | None = None  # the user's cgroups it runs in
         self.last_used = time.monotonic()
         self._jobs: dict[int, _Waiter] = {}
         self._calls: dict[int, _Waiter] = {}
@@ -127,14 +129,9 @@ class SqlEngine:
         self.process = spawn_engine(
             command, area, stdin=subprocess.PIPE, what="SQL", memory=self.memory, group=group
         )
+        self.group = group
         threading.Thread(target=self._pump_stderr, daemon=True, name="linkis-sql-stderr").start()
-        assert self.process.stdout is not None
-        timer = threading.Timer(START_TIMEOUT, stop_process, args=(self.process,))
-        timer.start()
-        try:
-            ready = read_message(self.process.stdout)
-        finally:
-            timer.cancel()
+        ready = read_ready(self.process, START_TIMEOUT)
         if ready is None or ready.get("op") != "ready":
             stop_process(self.process)
             self._ended.set()
@@ -161,6 +158,7 @@ class SqlEngine:
     def run(self, job: SqlJob) -> None:
         """Run `job`'s SQL; raises JobFailed / JobCancelled as it ends."""
         waiter = _Waiter(job)
+        kills = self.group.oom_kills() if self.group is not None else 0  # its user's, so far
         with self._lock:
             self._jobs[job.task_id] = waiter
         job.attach_sql_engine(self)
@@ -178,7 +176,7 @@ class SqlEngine:
             with self._lock:
                 self._jobs.pop(job.task_id, None)
                 self.last_used = time.monotonic()
-        _raise_outcome(waiter.answer, job, self)
+        _raise_outcome(waiter.answer, job, lambda: self.died(kills))
 
     def _wait_within_kill_grace(self, job: SqlJob, waiter: _Waiter) -> None:
         """Wait for the job's end; one that has not stopped `kill_grace` seconds after its kill
@@ -286,20 +284,23 @@ class SqlEngine:
             line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
             log.info("SQL engine of %s: %s", self.user, line)
 
-    def died(self) -> str:
-        """How the engine ended, for the jobs it was running."""
+    def died(self, kills_before: int) -> str:
+        """How the engine ended, for a job it was running that started when its user's
+        cgroups had seen `kills_before` processes ended at their memory limit."""
         code = self.process.wait() if self.process is not None else None
         text = f"Your SQL engine (pid {self.pid}) exited with status {code} while running this job"
-        hint = f" If it ran out of memory: {memory_hint(self.memory)}" if self.memory else ""
+        hint = ended_hint(self.memory, self.group, kills_before)
         return f"{text}; the next SQL job starts a new one.{hint}"
 
 
-def _raise_outcome(answer: dict[str, Any] | None, job: SqlJob, engine: SqlEngine) -> None:
+def _raise_outcome(
+    answer: dict[str, Any] | None, job: SqlJob, how_it_died: Callable[[], str]
+) -> None:
     """End the job as the engine's `done` says (None: the engine died)."""
     if answer is None:
         if job.cancelled.is_set():
             raise JobCancelled
-        raise JobFailed(ERR_ENGINE, engine.died())
+        raise JobFailed(ERR_ENGINE, how_it_died())
     if answer.get("cancelled") or job.cancelled.is_set():
         raise JobCancelled
     error = answer.get("error")
@@ -309,29 +310,24 @@ def _raise_outcome(answer: dict[str, Any] | None, job: SqlJob, engine: SqlEngine
 
 
 class SqlEngines:
-    """The users' SQL engines of one server: each started on first use (and again after it
-    ended), ended when idle for `idle_timeout` seconds, all ended on close. A statement that
-    has not stopped `kill_grace` seconds after its kill ends its engine."""
+    """The users' SQL engines of one server, each with `cursors` cursors for jobs: started on
+    first use (and again after one ended), in the user's cgroups, ended when idle for the
+    settings' idle timeout, all ended on close. A statement that has not stopped within the
+    kill grace of its kill ends its engine."""
 
-    def __init__(
-        self, layout: Layout, cursors: int, memory: int | None, book: ProcessBook,
-        idle_timeout: float, kill_grace: float,
-        groups: Callable[[str], UserGroup | None] = lambda user: None,
-    ):  # fmt: skip
+    def __init__(self, layout: Layout, cursors: int, settings: EngineSettings, book: ProcessBook):
         self.layout = layout
         self._cursors = cursors
-        self._memory = memory
+        self._settings = settings
         self._book = book
-        self._idle_timeout = idle_timeout
-        self._kill_grace = kill_grace
-        self._groups = groups  # each user's cgroups (cgroups.py), shared with their other engines
+        self._idle_timeout = settings.idle_timeout
         self._engines: dict[str, SqlEngine] = {}
         self._starting: dict[str, threading.Lock] = {}  # held while a user's engine starts or ends
         self._calls: dict[str, threading.BoundedSemaphore] = {}
         self._lock = threading.Lock()
         self._running = False
         self._idle_check = Ticker(
-            "linkis-sql-idle", max(0.05, min(10.0, idle_timeout / 4)), self._end_idle
+            "linkis-sql-idle", max(0.05, min(10.0, self._idle_timeout / 4)), self._end_idle
         )
         self._demo_keeper: Any = None
 
@@ -359,8 +355,9 @@ class SqlEngines:
                     return engine
             if engine is not None:
                 self._book.remove_process(engine.pid)
-            engine = SqlEngine(user, self.layout, self._cursors, self._memory, self._kill_grace)
-            engine.start(self._groups(user))
+            memory, grace = self._settings.memory, self._settings.kill_grace_for(SQL)
+            engine = SqlEngine(user, self.layout, self._cursors, memory, grace)
+            engine.start(self._settings.sandboxing.group_for(user))
             self._book.add_process(engine.pid)
             with self._lock:
                 running = self._running
@@ -374,8 +371,8 @@ class SqlEngines:
     def run(self, job: SqlJob) -> None:
         self.engine(job.user).run(job)
 
-    def tables(self, user: str, database: str | None, own: Provenance, shared: Provenance) -> Any:
-        return self._ask(user, "tables", database=database, own=list(own), shared=list(shared))
+    def tables(self, user: str, database: str | None) -> Any:
+        return self._ask(user, "tables", database=database)
 
     def columns(self, user: str, database: str | None, table: str | None) -> Any:
         return self._ask(user, "columns", database=database, table=table)
