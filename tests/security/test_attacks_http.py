@@ -68,6 +68,7 @@ def test_answers_a_user_leaves_unread_hold_up_only_that_users_requests(
     assert bob.get(server.api("jobhistory/list"), timeout=10).json()["status"] == 0
     sockets = _unread_requests(server, path, ANSWERS_PER_USER + 4)
     assert wait_until(lambda: _answering(sockets) >= ANSWERS_PER_USER, 30)
+    assert _answering(sockets) == ANSWERS_PER_USER  # the others wait for a slot
     with ThreadPoolExecutor(1) as pool:
         try:
             held = pool.submit(bob.get, server.api("jobhistory/list"), timeout=60)

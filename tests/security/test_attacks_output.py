@@ -48,6 +48,8 @@ def _run(
 
 
 LONG = 5 * MAX_LINE_BYTES // 2
+# The row lengths of a LONG line, a newline, then "after": the line cut at MAX_LINE_BYTES.
+CUT_ROWS = [MAX_LINE_BYTES, MAX_LINE_BYTES, LONG % MAX_LINE_BYTES, len("after")]
 
 
 def test_a_shell_line_without_end_is_cut_into_rows(
@@ -55,7 +57,7 @@ def test_a_shell_line_without_end_is_cut_into_rows(
 ) -> None:
     code = f"head -c {LONG} /dev/zero | tr '\\0' a; echo; head -c {LONG} /dev/zero >&2; echo after"
     rows, log = _run(server, bob, code, "shell")
-    assert [len(row) for row in rows] == [MAX_LINE_BYTES, MAX_LINE_BYTES, LONG % MAX_LINE_BYTES, 5]
+    assert [len(row) for row in rows] == CUT_ROWS
     assert rows[-1] == "after"
     assert max(len(line) for line in log.splitlines()) < MAX_LINE_BYTES + 100
 
@@ -65,7 +67,7 @@ def test_a_python_line_without_end_is_cut_into_rows(
 ) -> None:
     code = f"import sys\nsys.stdout.write('a' * {LONG})\nprint()\nprint('after')"
     rows, _ = _run(server, bob, code, "python")
-    assert [len(row) for row in rows] == [MAX_LINE_BYTES, MAX_LINE_BYTES, LONG % MAX_LINE_BYTES, 5]
+    assert [len(row) for row in rows] == CUT_ROWS
 
 
 def test_one_engine_message_too_large_is_dropped(
