@@ -57,6 +57,8 @@ if TYPE_CHECKING:
     from ..results import ResultSet
 
 F = TypeVar("F", bound=Callable[..., Any])
+# How long the requests behind an ended job's card (history row, error log) may take.
+SETTLE_REQUESTS_S = 10.0
 
 DEFAULT_ENGINE = "spark"
 SHUTDOWN_KILL_WAIT = 2.0
@@ -128,6 +130,8 @@ class LinkisMagics(Magics, Configurable):
         self._client: LinkisClient | None = None
         self._password: str | None = None
         self._lock = threading.Lock()
+        # task id -> the thread that follows an --async job and turns its panel into a card
+        self._followers: dict[int, threading.Thread] = {}
         self.subcommands = Subcommands(self)
 
     @property
@@ -335,8 +339,18 @@ class LinkisMagics(Magics, Configurable):
             except LinkisError as exc:
                 note = f"Stopped following: {describe(exc)}"
             self._end_view(view, job, note=note, log_tail=log_tail)
+            self._followers.pop(job.task_id, None)
 
-        threading.Thread(target=follow, name=f"linkis-job-{job.task_id}", daemon=True).start()
+        follower = threading.Thread(target=follow, name=f"linkis-job-{job.task_id}", daemon=True)
+        self._followers[job.task_id] = follower
+        follower.start()
+
+    def settle(self, task_id: int) -> None:
+        """Wait until the panel of an --async job that has ended shows its card: at most a poll
+        round and the few requests the card needs."""
+        follower = self._followers.pop(task_id, None)
+        if follower is not None:
+            follower.join(timeout=self.poll_max_interval + SETTLE_REQUESTS_S)
 
     def fetch_limit_for(self, limit: int | None) -> int | None:
         """The rows to fetch per result: `--limit`, else the setting (None: all)."""

@@ -148,7 +148,12 @@ class Subcommands:
         )
 
     def kill(self, args: argparse.Namespace) -> None:
-        print(self._job(args.id).kill().describe(MAGIC_COMMANDS))
+        """Kill a job; one this shell follows with --async shows its card before this returns."""
+        job = self._job(args.id)
+        report = job.kill()
+        if job.done:
+            self.magics.settle(job.task_id)
+        print(report.describe(MAGIC_COMMANDS))
 
     def log(self, args: argparse.Namespace) -> None:
         lines = self._job(args.id).log(level=args.level, tail=args.tail)

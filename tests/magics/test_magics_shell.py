@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -233,6 +234,18 @@ def test_an_async_failure_is_explained_on_its_card(
     assert f"task {job.task_id} · Failed in" in out
     assert re.search(r"errCode \d+: .*status 3", out)
     assert "  | " in out and "ERROR" in out
+
+
+def test_killing_an_async_job_shows_its_card_before_the_kill_returns(
+    shell: InteractiveShell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job = run(shell, "%%linkis --async --progress text -e shell\nsleep 30")
+    time.sleep(2.5)  # the follower's polls have slowed to poll_max_interval
+    run(shell, f"%linkis kill {job.task_id}")
+    out = capsys.readouterr().out
+    card = out.find(f"task {job.task_id} · Cancelled in")
+    report = out.find(f"Killed Linkis job {job.task_id}: Linkis confirms it Cancelled.")
+    assert 0 <= card < report, out
 
 
 def test_the_engine_row_cap_is_named_in_the_footer(shell: InteractiveShell) -> None:
