@@ -10,15 +10,13 @@ script started); Python code runs on long-lived engine sessions (sessions.py, en
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time
-from decimal import Decimal
+from datetime import date
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -31,6 +29,7 @@ from ..wire import (
     SQL_DEFAULT_LIMIT,
     SQL_LIMIT_CREATOR,
 )
+from .celltext import cell_text, timestamp_text
 from .cgroups import UserGroup
 from .demo import SCHEMA
 from .dolphin import Column, ResultWriter
@@ -206,40 +205,7 @@ def linkis_type(duck_type: Any) -> str:
     return _TYPE_NAMES.get(getattr(duck_type, "id", str(duck_type).lower()), "string")
 
 
-def _timestamp_text(value: datetime) -> str:
-    text = value.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S")
-    return f"{text}.{value.microsecond:06d}" if value.microsecond else text
-
-
-def _cell_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, datetime):
-        return _timestamp_text(value)
-    if isinstance(value, date | time):
-        return value.isoformat()
-    if isinstance(value, bytes | bytearray):
-        return bytes(value).decode("utf-8", errors="replace")
-    if isinstance(value, list | tuple | dict):
-        return json.dumps(_jsonable(value), ensure_ascii=False, default=_cell_text)
-    return str(value)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {_cell_text(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    return _cell_text(value)
-
-
-# Fast paths for the common column types; anything else goes through _cell_text.
+# Fast paths for the common column types; anything else goes through cell_text.
 _INTEGER_TYPES = (
     "tinyint", "smallint", "integer", "bigint", "hugeint",
     "utinyint", "usmallint", "uinteger", "ubigint", "uhugeint",
@@ -252,13 +218,13 @@ _FORMATTERS: dict[str, Callable[[Any], str]] = {
     "boolean": lambda v: "true" if v else "false",
     "decimal": lambda v: format(v, "f"),
     "date": date.isoformat,
-    "timestamp": _timestamp_text,
+    "timestamp": timestamp_text,
 }
 
 
 def cell_formatter(duck_type: Any) -> Callable[[Any], str]:
     """How to turn a non-null value of a DuckDB column type into Linkis cell text."""
-    return _FORMATTERS.get(getattr(duck_type, "id", ""), _cell_text)
+    return _FORMATTERS.get(getattr(duck_type, "id", ""), cell_text)
 
 
 def _column_of(description: tuple) -> Column:

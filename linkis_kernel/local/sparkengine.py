@@ -1,22 +1,21 @@
 """Spark inside a pyspark engine process: a real local Spark, or DuckDB's stand-in.
 
 Loaded by pyengine.py only for engines of kind `pyspark` (so Python engines start without it),
-by file path: it imports nothing from linkis_kernel. `start()` predefines `spark`, `sc` and
-`sqlContext` and registers the demo tables (Parquet written by the server) as database `demo`;
-with a real Spark it also runs SQL scripts statement by statement, gives every job a Spark
-job group (so a kill cancels its Spark jobs) and reports the job's stages while it runs.
+by file path: it imports nothing from linkis_kernel, and loads celltext.py beside it by path too.
+`start()` predefines `spark`, `sc` and `sqlContext` and registers the demo tables (Parquet
+written by the server) as database `demo`; with a real Spark it also runs SQL scripts statement
+by statement, gives every job a Spark job group (so a kill cancels its Spark jobs) and reports
+the job's stages while it runs.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
+import importlib.util
 import os
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from datetime import date, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +48,20 @@ _SPARK_TYPES = {
 }
 
 Send = Callable[..., None]
+
+
+def _cell_text_function() -> Callable[[Any], str]:
+    """celltext.cell_text, loaded by path (see the module docstring)."""
+    spec = importlib.util.spec_from_file_location(
+        "linkis_celltext", Path(__file__).with_name("celltext.py")
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.cell_text
+
+
+cell_text = _cell_text_function()
 
 
 class StandInContext:
@@ -288,24 +301,3 @@ def split_statements(code: str) -> list[str]:
         i += 1
     statements.append("".join(current))
     return [s.strip() for s in statements if s.strip()]
-
-
-def cell_text(value: Any) -> str:
-    """A Spark value as Linkis cell text (as the DuckDB engine writes the same values)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, datetime):
-        text = value.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S")
-        return f"{text}.{value.microsecond:06d}" if value.microsecond else text
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, bytes | bytearray):
-        return bytes(value).decode("utf-8", errors="replace")
-    if isinstance(value, list | tuple | dict):
-        plain = value.asDict(recursive=True) if hasattr(value, "asDict") else value
-        return json.dumps(plain, ensure_ascii=False, default=cell_text)
-    return str(value)

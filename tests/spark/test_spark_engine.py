@@ -43,6 +43,25 @@ def test_spark_sql_takes_spark_only_syntax(spark_client: LinkisClient) -> None:
     assert "Statement 1: SELECT explode(array(1, 2, 3)) AS n" in log
 
 
+# The same values in Spark SQL and in DuckDB SQL: both engines write the same cell text.
+NESTED_VALUES = {
+    "spark": "SELECT array(1, 2) AS a, map('k', 1.5D) AS m, named_struct('x', 1, 'y', 'b') AS s, "
+    "array(named_struct('z', true)) AS l, TIMESTAMP '2024-02-29 12:00:00.5' AS ts",
+    "hive": "SELECT [1, 2] AS a, map {'k': 1.5::double} AS m, {'x': 1, 'y': 'b'} AS s, "
+    "[{'z': true}] AS l, TIMESTAMP '2024-02-29 12:00:00.5' AS ts",
+}
+
+
+def test_spark_and_duckdb_write_nested_values_as_the_same_text(spark_client: LinkisClient) -> None:
+    rows = {}
+    for engine, code in NESTED_VALUES.items():
+        job = spark_client.submit(code, engine=engine, run_type="sql")
+        job.wait(JOB_TIMEOUT)
+        rows[engine] = job.result().astype(str).iloc[0].tolist()
+    assert rows["spark"] == rows["hive"]
+    assert rows["spark"][:4] == ["[1, 2]", '{"k": 1.5}', '{"x": 1, "y": "b"}', '[{"z": true}]']
+
+
 def test_spark_sql_lateral_view_over_the_demo_tables(spark_client: LinkisClient) -> None:
     code = (
         "SELECT status, count(*) AS orders FROM demo.orders "
