@@ -31,6 +31,7 @@ from .wire import (
     INITED,
     RUNNING,
     SCHEDULED,
+    SHELL_RUN_TYPES,
     SQL_RUN_TYPES,
     SUCCEED,
     TIMEOUT,
@@ -46,7 +47,6 @@ JOB_STATUS_CHOICES = tuple(
 VARIABLE_REFERENCE = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_]*)")
 # `--@set name=value` (SQL) and `#@set name=value` (Python, shell) lines define a variable.
 SET_LINE = re.compile(r"^\s*(?:--|#)\s*@set\s+([A-Za-z_][A-Za-z0-9_]*)\s*=", re.MULTILINE)
-SHELL_RUN_TYPES = frozenset({"shell", "sh"})
 
 
 @dataclass

@@ -66,6 +66,8 @@ DEFAULT_CREATOR = "IDE"
 
 # Run types whose language is SQL (CodeAndRunTypeUtils): `${var}` quoting and the SQL limit apply.
 SQL_RUN_TYPES = frozenset({"sql", "hql", "jdbc", "hive", "psql", "fql", "tsql", "nebula", "ngql"})
+# Run types whose language is shell (CodeAndRunTypeUtils).
+SHELL_RUN_TYPES = frozenset({"sh", "shell"})
 # The entrance's SQL-limit interceptor caps row-returning SQL from this creator at this many rows.
 SQL_LIMIT_CREATOR = "IDE"
 SQL_DEFAULT_LIMIT = 5000

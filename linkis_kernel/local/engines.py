@@ -26,6 +26,7 @@ from ..wire import (
     DEFAULT_ENGINE_VERSIONS,
     RESULT_TABLE,
     RESULT_TEXT,
+    SHELL_RUN_TYPES,
     SQL_DEFAULT_LIMIT,
     SQL_LIMIT_CREATOR,
 )
@@ -42,13 +43,12 @@ SQL, PYTHON, SHELL = "sql", "python", "shell"
 # Run types the local DuckDB engine takes: the SQL family plus its own name.
 SQL_FAMILY = ("sql", "hql", "jdbc", "psql", "tsql", "duckdb", "hive", "fql", "isql")
 PYTHON_RUN_TYPES = ("py", "python")
-SHELL_RUN_TYPES = ("shell", "sh")
 # Engine type -> {run type -> kind of job}.
 ENGINE_RUN_TYPES: dict[str, dict[str, str]] = {
     **{e: dict.fromkeys(SQL_FAMILY, SQL) for e in ("hive", "jdbc", "presto", "trino", "duckdb")},
     "spark": {**dict.fromkeys(SQL_FAMILY, SQL), **dict.fromkeys(PYTHON_RUN_TYPES, PYTHON)},
     "python": dict.fromkeys(PYTHON_RUN_TYPES, PYTHON),
-    "shell": dict.fromkeys(SHELL_RUN_TYPES, SHELL),
+    "shell": dict.fromkeys(sorted(SHELL_RUN_TYPES), SHELL),
 }
 
 # errCode values of failed jobs (Linkis-like; the engine's own message goes to errDesc).

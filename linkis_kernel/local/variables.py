@@ -9,9 +9,9 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-SQL_LANGUAGE = frozenset({"sql", "hql", "jdbc", "hive", "psql", "fql", "tsql", "nebula", "ngql"})
+from ..wire import SHELL_RUN_TYPES, SQL_RUN_TYPES
+
 PYTHON_LANGUAGE = frozenset({"python", "py", "pyspark"})
-SHELL_LANGUAGE = frozenset({"sh", "shell"})
 _SET_PREFIX = {"sql": "--", "python": "#", "shell": "#"}
 _PROTECTED = ("user", "execute_user", "submit_user")
 _REF = re.compile(r"\$\{\s*([A-Za-z][A-Za-z0-9_.]*)\s*(?:([-+*/])\s*([A-Za-z0-9_.]+)\s*)?\}")
@@ -31,11 +31,11 @@ class VariableError(ValueError):
 def language(run_type: str, sql_like: frozenset[str] = frozenset()) -> str | None:
     """The substitution language of a run type: sql, python, shell, or None (left untouched)."""
     run_type = run_type.lower()
-    if run_type in SQL_LANGUAGE or run_type in sql_like:
+    if run_type in SQL_RUN_TYPES or run_type in sql_like:
         return "sql"
     if run_type in PYTHON_LANGUAGE:
         return "python"
-    if run_type in SHELL_LANGUAGE:
+    if run_type in SHELL_RUN_TYPES:
         return "shell"
     return None
 
