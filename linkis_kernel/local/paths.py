@@ -49,6 +49,11 @@ class Layout:
         """`user`'s own folder: their DuckDB database and the `files/` their SQL may use."""
         return self.root / "users" / _folder_name(user)
 
+    def compact_file(self, user: str) -> Path:
+        """Where `user`'s database is rewritten without its free space: beside the demo, on the
+        same disk as their area but outside it (and so outside their disk quota)."""
+        return self.root / "sql" / f"{_folder_name(user)}.compacting.duckdb"
+
     @property
     def spark_dir(self) -> Path:
         """Data every user's Spark engine reads (the demo tables as Parquet): shared, read-only

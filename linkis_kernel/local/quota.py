@@ -199,9 +199,10 @@ class DiskQuota:
         return (
             "To free space, delete files you no longer need from your files folder "
             f"({files} in the data dir, the HOME of your Shell and Python jobs) with a Shell or "
-            "Python job (rm, os.remove); in SQL, drop table makes room for new tables in your "
-            "database but does not shrink its file. Or ask the server's owner to delete old "
-            "results and logs, or to raise linkis-kernel serve --disk-quota"
+            "Python job (rm, os.remove), or drop tables you no longer need (once that frees half "
+            "of your database file and 16 MB, your next SQL job shrinks it). Or ask the "
+            "server's owner to delete old results and logs, or to raise linkis-kernel serve "
+            "--disk-quota"
         )
 
 

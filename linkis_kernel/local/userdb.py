@@ -7,11 +7,18 @@ on first use with one cursor per worker made ready for jobs (DuckDB's progress s
 a cursor and cannot be set once the configuration is locked); then its configuration is locked,
 so SQL cannot widen it. DuckDB may use half of the memory the engine process may use: the rest
 is for the values a query's rows hold on their way to the result files.
+
+DuckDB reuses the space of dropped tables but never shrinks its file, so a database whose file
+is at least half free space (and `COMPACT_MIN_FREE` or more) is rewritten without it before the
+next job that starts while none of the user's runs; the rewrite replaces the file only when it
+holds the same objects and rows.
 """
 
 from __future__ import annotations
 
+import os
 import queue
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,12 +37,34 @@ _TEMPORARY_OBJECTS = (
     "SELECT 'TABLE', table_name FROM duckdb_tables() WHERE temporary"
     " UNION ALL SELECT 'VIEW', view_name FROM duckdb_views() WHERE temporary AND NOT internal"
 )
+COMPACT_MIN_FREE = 16 << 20
+# What a rewrite must keep: every object of the database, and each table's rows.
+_INVENTORY = (
+    "SELECT 'table', schema_name, table_name FROM duckdb_tables() WHERE database_name = $db"
+    " UNION ALL SELECT 'view', schema_name, view_name FROM duckdb_views()"
+    " WHERE database_name = $db AND NOT internal"
+    " UNION ALL SELECT 'sequence', schema_name, sequence_name FROM duckdb_sequences()"
+    " WHERE database_name = $db"
+    " UNION ALL SELECT 'index', schema_name, index_name FROM duckdb_indexes()"
+    " WHERE database_name = $db"
+    " UNION ALL SELECT function_type, schema_name, function_name FROM duckdb_functions()"
+    " WHERE database_name = $db AND NOT internal"
+    " UNION ALL SELECT 'type', schema_name, type_name FROM duckdb_types()"
+    " WHERE database_name = $db AND NOT internal"
+    " UNION ALL SELECT 'constraint', schema_name, table_name || ' ' || constraint_text"
+    " FROM duckdb_constraints() WHERE database_name = $db"
+)
 MSG_NOT_OPEN = "The SQL databases are not open: the server is starting or shutting down"
 
 
 def quoted(text: str) -> str:
     """`text` as a SQL string literal."""
     return "'" + text.replace("'", "''") + "'"
+
+
+def quoted_name(name: str) -> str:
+    """`name` as a SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 def create_demo_file(path: Path) -> None:
@@ -119,6 +148,18 @@ class UserDatabase:
         self.connection.execute("SET enable_external_access = false")
         self.connection.execute("SET lock_configuration = true")
 
+    def needs_reopen(self) -> bool:
+        """Whether SQL detached a part of it, or its file is worth rewriting (checkpointed
+        first: a dropped table's space shows as free only then)."""
+        if not self.intact():
+            return True
+        try:
+            with self.cursor() as cursor:
+                cursor.execute("CHECKPOINT")
+                return is_wasteful(cursor, OWN_CATALOG)
+        except duckdb.Error:  # a rewrite is worth trying only when the file can be read
+            return False
+
     def intact(self) -> bool:
         """Whether the user's own and the demo database are still attached (SQL can detach
         them; only a reopen brings them back)."""
@@ -155,9 +196,69 @@ def _start_afresh(cursor: duckdb.DuckDBPyConnection) -> None:
     variables."""
     cursor.execute(f"USE {OWN_CATALOG}.main")
     for kind, name in cursor.execute(_TEMPORARY_OBJECTS).fetchall():
-        cursor.execute(f'DROP {kind} IF EXISTS temp.main."{name.replace(chr(34), chr(34) * 2)}"')
+        cursor.execute(f"DROP {kind} IF EXISTS temp.main.{quoted_name(name)}")
     for (name,) in cursor.execute("SELECT name FROM duckdb_variables()").fetchall():
-        cursor.execute(f'RESET VARIABLE "{name.replace(chr(34), chr(34) * 2)}"')
+        cursor.execute(f"RESET VARIABLE {quoted_name(name)}")
+
+
+def is_wasteful(connection: duckdb.DuckDBPyConnection, catalog: str) -> bool:
+    """Whether database `catalog` has COMPACT_MIN_FREE or more free, and half of its file."""
+    free, total = connection.execute(
+        "SELECT free_blocks * block_size, total_blocks * block_size"
+        " FROM pragma_database_size() WHERE database_name = ?",
+        [catalog],
+    ).fetchone() or (0, 0)
+    return free >= COMPACT_MIN_FREE and 2 * free >= total
+
+
+def compact(file: Path, demo_file: Path, scratch: Path) -> bool:
+    """Rewrite database `file` without its free space, through `scratch` (a new file on the same
+    disk), if it is wasteful; True if it was. Leaves `file` as it was on any error (said on
+    stderr, the server's log), or if the rewrite differs from it in objects or rows."""
+    if not file.exists():
+        return False
+    try:
+        with duckdb.connect(str(file)) as old:
+            if not is_wasteful(old, file.stem):
+                return False
+            # the user's views may read demo tables: they are created anew in the rewrite
+            old.execute(f"ATTACH {quoted(str(demo_file))} AS {demo.SCHEMA} (READ_ONLY)")
+            old.execute(f"ATTACH {quoted(str(scratch))} AS compacted")
+            old.execute(f"COPY FROM DATABASE {file.stem} TO compacted")
+            same = _contents(old, file.stem) == _contents(old, "compacted")
+            old.execute("DETACH compacted")
+        if not same:
+            print(f"{file.name} was not compacted: its rewrite differs from it", file=sys.stderr)
+            return False
+        if _wal(file).exists():  # it would be replayed on the rewrite
+            print(f"{file.name} was not compacted: it has a write-ahead log", file=sys.stderr)
+            return False
+        scratch.chmod(file.stat().st_mode & 0o777)
+        os.replace(scratch, file)
+        return True
+    except (duckdb.Error, OSError) as exc:
+        print(f"{file.name} was not compacted: {exc}", file=sys.stderr)
+        return False
+    finally:
+        for leftover in (scratch, _wal(scratch)):
+            leftover.unlink(missing_ok=True)
+
+
+def _wal(file: Path) -> Path:
+    return file.with_name(file.name + ".wal")
+
+
+def _contents(connection: duckdb.DuckDBPyConnection, catalog: str) -> list[tuple | None]:
+    """Every object of database `catalog`, and the row count of each of its tables."""
+    objects = sorted(connection.execute(_INVENTORY, {"db": catalog}).fetchall())
+    rows = [
+        connection.execute(
+            f"SELECT count(*) FROM {quoted_name(catalog)}.{quoted_name(schema)}.{quoted_name(name)}"
+        ).fetchone()
+        for kind, schema, name in objects
+        if kind == "table"
+    ]
+    return [*objects, *rows]
 
 
 def keep_read_only(file: Path) -> duckdb.DuckDBPyConnection:
@@ -196,17 +297,18 @@ class UserDatabases:
         self._running = True
 
     def _ready(self, user: str) -> UserDatabase:
-        """`user`'s open database (call with the lock held); reopened when no job runs on it and
-        SQL detached a part of it."""
+        """`user`'s open database (call with the lock held); reopened, when no job runs on it,
+        if SQL detached a part of it or its file is worth rewriting."""
         if not self._running:
             raise ServiceError(MSG_NOT_OPEN)
         database = self._open.get(user)
-        if database is not None and database.busy == 0 and not database.intact():
+        if database is not None and database.busy == 0 and database.needs_reopen():
             database.close()
             database = None
         if database is None:
             area = self.layout.user_area(user)
             try:
+                compact(database_file(area), self.layout.demo_file, self.layout.compact_file(user))
                 database = UserDatabase(area, self.layout.demo_file, self._cursors, self._memory)
             except duckdb.Error as exc:
                 hidden = str(self.layout.root)  # error texts never name the server's data dir
