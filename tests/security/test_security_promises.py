@@ -7,23 +7,34 @@
 * A sandboxed job's environment is exactly the one listed, it has no capabilities (nor gains any
   by running a program), cannot dump core, and has namespaces of its own for process ids, IPC,
   host name and network.
+* A SIGKILLed SQL engine fails its job with errCode 21307 naming it; the next job sees the
+  user's tables.
+* The disk quota counts what a sparse file holds, not its length, and the scratch folders of a
+  user's running jobs and engines.
+* The login throttle's window stops doubling at 5 minutes.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 from support.cgroupprobe import memory_root
+from support.inprocess import PASSWORD, USER, InProcessServer
 from support.serverproc import ServerProcess, sql_engine_pids, start_server
-from support.twousers import ALICE, BOB
+from support.twousers import ALICE, BOB, envelope, user_session
+from support.waiting import wait_until
 
-from linkis_kernel import LinkisClient
-from linkis_kernel.local.quota import format_size
+from linkis_kernel import LinkisClient, wire
+from linkis_kernel.local.engines import ERR_ENGINE
+from linkis_kernel.local.quota import ERR_DISK_QUOTA, format_size
 
 PHYSICAL_MEMORY = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 QUARTER_OF_MEMORY = max(PHYSICAL_MEMORY // 4, 256 << 20)
@@ -51,6 +62,13 @@ DUCKDB_UNITS = {"bytes": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """Two users and every option at its default."""
     with start_server(tmp_path_factory.mktemp("defaults"), users=[BOB, ALICE]) as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def quota_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    data = tmp_path_factory.mktemp("quota")
+    with start_server(data, users=[BOB, ALICE], args=["--disk-quota", "5MB"]) as started:
         yield started
 
 
@@ -129,3 +147,104 @@ def test_a_sandboxed_job_has_the_listed_environment_no_capabilities_and_no_core_
     assert seen["CapEff"] == "0000000000000000"
     assert seen["core"] == [0, 0]
     assert seen["data"] == [QUARTER_OF_MEMORY, QUARTER_OF_MEMORY]
+
+
+def test_a_killed_sql_engine_fails_its_job_and_the_next_job_sees_the_tables(
+    server: ServerProcess,
+) -> None:
+    alice = _client(server, ALICE)
+    alice.submit("create table kept as select 42 as answer", engine="hive").wait(timeout=60)
+    (pid,) = sql_engine_pids(server, "alice")
+    slow = alice.submit("select count(*) from range(10000000000) a", engine="hive")
+    wait_until(lambda: slow.refresh().state == wire.RUNNING, 30)
+    os.kill(pid, signal.SIGKILL)
+    slow.wait(timeout=60, raise_on_failure=False)
+    assert slow.state == wire.FAILED
+    failure = slow.failure()
+    assert failure.err_code == ERR_ENGINE
+    assert f"Your SQL engine (pid {pid}) exited" in str(failure.err_desc)
+
+    again = alice.submit("select answer from kept", engine="hive")
+    again.wait(timeout=60)
+    assert again.results()[0].data.iloc[0, 0] == 42
+    assert pid not in sql_engine_pids(server, "alice")
+
+
+def _run_shell(server: ServerProcess, session: requests.Session, code: str) -> dict:
+    """Submit a Shell job, wait for it and return its history task."""
+    job = server.submit(code, engine="shell", run_type="shell", session=session)
+    server.wait(job["execID"], session=session)
+    return _task(server, session, job["taskID"])
+
+
+def _task(server: ServerProcess, session: requests.Session, task_id: int) -> dict:
+    answer = envelope(session.get(server.api(f"jobhistory/{task_id}/get"), timeout=10))
+    return answer["data"]["task"]
+
+
+def _warning(server: ServerProcess, session: requests.Session, task: dict) -> str:
+    """The quota warning a job's log opens with ("" if it has none)."""
+    params = {"path": task["logPath"]}
+    answer = envelope(session.get(server.api("filesystem/openLog"), params=params, timeout=10))
+    first = answer["data"]["log"][3].splitlines()[0]
+    return first if "Over the disk quota" in first else ""
+
+
+def test_a_sparse_file_counts_what_it_holds_not_its_length(quota_server: ServerProcess) -> None:
+    server, bob = quota_server, user_session(quota_server, BOB)
+    sparse = server.data_dir / "users" / "bob" / "files" / "sparse.bin"
+    made = _run_shell(server, bob, 'truncate -s 10G "$HOME/sparse.bin"')
+    assert made["status"] == wire.SUCCEED
+    assert sparse.stat().st_size == 10 << 30
+    assert _warning(server, bob, _run_shell(server, bob, "echo")) == ""
+
+    # 6 MB written into its middle are 6 MB used: over the quota (the writing job itself may
+    # be stopped for it).
+    _run_shell(server, bob, 'head -c 6291456 /dev/urandom | dd of="$HOME/sparse.bin" '
+               "bs=1M seek=4096 conv=notrunc iflag=fullblock status=none")  # fmt: skip
+    over = _warning(server, bob, _run_shell(server, bob, "echo"))
+    assert re.search(r"you use 6\.\d MB", over), over
+
+    assert _run_shell(server, bob, 'rm "$HOME/sparse.bin"')["status"] == wire.SUCCEED
+
+
+def test_the_scratch_folders_of_running_jobs_and_engines_count(
+    quota_server: ServerProcess,
+) -> None:
+    server, bob = quota_server, user_session(quota_server, BOB)
+    writing = _run_shell(server, bob, "head -c 6291456 /dev/zero > big.bin; sleep 30")
+    assert writing["status"] == wire.FAILED
+    assert writing["errCode"] == ERR_DISK_QUOTA
+
+    python = _client(server, BOB)
+    # The engine's working folder lives as long as the engine, so its files count after the job
+    # (which may itself be stopped as it passes the quota).
+    python.submit("open('big.bin', 'wb').write(bytes(6 << 20))", engine="python").wait(
+        timeout=90, raise_on_failure=False
+    )
+    over = _warning(server, bob, _run_shell(server, bob, "echo"))
+    assert re.search(r"you use 6\.\d MB", over), over
+    python.submit("import os\nos.remove('big.bin')", engine="python").wait(timeout=90)
+    assert _warning(server, bob, _run_shell(server, bob, "echo")) == ""
+
+
+def test_the_login_throttle_window_stops_doubling_at_five_minutes(
+    clocked: InProcessServer,
+) -> None:
+    server, clock = clocked, clocked.clock
+    for _ in range(5):
+        server.login(USER, "wrong")
+    windows = []
+    for _ in range(10):
+        refused = server.login(USER, PASSWORD)["message"]
+        found = re.search(r"try again in (\d+) s", refused)
+        assert found is not None, refused
+        windows.append(int(found[1]))
+        clock.advance(windows[-1] + 0.1)
+        assert server.login(USER, "wrong")["message"].startswith("wrong user name")
+    assert windows == [1, 2, 4, 8, 16, 32, 64, 128, 256, 300]
+    assert "try again in 300 s" in server.login(USER, PASSWORD)["message"]
+    clock.advance(299)
+    assert server.login(USER, PASSWORD)["message"].startswith("Too many failed logins")
+    clock.advance(1.1)
+    assert server.login(USER, PASSWORD)["status"] == 0
