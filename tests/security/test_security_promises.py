@@ -11,7 +11,7 @@
   user's tables.
 * The disk quota counts what a sparse file holds, not its length, and the scratch folders of a
   user's running jobs and engines.
-* The login throttle's window stops doubling at 5 minutes.
+* The login throttle's window stops doubling at 5 minutes, and a user's token is not throttled.
 """
 
 from __future__ import annotations
@@ -248,3 +248,14 @@ def test_the_login_throttle_window_stops_doubling_at_five_minutes(
     assert server.login(USER, PASSWORD)["message"].startswith("Too many failed logins")
     clock.advance(1.1)
     assert server.login(USER, PASSWORD)["status"] == 0
+
+
+def test_a_token_is_not_throttled_when_password_logins_are(server: ServerProcess) -> None:
+    login = {"userName": BOB["name"], "password": "not-bobs-password"}
+    for _ in range(6):
+        requests.post(server.api("user/login"), json=login, timeout=10)
+    login["password"] = BOB["password"]
+    refused = requests.post(server.api("user/login"), json=login, timeout=10).json()
+    assert refused["message"].startswith("Too many failed logins"), refused
+    answer = envelope(user_session(server, BOB).get(server.api("user/userInfo"), timeout=10))
+    assert answer["status"] == 0, answer
