@@ -122,7 +122,7 @@ class UserDatabase:
             "home_directory": str(area),
         }
         if memory is not None:
-            config["memory_limit"] = f"{memory // 2 >> 20}MB"
+            config["memory_limit"] = f"{memory // 2 >> 20}MiB"  # DuckDB's MB are 1000 * 1000
         self.connection = duckdb.connect(str(self.file), config=config)
         self._idle: queue.SimpleQueue[duckdb.DuckDBPyConnection] = queue.SimpleQueue()
         try:
