@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from support.serverproc import ServerProcess, start_server
-from support.twousers import ALICE, BOB
+from support.twousers import ALICE, BOB, user_client
 from support.waiting import wait_until
 
 from linkis_kernel import LinkisClient
@@ -103,9 +103,7 @@ ALLOWED = ("write_home", "write_cwd", "write_tmp")
 
 
 def _client(server: ServerProcess, user: dict[str, str] | None = None) -> LinkisClient:
-    if user is None:
-        return server.linkis_client()
-    return LinkisClient(server.url, user=user["name"], token=user["token"])
+    return server.linkis_client() if user is None else user_client(server, user)
 
 
 def _port(server: ServerProcess) -> int:

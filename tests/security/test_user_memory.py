@@ -17,9 +17,7 @@ from pathlib import Path
 import pytest
 from support.cgroupprobe import cgroups_writable, memory_root
 from support.serverproc import ServerProcess, sql_engine_pids, start_server
-from support.twousers import ALICE, BOB
-
-from linkis_kernel import LinkisClient
+from support.twousers import ALICE, BOB, user_client
 
 PIDS, MEMORY = cgroups_writable("pids"), cgroups_writable("memory")
 SHARED_HOG = """import mmap
@@ -37,10 +35,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     args = ["--engine-memory", "300MB", "--user-memory", "400MB"]
     with start_server(data, args=args, users=[BOB, ALICE]) as started:
         yield started
-
-
-def _client(server: ServerProcess, user: dict[str, str]) -> LinkisClient:
-    return LinkisClient(server.url, user=user["name"], token=user["token"])
 
 
 def _cap_line(server: ServerProcess) -> str:
@@ -67,7 +61,7 @@ def test_the_server_says_which_memory_limit_holds(server: ServerProcess) -> None
 
 def test_shared_memory_past_the_limit_ends_bobs_engine_alone(server: ServerProcess) -> None:
     _needs_memory_cgroups(server)
-    bob, alice = _client(server, BOB), _client(server, ALICE)
+    bob, alice = user_client(server, BOB), user_client(server, ALICE)
     bob.submit("print(1)", engine="python").wait(timeout=90)
     theirs = alice.submit(ALICE_WAITS, engine="python")
     hog = bob.submit(SHARED_HOG, engine="python")
@@ -87,7 +81,7 @@ def test_shared_memory_past_the_limit_ends_bobs_engine_alone(server: ServerProce
 
 def test_files_in_the_private_tmp_count_and_bob_runs_again(server: ServerProcess) -> None:
     _needs_memory_cgroups(server)
-    bob, alice = _client(server, BOB), _client(server, ALICE)
+    bob, alice = user_client(server, BOB), user_client(server, ALICE)
     hog = bob.submit(TMP_HOG, engine="shell")
     hog.wait(timeout=120, raise_on_failure=False)
     assert hog.state == "Failed"  # head was ended or its write failed: "wrote" never ran
@@ -104,7 +98,7 @@ def test_files_in_the_private_tmp_count_and_bob_runs_again(server: ServerProcess
 
 def test_a_users_sql_engine_is_in_their_cgroups(server: ServerProcess) -> None:
     _needs_memory_cgroups(server)
-    _client(server, BOB).submit("select 1", engine="hive").wait(timeout=60)
+    user_client(server, BOB).submit("select 1", engine="hive").wait(timeout=60)
     (pid,) = sql_engine_pids(server, "bob")
     groups = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
     mine = f"/linkis-kernel-{server.process.pid}/bob"
