@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import requests
 from support.serverproc import GUEST, ServerProcess, start_server
+from support.twousers import guest_client
 
 from linkis_kernel import wire
 from linkis_kernel.local.app import MAX_BODY_BYTES
@@ -24,9 +25,7 @@ def _data(server: ServerProcess, path: str, session: requests.Session | None = N
 
 @pytest.fixture(scope="module")
 def guest(linkis_server: ServerProcess) -> requests.Session:
-    session = requests.Session()
-    session.headers.update(linkis_server.token_headers(GUEST["name"], GUEST["token"]))
-    return session
+    return guest_client(linkis_server)
 
 
 @pytest.fixture(scope="module")

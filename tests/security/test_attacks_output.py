@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 from support.serverproc import ServerProcess, start_server
-from support.twousers import ALICE, BOB
+from support.twousers import ALICE, BOB, user_session
 
 from linkis_kernel import wire
 from linkis_kernel.local.dolphin import MAX_PAGE_BYTES
@@ -25,9 +25,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 
 @pytest.fixture(scope="module")
 def bob(server: ServerProcess) -> requests.Session:
-    session = requests.Session()
-    session.headers.update(server.token_headers(BOB["name"], BOB["token"]))
-    return session
+    return user_session(server, BOB)
 
 
 def _run(

@@ -20,6 +20,7 @@ import requests
 from support.bodies import submit_body
 from support.contract import EXAMPLE_EXEC_ID, example_files, load_example, shape_differences
 from support.serverproc import GUEST, ServerProcess, start_server, wait_for_state
+from support.twousers import guest_client
 
 from linkis_kernel import wire
 
@@ -384,10 +385,10 @@ def _session_for(world: World, auth: str) -> requests.Session:
     server = world.server
     if auth == "token":
         return server.client
-    session = requests.Session()
     if auth == "guest":
-        session.headers.update(server.token_headers(GUEST["name"], GUEST["token"]))
-    elif auth == "session":
+        return guest_client(server)
+    session = requests.Session()
+    if auth == "session":
         session = server.session()
     elif auth == "bad-token":
         session.headers.update(server.token_headers(token="WRONG-TOKEN"))

@@ -10,7 +10,8 @@ from typing import Any
 import openpyxl
 import pytest
 import requests
-from support.serverproc import GUEST, ServerProcess, start_server, wait_for_state
+from support.serverproc import ServerProcess, start_server, wait_for_state
+from support.twousers import guest_client
 from support.waiting import wait_until
 
 from linkis_kernel import wire
@@ -333,9 +334,7 @@ def owner_job(linkis_server: ServerProcess) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def guest(linkis_server: ServerProcess) -> requests.Session:
-    session = requests.Session()
-    session.headers.update(linkis_server.token_headers(GUEST["name"], GUEST["token"]))
-    return session
+    return guest_client(linkis_server)
 
 
 @pytest.mark.parametrize(
