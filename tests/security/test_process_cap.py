@@ -11,13 +11,12 @@ bind).
 from __future__ import annotations
 
 import os
-import re
 import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.cgroupprobe import cgroups_writable, memory_root
+from support.cgroupprobe import cgroups_writable, memory_root, pids_root
 from support.serverproc import ServerProcess, start_server
 from support.twousers import ALICE, BOB, user_client
 from support.waiting import wait_until
@@ -45,7 +44,6 @@ for pid in children:
     os.waitpid(pid, 0)
 print(f"forked={{len(children)}} failed={{failed}}")
 EOF"""
-CAP_LINE = re.compile(r"pids\.max of cgroup v(\d) (\S+)/<user>\)")
 
 
 CGROUPS, MEMORY = cgroups_writable("pids"), cgroups_writable("memory")
@@ -53,9 +51,9 @@ CGROUPS, MEMORY = cgroups_writable("pids"), cgroups_writable("memory")
 
 def _server_group(server: ServerProcess) -> Path:
     """The server's cgroup of per-user groups, as its startup line names it."""
-    found = CAP_LINE.search(server.log_text())
-    assert found is not None, server.log_text()
-    return Path(found[2])
+    root = pids_root(server.log_text())
+    assert root is not None, server.log_text()
+    return root
 
 
 def _assert_fallback_said(server: ServerProcess) -> None:
