@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.procfs import stat_fields
 from support.serverproc import ServerProcess, sql_engine_pids, start_server
 from support.twousers import ALICE, BOB, user_client
 from support.waiting import wait_until
@@ -105,4 +106,4 @@ def test_sql_runs_outside_the_server_process(server: ServerProcess) -> None:
 
 
 def _parent(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    return int(stat_fields(pid)[1])

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.procfs import stat_fields
 from support.serverproc import ServerProcess, start_server
 from support.twousers import ALICE, BOB, user_client
 from support.waiting import wait_until
@@ -398,7 +399,7 @@ def _processes_in_groups(groups: set[int]) -> list[str]:
         if not entry.isdigit():
             continue
         try:
-            state, _, group = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[:3]
+            state, _, group = stat_fields(entry)[:3]
         except OSError:
             continue
         if int(group) in groups and state != "Z":
@@ -450,7 +451,7 @@ def test_a_restart_ends_a_shell_job_left_behind(tmp_path: Path) -> None:
     script.write_text("sleep 60\n")
     left = subprocess.Popen(["bash", str(script)], start_new_session=True)
     try:
-        start = Path(f"/proc/{left.pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+        start = stat_fields(left.pid)[19]
         (data_dir / "engines.pids").write_text(json.dumps([{"pid": left.pid, "start": start}]))
         with start_server(data_dir, args=["--sandbox", "never"]) as server:
             assert left.wait(10) == -signal.SIGKILL

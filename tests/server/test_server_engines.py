@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import requests
 from support.contract import load_example, shape_differences
+from support.procfs import stat_fields
 from support.serverproc import GUEST, ServerProcess, start_server, wait_for_state
 from support.waiting import wait_until
 
@@ -90,8 +91,7 @@ def _pid(result: dict) -> int:
 def _gone(pid: int) -> bool:
     """The process no longer runs (absent, or a zombie nobody has reaped yet)."""
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+        return stat_fields(pid)[0] == "Z"
     except OSError:
         return True
 
