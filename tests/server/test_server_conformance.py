@@ -305,9 +305,7 @@ class World:
 
 
 def _task(server: ServerProcess, task_id: int) -> dict[str, Any]:
-    return server.client.get(server.api(f"jobhistory/{task_id}/get"), timeout=10).json()["data"][
-        "task"
-    ]
+    return server.get_data(f"jobhistory/{task_id}/get")["task"]
 
 
 def _first_result(server: ServerProcess, task_id: int) -> tuple[str, str]:

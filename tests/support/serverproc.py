@@ -12,8 +12,9 @@ A `ServerProcess` has `url`, `user`, `password`, `token`, `data_dir`, `process`,
 `api(path)` (the full URL of a path under the API prefix), `token_headers()`, `session()` (a
 `requests.Session` logged in with the password), `client` (a `requests.Session` that sends the
 token headers), `linkis_client(url=None, **options)` (a `LinkisClient` with the token),
-`submit(code, ...)` and `wait(exec_id)`. The shared server also has a second
-user, `GUEST` (name, password, token), for isolation tests. A server that does not write its
+`submit(code, ...)`, `wait(exec_id)` and `get_data(endpoint, **params)` (the `data` of a GET,
+asserting success). The shared server also has a second user, `GUEST` (name, password, token),
+for isolation tests. A server that does not write its
 `connection.json` within `STARTUP_TIMEOUT` seconds fails the test loudly with its log.
 
 `wait_for_state(server, exec_id, state)` and `history_state(client, task_id, states)` poll a
@@ -133,10 +134,23 @@ class ServerProcess:
 
     def status(self, exec_id: str, *, session: requests.Session | None = None) -> str:
         """The job's state from entrance/{id}/status, asserting success."""
-        session = session or self.client
-        envelope = session.get(self.api(f"entrance/{exec_id}/status"), timeout=10).json()
+        return self.get_data(f"entrance/{exec_id}/status", session=session)["status"]
+
+    def get_data(
+        self,
+        endpoint: str,
+        /,
+        *,
+        session: requests.Session | None = None,
+        timeout: float = 10,
+        **params: Any,
+    ) -> Any:
+        """GET `endpoint` (a path under the API prefix) with query `params` as `session`'s user
+        (default: the server's); returns the envelope's `data`, asserting status 0."""
+        answer = (session or self.client).get(self.api(endpoint), params=params, timeout=timeout)
+        envelope = answer.json()
         assert envelope["status"] == 0, envelope
-        return envelope["data"]["status"]
+        return envelope["data"]
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
