@@ -36,11 +36,8 @@ def _run(
         code, session=bob, engine=engine, run_type="py" if engine == "python" else engine
     )
     assert server.wait(job["execID"], session=bob, timeout=90) == wire.SUCCEED
-    task = bob.get(server.api(f"jobhistory/{job['taskID']}/get"), timeout=10).json()["data"]
-    result = f"{task['task']['resultLocation']}/_0.dolphin"
-    params = {"path": result, "pageSize": 100}
-    page = bob.get(server.api("filesystem/openFile"), params=params, timeout=60).json()
-    rows = [row[0] for row in page["data"]["fileContent"]]
+    result = server.result_rows(job["taskID"], session=bob, timeout=60, pageSize=100)
+    rows = [row[0] for row in result]
     log = bob.get(server.api(f"entrance/{job['execID']}/log"), params={"fromLine": 1}, timeout=10)
     return rows, "\n".join(log.json()["data"]["log"])
 

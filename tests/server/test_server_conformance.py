@@ -309,11 +309,7 @@ def _task(server: ServerProcess, task_id: int) -> dict[str, Any]:
 
 
 def _first_result(server: ServerProcess, task_id: int) -> tuple[str, str]:
-    location = _task(server, task_id)["resultLocation"]
-    tree = server.client.get(
-        server.api("filesystem/getDirFileTrees"), params={"path": location}, timeout=10
-    ).json()["data"]["dirFileTrees"]
-    return location, tree["children"][0]["path"]
+    return _task(server, task_id)["resultLocation"], server.result_paths(task_id)[0]
 
 
 @pytest.fixture(scope="module")

@@ -56,13 +56,8 @@ def _finished(server: ServerProcess, job: dict, session: requests.Session | None
     log = _log_file(task)
     outputs = []
     if task["status"] == wire.SUCCEED:
-        tree = server.get_data(
-            "filesystem/getDirFileTrees", session=session, path=task["resultLocation"]
-        )
-        folder = tree["dirFileTrees"] or {}  # null: the job wrote no result set
-        for child in sorted(folder.get("children") or [], key=lambda c: c["name"]):
-            page = server.get_data("filesystem/openFile", session=session, path=child["path"])
-            outputs.append(page)
+        for path in server.result_paths(job["taskID"], session=session):
+            outputs.append(server.get_data("filesystem/openFile", session=session, path=path))
     return {"task": task, "log": log, "outputs": outputs, **job}
 
 

@@ -24,13 +24,6 @@ def _get(server: ServerProcess, endpoint: str, **params: Any) -> requests.Respon
     return server.client.get(server.api(endpoint), params=params, timeout=10)
 
 
-def _result_paths(server: ServerProcess, task_id: int) -> list[str]:
-    task = server.get_data(f"jobhistory/{task_id}/get")["task"]
-    tree = server.get_data("filesystem/getDirFileTrees", path=task["resultLocation"])
-    children = tree["dirFileTrees"]["children"]
-    return [child["path"] for child in sorted(children, key=lambda c: c["name"])]
-
-
 def _all_pages(server: ServerProcess, path: str) -> tuple[Any, list[list[str | None]], list[int]]:
     """Read a result with openFile, PAGE_SIZE rows at a time, until an empty page."""
     rows: list[list[str | None]] = []
@@ -98,7 +91,7 @@ def test_job_lifecycle(linkis_server: ServerProcess, engine_case: str) -> None:
     task = linkis_server.get_data(f"jobhistory/{job['taskID']}/get")["task"]
     assert task["status"] == wire.SUCCEED and task["progress"] == "1.0"
 
-    (path,) = _result_paths(linkis_server, job["taskID"])
+    (path,) = linkis_server.result_paths(job["taskID"])
     metadata, rows, sizes = _all_pages(linkis_server, path)
     assert sizes == [7, 7, 6, 0]
     csv = _get(linkis_server, "filesystem/resultsetToExcel", path=path, nullValue="NULL")
@@ -156,7 +149,7 @@ def table_result(linkis_server: ServerProcess) -> str:
     )
     job = linkis_server.submit(code)
     assert linkis_server.wait(job["execID"]) == wire.SUCCEED
-    return _result_paths(linkis_server, job["taskID"])[0]
+    return linkis_server.result_paths(job["taskID"])[0]
 
 
 @pytest.mark.parametrize(
@@ -231,7 +224,7 @@ def test_download_is_capped_at_5000_rows_by_default(linkis_server: ServerProcess
     # Not creator IDE: Linkis appends `limit 5000` to IDE SQL, so the result would be capped.
     job = linkis_server.submit("select range as n from range(6000)", creator="nbtest")
     assert linkis_server.wait(job["execID"]) == wire.SUCCEED
-    path = _result_paths(linkis_server, job["taskID"])[0]
+    path = linkis_server.result_paths(job["taskID"])[0]
     page = linkis_server.get_data("filesystem/openFile", path=path, page=1, pageSize=100000)
     assert page["totalLine"] == 6000
     text = _get(linkis_server, "filesystem/resultsetToExcel", path=path).text
@@ -306,7 +299,7 @@ def test_restart_keeps_history_results_and_logs(tmp_path_factory: pytest.TempPat
         assert after == before
         status = second.get_data(f"entrance/{job['taskID']}/status")
         assert status == {"status": wire.SUCCEED, "execID": "", "taskID": str(job["taskID"])}
-        (path,) = _result_paths(second, job["taskID"])
+        (path,) = second.result_paths(job["taskID"])
         assert second.get_data("filesystem/openFile", path=path)["fileContent"] == [["7"]]
         log = second.get_data("filesystem/openLog", path=after["logPath"])["log"]
         assert "Congratulations" in log[3]
@@ -321,7 +314,7 @@ def owner_job(linkis_server: ServerProcess) -> dict[str, Any]:
     job = linkis_server.submit("select 'mine' as secret")
     assert linkis_server.wait(job["execID"]) == wire.SUCCEED
     task = linkis_server.get_data(f"jobhistory/{job['taskID']}/get")["task"]
-    result = _result_paths(linkis_server, job["taskID"])[0]
+    result = linkis_server.result_paths(job["taskID"])[0]
     return {**job, "log": task["logPath"], "dir": task["resultLocation"], "result": result}
 
 

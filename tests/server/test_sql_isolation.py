@@ -47,16 +47,9 @@ def _run(server: ServerProcess, session: requests.Session, code: str) -> Outcome
     task = server.get_data(f"jobhistory/{job['taskID']}/get", session=session)["task"]
     rows: list[list[str | None]] = []
     if state == wire.SUCCEED:
-        tree = server.get_data(
-            "filesystem/getDirFileTrees", session=session, path=task["resultLocation"]
-        )
-        children = sorted(
-            (tree["dirFileTrees"] or {}).get("children") or [], key=lambda c: c["name"]
-        )
-        if children:
-            page = server.get_data(
-                "filesystem/openFile", session=session, path=children[-1]["path"]
-            )
+        paths = server.result_paths(job["taskID"], session=session)
+        if paths:
+            page = server.get_data("filesystem/openFile", session=session, path=paths[-1])
             rows = page["fileContent"]
     return Outcome(state, task.get("errDesc") or "", rows)
 
