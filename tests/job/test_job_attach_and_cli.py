@@ -17,22 +17,19 @@ import pytest
 from support.serverproc import REPO_ROOT, start_server
 from support.waiting import wait_until
 
-from linkis_kernel import LinkisClient
 from linkis_kernel.client import EMBEDDED_NOTE, LinkisNotFoundError
 from linkis_kernel.wire import CANCELLED, SUCCEED
-
-
-def client_for(server) -> LinkisClient:
-    return LinkisClient(server.url, user=server.user, token=server.token)
 
 
 def test_attach_by_task_id_and_exec_id_after_a_restart(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     with start_server(data_dir) as first:
-        job = client_for(first).submit("select 7 as n; select 'x' as s", creator="nb")
+        job = first.linkis_client().submit("select 7 as n; select 'x' as s", creator="nb")
         job.wait(timeout=30)
         seen_lines = list(job.log_lines)
-        cut_off = client_for(first).submit("echo started; sleep 30", engine="shell", creator="nb")
+        cut_off = first.linkis_client().submit(
+            "echo started; sleep 30", engine="shell", creator="nb"
+        )
         wait_until(
             lambda: cut_off.refresh() and any("started" in line for line in cut_off.log_lines),
             20,
@@ -43,7 +40,7 @@ def test_attach_by_task_id_and_exec_id_after_a_restart(tmp_path: Path) -> None:
     assert seen_lines
 
     with start_server(data_dir) as second:
-        client = client_for(second)
+        client = second.linkis_client()
         by_task = client.job(job.task_id)
         assert by_task.state == SUCCEED and by_task.exec_id == job.exec_id
         assert by_task.result()["s"].tolist() == ["x"]
@@ -67,7 +64,7 @@ def test_attach_by_task_id_and_exec_id_after_a_restart(tmp_path: Path) -> None:
 
 def test_a_queued_job_reports_its_queue_position(tmp_path: Path) -> None:
     with start_server(tmp_path / "data", args=["--workers", "1"]) as server:
-        client = client_for(server)
+        client = server.linkis_client()
         blockers = [client.submit("sleep 1", engine="shell", creator="nb") for _ in range(2)]
         queued = client.submit("echo next", engine="shell", creator="nb")
         snapshots = []
@@ -117,7 +114,7 @@ def test_quiet_run_then_jobs_log_attach_and_kill(linkis_server) -> None:
     task_id, status = row.split()[:2]
     assert status == SUCCEED
 
-    client = client_for(linkis_server)
+    client = linkis_server.linkis_client()
     tail = cli(env, "log", task_id, "--tail", "2")
     assert tail.returncode == 0 and tail.stdout.splitlines() == client.job(task_id).log(tail=2)
     attached = cli(env, "attach", task_id)
@@ -245,4 +242,4 @@ def test_ctrl_c_kills_the_job_and_exits_130(linkis_server) -> None:
         rest.append(lines.get())
     assert any(f"Killed Linkis job {task_id}" in line for line in rest), rest
     assert not any("Traceback" in line for line in rest)
-    assert client_for(linkis_server).jobhistory_get(task_id).status == CANCELLED
+    assert linkis_server.linkis_client().jobhistory_get(task_id).status == CANCELLED

@@ -33,14 +33,9 @@ class CountingClient(LinkisClient):
         return super().open_file(*args, **kwargs)
 
 
-def client_for(server, url: str | None = None, cls: type = LinkisClient, **options) -> LinkisClient:
-    """A token client for `server`, reached through `url` (a fault proxy) when given."""
-    return cls(url or server.url, user=server.user, token=server.token, **options)
-
-
 @pytest.fixture(scope="module")
 def client(linkis_server) -> LinkisClient:
-    return client_for(linkis_server, cls=CountingClient)
+    return CountingClient(linkis_server.url, user=linkis_server.user, token=linkis_server.token)
 
 
 def run(client: LinkisClient, code: str, **options) -> tuple[Job, list[Snapshot]]:
@@ -200,7 +195,7 @@ def test_a_wait_timeout_leaves_the_job_running_and_kill_cancels_it(client: Linki
 
 def test_polling_survives_dropped_requests(linkis_server) -> None:
     with FaultProxy(linkis_server.url) as proxy:
-        flaky = client_for(linkis_server, proxy.url, retries=0)
+        flaky = linkis_server.linkis_client(proxy.url, retries=0)
         job = flaky.submit("sleep 0.5; echo done", engine="shell", creator="nb")
         proxy.inject("reset", r"/status$", count=2)
         proxy.inject("drop", r"/log$", count=1)
@@ -213,7 +208,7 @@ def test_a_two_second_job_needs_few_requests_and_a_stale_one_is_only_warned_abou
     linkis_server,
 ) -> None:
     with FaultProxy(linkis_server.url) as proxy:
-        counted = client_for(linkis_server, proxy.url)
+        counted = linkis_server.linkis_client(proxy.url)
         job = counted.submit("sleep 2; echo ok", engine="shell", creator="nb")
         job.stale_after = 0.5
         snapshots: list[Snapshot] = []
@@ -229,7 +224,7 @@ def test_a_two_second_job_needs_few_requests_and_a_stale_one_is_only_warned_abou
 
 def test_an_unreachable_server_is_warned_about_then_given_up_on(linkis_server) -> None:
     with FaultProxy(linkis_server.url) as proxy:
-        flaky = client_for(linkis_server, proxy.url, retries=0)
+        flaky = linkis_server.linkis_client(proxy.url, retries=0)
         job = flaky.submit("sleep 30", engine="shell", creator="nb")
         job.unreachable_warn_after, job.unreachable_give_up_after = 0.2, 1.0
         proxy.inject("html502", r"/status$", count=None)
@@ -273,7 +268,7 @@ def test_download_saves_one_result_set(client: LinkisClient, tmp_path) -> None:
 
 def test_an_unwatched_wait_reads_only_the_status_then_the_whole_log(linkis_server) -> None:
     with FaultProxy(linkis_server.url) as proxy:
-        counted = client_for(linkis_server, proxy.url)
+        counted = linkis_server.linkis_client(proxy.url)
         job = counted.submit("sleep 2; echo ok", engine="shell", creator="nb")
         job.wait(timeout=30)
         kinds = [path.rsplit("/", 1)[-1] for path in proxy.paths()]
@@ -285,7 +280,7 @@ def test_an_unwatched_wait_reads_only_the_status_then_the_whole_log(linkis_serve
 
 
 def test_results_wait_for_job_history_to_catch_up_with_the_entrance(linkis_server) -> None:
-    client = client_for(linkis_server)
+    client = linkis_server.linkis_client()
     job = client.submit("sleep 1; echo late", engine="shell", creator="nb")
     job.state = SUCCEED  # what the entrance says a moment before job history records the end
     assert job.results()[0].data == "late"

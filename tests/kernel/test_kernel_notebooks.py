@@ -138,10 +138,6 @@ def test_papermill_parameters_reach_sql_variables(tmp_path: Path) -> None:
     assert "<td>7</td>" in html and "<td>3</td>" not in html
 
 
-def linkis_client(server: ServerProcess) -> LinkisClient:
-    return LinkisClient(server.url, user=server.user, token=server.token)
-
-
 def latest_task_id(client: LinkisClient) -> int:
     tasks = client.jobhistory_list(page_size=1).tasks
     return tasks[0].task_id if tasks else 0
@@ -165,7 +161,7 @@ def sql_kernel(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 def test_interrupt_kills_the_running_job(sql_kernel: Any, linkis_server: ServerProcess) -> None:
     km, kc = sql_kernel
-    client = linkis_client(linkis_server)
+    client = linkis_server.linkis_client()
     before = latest_task_id(client)
     msg_id = kc.execute(LONG_SQL)
     task_id = wait_until(
@@ -196,7 +192,7 @@ def start_background_job(kc: Any, client: LinkisClient) -> int:
 def test_restart_and_shutdown_kill_jobs_started_by_the_kernel_unless_configured_not_to(
     linkis_server: ServerProcess, tmp_path: Path
 ) -> None:
-    client = linkis_client(linkis_server)
+    client = linkis_server.linkis_client()
     km = KernelManager(kernel_name="linkis_sql")
     log_path = tmp_path / "kernel.log"
     with open(log_path, "wb") as log:

@@ -79,7 +79,7 @@ def test_magic_cells_are_recognised_after_blank_lines() -> None:
 
 @pytest.fixture(scope="module")
 def completer(linkis_server: ServerProcess) -> SqlCompleter:
-    client = LinkisClient(linkis_server.url, user=linkis_server.user, token=linkis_server.token)
+    client = linkis_server.linkis_client()
     return SqlCompleter(MetadataCache(lambda: client))
 
 

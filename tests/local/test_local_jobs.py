@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from support.localsvc import USER, sql_body, wait_final, wait_state
+from support.procfs import stat_fields
 from support.waiting import wait_until
 
 from linkis_kernel.local.service import LocalLinkis
@@ -190,7 +191,7 @@ def queue_positions(service: LocalLinkis, submitted: dict) -> list[int]:
 
 def _alive(pid: int) -> bool:
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        state = stat_fields(pid)[0]
     except OSError:
         return False
     return state not in ("Z", "X")

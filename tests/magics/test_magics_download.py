@@ -15,7 +15,6 @@ from support.shells import extension_loaded
 
 from linkis_kernel.display import LinkisCellError
 from linkis_kernel.display.transfer import DownloadProgress
-from linkis_kernel.job import LinkisClient
 
 pytest.importorskip("pyarrow")
 
@@ -38,7 +37,7 @@ def run_line(ip: InteractiveShell, line: str) -> str:
 def test_download_to_parquet_writes_every_row_with_the_result_types(
     shell: InteractiveShell, linkis_env: Any, tmp_path: Path
 ) -> None:
-    client = LinkisClient(linkis_env.url, user=linkis_env.user, token=linkis_env.token)
+    client = linkis_env.linkis_client()
     job = client.submit(
         "select range::int as n, range % 2 = 0 as even, 'r' || range as name from range(12000)",
         engine="spark",
@@ -61,7 +60,7 @@ def test_download_to_parquet_writes_every_row_with_the_result_types(
 def test_download_of_a_running_job_fails_in_one_line_and_writes_nothing(
     shell: InteractiveShell, linkis_env: Any, tmp_path: Path
 ) -> None:
-    client = LinkisClient(linkis_env.url, user=linkis_env.user, token=linkis_env.token)
+    client = linkis_env.linkis_client()
     job = client.submit("sleep 5", engine="shell", creator="nb")
     folder = tmp_path / "downloads"
     folder.mkdir()

@@ -17,7 +17,6 @@ from support.serverproc import history_state
 from support.waiting import wait_until
 
 from linkis_kernel.client import EMBEDDED_NOTE
-from linkis_kernel.job import LinkisClient
 
 IPYTHON = Path(sys.executable).with_name("ipython")
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -106,7 +105,7 @@ def test_interrupt_kills_the_job_and_aborts_the_cell(kernel: Any, linkis_server:
 
 def test_interrupting_attach_leaves_a_foreign_job_running(kernel: Any, linkis_server: Any) -> None:
     manager, client = kernel
-    owner = LinkisClient(linkis_server.url, user=linkis_server.user, token=linkis_server.token)
+    owner = linkis_server.linkis_client()
     job = owner.submit("sleep 30", engine="shell")
     msg_id = client.execute(f"%linkis attach {job.task_id}")
     panel_shown(client)

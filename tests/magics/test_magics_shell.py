@@ -15,7 +15,6 @@ from support.shells import extension_loaded
 from support.waiting import wait_until
 
 from linkis_kernel.client import LinkisJobError
-from linkis_kernel.job import LinkisClient
 from linkis_kernel.magics import LinkisMagics, linkis_magics
 
 
@@ -129,7 +128,7 @@ def test_shutdown_kills_the_jobs_this_shell_started(
     assert magics_of(shell).running_jobs() == [job]
     reports = magics_of(shell).shutdown()
     assert reports == [f"Killed Linkis job {job.task_id}: Linkis confirms it Cancelled."]
-    client = LinkisClient(linkis_server.url, user=linkis_server.user, token=linkis_server.token)
+    client = linkis_server.linkis_client()
     assert client.jobhistory_get(job.task_id).status == "Cancelled"
 
 

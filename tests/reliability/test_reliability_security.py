@@ -11,22 +11,15 @@ from typing import Any
 import pytest
 import requests
 from support.serverproc import GUEST, ServerProcess, start_server
+from support.twousers import guest_client
 
 from linkis_kernel import wire
 from linkis_kernel.local.app import MAX_BODY_BYTES
 
 
-def _data(server: ServerProcess, path: str, session: requests.Session | None = None) -> dict:
-    envelope = (session or server.client).get(server.api(path), timeout=10).json()
-    assert envelope["status"] == 0, envelope
-    return envelope["data"]
-
-
 @pytest.fixture(scope="module")
 def guest(linkis_server: ServerProcess) -> requests.Session:
-    session = requests.Session()
-    session.headers.update(linkis_server.token_headers(GUEST["name"], GUEST["token"]))
-    return session
+    return guest_client(linkis_server)
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +27,7 @@ def owner_files(linkis_server: ServerProcess) -> dict[str, Any]:
     """A finished job of the main user: its ids, log path, result folder and the data dir."""
     job = linkis_server.submit("select 'owner-only' as secret")
     assert linkis_server.wait(job["execID"]) == wire.SUCCEED
-    task = _data(linkis_server, f"jobhistory/{job['taskID']}/get")["task"]
+    task = linkis_server.get_data(f"jobhistory/{job['taskID']}/get")["task"]
     return {
         **job,
         "log": task["logPath"],
@@ -62,7 +55,7 @@ def test_another_user_cannot_stop_a_running_job(
             assert response.status_code in (400, 403), response.text
             refusals = [body, *body["data"].get("messages", [])]
             assert any(r["status"] != 0 and _names_a_refusal(r["message"]) for r in refusals), body
-        state = _data(linkis_server, f"entrance/{exec_id}/status")["status"]
+        state = linkis_server.get_data(f"entrance/{exec_id}/status")["status"]
         assert state in (wire.SCHEDULED, wire.RUNNING, wire.INITED)
     finally:
         linkis_server.client.get(linkis_server.api(f"entrance/{exec_id}/kill"), timeout=10)

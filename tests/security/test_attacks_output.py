@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 from support.serverproc import ServerProcess, start_server
-from support.twousers import ALICE, BOB
+from support.twousers import ALICE, BOB, user_session
 
 from linkis_kernel import wire
 from linkis_kernel.local.dolphin import MAX_PAGE_BYTES
@@ -25,9 +25,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 
 @pytest.fixture(scope="module")
 def bob(server: ServerProcess) -> requests.Session:
-    session = requests.Session()
-    session.headers.update(server.token_headers(BOB["name"], BOB["token"]))
-    return session
+    return user_session(server, BOB)
 
 
 def _run(
@@ -38,11 +36,8 @@ def _run(
         code, session=bob, engine=engine, run_type="py" if engine == "python" else engine
     )
     assert server.wait(job["execID"], session=bob, timeout=90) == wire.SUCCEED
-    task = bob.get(server.api(f"jobhistory/{job['taskID']}/get"), timeout=10).json()["data"]
-    result = f"{task['task']['resultLocation']}/_0.dolphin"
-    params = {"path": result, "pageSize": 100}
-    page = bob.get(server.api("filesystem/openFile"), params=params, timeout=60).json()
-    rows = [row[0] for row in page["data"]["fileContent"]]
+    result = server.result_rows(job["taskID"], session=bob, timeout=60, pageSize=100)
+    rows = [row[0] for row in result]
     log = bob.get(server.api(f"entrance/{job['execID']}/log"), params={"fromLine": 1}, timeout=10)
     return rows, "\n".join(log.json()["data"]["log"])
 

@@ -10,9 +10,7 @@ from pathlib import Path
 
 import pytest
 from support.serverproc import ServerProcess, start_server
-from support.twousers import ALICE, BOB
-
-from linkis_kernel import LinkisClient
+from support.twousers import ALICE, BOB, user_client
 
 # Writes back the value a setting already has: harmless if it works, and it must not.
 SAME_VALUE_WRITE = """
@@ -31,10 +29,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         yield started
 
 
-def _bob(server: ServerProcess) -> LinkisClient:
-    return LinkisClient(server.url, user=BOB["name"], token=BOB["token"])
-
-
 @pytest.mark.parametrize(
     ("engine", "code"),
     [
@@ -47,7 +41,7 @@ def test_a_sandboxed_job_cannot_change_the_kernels_settings(
     server: ServerProcess, engine: str, code: str
 ) -> None:
     before = Path("/proc/sys/vm/max_map_count").read_text()
-    job = _bob(server).submit(code, engine=engine)
+    job = user_client(server, BOB).submit(code, engine=engine)
     job.wait(timeout=90, raise_on_failure=False)
     assert job.state == "Succeed", job.failure()
     seen = dict(

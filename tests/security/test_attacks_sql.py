@@ -26,10 +26,7 @@ def _count(server: ServerProcess, user: dict[str, str], code: str) -> str:
     session = user_session(server, user)
     job = server.submit(code, session=session)
     assert server.wait(job["execID"], session=session) == wire.SUCCEED
-    task = session.get(server.api(f"jobhistory/{job['taskID']}/get")).json()["data"]["task"]
-    result = f"{task['resultLocation']}/_0.dolphin"
-    page = session.get(server.api("filesystem/openFile"), params={"path": result}).json()
-    return page["data"]["fileContent"][0][0]
+    return server.result_rows(job["taskID"], session=session)[0][0]
 
 
 @pytest.fixture

@@ -13,11 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.procfs import stat_fields
 from support.serverproc import ServerProcess, sql_engine_pids, start_server
-from support.twousers import ALICE, BOB
+from support.twousers import ALICE, BOB, user_client
 from support.waiting import wait_until
-
-from linkis_kernel import LinkisClient
 
 CAP = "400MB"
 PYTHON_HOG = "hog = bytearray(2 << 30)"
@@ -31,12 +30,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         yield started
 
 
-def _client(server: ServerProcess, user: dict[str, str]) -> LinkisClient:
-    return LinkisClient(server.url, user=user["name"], token=user["token"])
-
-
 def test_a_python_job_gets_a_memory_error_naming_the_cap(server: ServerProcess) -> None:
-    bob = _client(server, BOB)
+    bob = user_client(server, BOB)
     bob.submit("kept = 41", engine="python").wait(timeout=90)
     hog = bob.submit(PYTHON_HOG, engine="python")
     hog.wait(timeout=90, raise_on_failure=False)
@@ -50,14 +45,14 @@ def test_a_python_job_gets_a_memory_error_naming_the_cap(server: ServerProcess) 
 
 
 def test_a_shell_job_cannot_take_more_than_the_cap(server: ServerProcess) -> None:
-    hog = _client(server, BOB).submit(SHELL_HOG, engine="shell")
+    hog = user_client(server, BOB).submit(SHELL_HOG, engine="shell")
     hog.wait(timeout=90, raise_on_failure=False)
     assert hog.state == "Failed"
     assert "MemoryError" in str(hog.failure())
 
 
 def test_memory_under_the_cap_is_there(server: ServerProcess) -> None:
-    job = _client(server, ALICE).submit(
+    job = user_client(server, ALICE).submit(
         "fits = bytearray(200 << 20)\nprint(len(fits) >> 20)", engine="python"
     )
     job.wait(timeout=90)
@@ -65,7 +60,7 @@ def test_memory_under_the_cap_is_there(server: ServerProcess) -> None:
 
 
 def test_a_sql_query_whose_values_exceed_the_cap_fails_alone(server: ServerProcess) -> None:
-    bob, alice = _client(server, BOB), _client(server, ALICE)
+    bob, alice = user_client(server, BOB), user_client(server, ALICE)
     bob.submit("create table mine as select 7 as x", engine="hive").wait(timeout=90)
     hog = bob.submit("select repeat('x', 10000000) from range(5000)", engine="hive")
     hog.wait(timeout=120, raise_on_failure=False)
@@ -84,7 +79,7 @@ def test_a_sql_query_whose_values_exceed_the_cap_fails_alone(server: ServerProce
 def test_a_sql_engine_that_dies_fails_its_job_and_the_next_starts_a_new_one(
     server: ServerProcess,
 ) -> None:
-    alice = _client(server, ALICE)
+    alice = user_client(server, ALICE)
     alice.submit("select 1", engine="hive").wait(timeout=90)
     (pid,) = sql_engine_pids(server, "alice")
     slow = alice.submit("select count(*) from range(10000000000) a", engine="hive")
@@ -101,7 +96,7 @@ def test_a_sql_engine_that_dies_fails_its_job_and_the_next_starts_a_new_one(
 
 
 def test_sql_runs_outside_the_server_process(server: ServerProcess) -> None:
-    bob = _client(server, BOB)
+    bob = user_client(server, BOB)
     bob.submit("select 1", engine="jdbc").wait(timeout=90)
     (pid,) = sql_engine_pids(server, "bob")
     assert _parent(pid) == server.process.pid
@@ -111,4 +106,4 @@ def test_sql_runs_outside_the_server_process(server: ServerProcess) -> None:
 
 
 def _parent(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    return int(stat_fields(pid)[1])

@@ -25,11 +25,7 @@ def big_result(linkis_server: ServerProcess) -> str:
         "select range as n from range(6000)", engine="duckdb", creator="nbtest", session=guest
     )
     assert linkis_server.wait(job["execID"], session=guest) == wire.SUCCEED
-    task = guest.get(linkis_server.api(f"jobhistory/{job['taskID']}/get")).json()["data"]["task"]
-    tree = guest.get(
-        linkis_server.api("filesystem/getDirFileTrees"), params={"path": task["resultLocation"]}
-    ).json()["data"]["dirFileTrees"]
-    return str(tree["children"][0]["path"])
+    return linkis_server.result_paths(job["taskID"], session=guest)[0]
 
 
 def _download(server: ServerProcess, path: str, **params: object) -> bytes:

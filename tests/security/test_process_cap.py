@@ -11,18 +11,15 @@ bind).
 from __future__ import annotations
 
 import os
-import re
 import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.cgroupprobe import cgroups_writable, memory_root
+from support.cgroupprobe import cgroups_writable, memory_root, pids_root
 from support.serverproc import ServerProcess, start_server
-from support.twousers import ALICE, BOB
+from support.twousers import ALICE, BOB, user_client
 from support.waiting import wait_until
-
-from linkis_kernel import LinkisClient
 
 CAP = 48
 ATTEMPTS = 100
@@ -47,21 +44,16 @@ for pid in children:
     os.waitpid(pid, 0)
 print(f"forked={{len(children)}} failed={{failed}}")
 EOF"""
-CAP_LINE = re.compile(r"pids\.max of cgroup v(\d) (\S+)/<user>\)")
 
 
 CGROUPS, MEMORY = cgroups_writable("pids"), cgroups_writable("memory")
 
 
-def _client(server: ServerProcess, user: dict[str, str]) -> LinkisClient:
-    return LinkisClient(server.url, user=user["name"], token=user["token"])
-
-
 def _server_group(server: ServerProcess) -> Path:
     """The server's cgroup of per-user groups, as its startup line names it."""
-    found = CAP_LINE.search(server.log_text())
-    assert found is not None, server.log_text()
-    return Path(found[2])
+    root = pids_root(server.log_text())
+    assert root is not None, server.log_text()
+    return root
 
 
 def _assert_fallback_said(server: ServerProcess) -> None:
@@ -93,7 +85,7 @@ def test_bob_is_held_at_the_cap_while_alice_and_the_server_go_on(server: ServerP
     if not CGROUPS:
         _assert_fallback_said(server)
         pytest.skip("this machine lets no process create cgroups: only RLIMIT_NPROC holds")
-    bob, alice = _client(server, BOB), _client(server, ALICE)
+    bob, alice = user_client(server, BOB), user_client(server, ALICE)
     release = server.data_dir / "users" / "bob" / "files" / "release"
     release.unlink(missing_ok=True)
     bob_group = _server_group(server) / "bob"
@@ -133,7 +125,7 @@ def test_a_server_removes_its_groups_and_those_of_a_killed_server(tmp_path: Path
         killed_group = _server_group(first)
         killed_memory = memory_root(first.log_text())  # --user-memory auto: there is a limit
         assert (killed_memory is not None) == MEMORY, first.log_text()
-        _client(first, BOB).submit("echo hi", engine="shell").wait(timeout=60)
+        user_client(first, BOB).submit("echo hi", engine="shell").wait(timeout=60)
         assert (killed_group / "bob").is_dir()
         assert killed_memory is None or (killed_memory / "bob").is_dir()
         first.process.send_signal(signal.SIGKILL)
@@ -146,7 +138,7 @@ def test_a_server_removes_its_groups_and_those_of_a_killed_server(tmp_path: Path
         assert killed_memory is None or not killed_memory.exists()
         group, memory = _server_group(second), memory_root(second.log_text())
         assert "together at most 4096 (pids.max" in second.log_text()  # the default cap
-        _client(second, BOB).submit("sleep 30 & sleep 30", engine="shell")
+        user_client(second, BOB).submit("sleep 30 & sleep 30", engine="shell")
         current = group / "bob" / "pids.current"
         wait_until(lambda: current.exists() and int(current.read_text()) >= 3, 30)
     assert not group.exists()  # though bob's job still ran when the server was stopped

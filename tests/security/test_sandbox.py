@@ -20,8 +20,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.procfs import stat_fields
 from support.serverproc import ServerProcess, start_server
-from support.twousers import ALICE, BOB
+from support.twousers import ALICE, BOB, user_client
 from support.waiting import wait_until
 
 from linkis_kernel import LinkisClient
@@ -103,9 +104,7 @@ ALLOWED = ("write_home", "write_cwd", "write_tmp")
 
 
 def _client(server: ServerProcess, user: dict[str, str] | None = None) -> LinkisClient:
-    if user is None:
-        return server.linkis_client()
-    return LinkisClient(server.url, user=user["name"], token=user["token"])
+    return server.linkis_client() if user is None else user_client(server, user)
 
 
 def _port(server: ServerProcess) -> int:
@@ -400,7 +399,7 @@ def _processes_in_groups(groups: set[int]) -> list[str]:
         if not entry.isdigit():
             continue
         try:
-            state, _, group = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[:3]
+            state, _, group = stat_fields(entry)[:3]
         except OSError:
             continue
         if int(group) in groups and state != "Z":
@@ -452,7 +451,7 @@ def test_a_restart_ends_a_shell_job_left_behind(tmp_path: Path) -> None:
     script.write_text("sleep 60\n")
     left = subprocess.Popen(["bash", str(script)], start_new_session=True)
     try:
-        start = Path(f"/proc/{left.pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+        start = stat_fields(left.pid)[19]
         (data_dir / "engines.pids").write_text(json.dumps([{"pid": left.pid, "start": start}]))
         with start_server(data_dir, args=["--sandbox", "never"]) as server:
             assert left.wait(10) == -signal.SIGKILL

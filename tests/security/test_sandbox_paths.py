@@ -10,9 +10,7 @@ import shutil
 from pathlib import Path
 
 from support.serverproc import REPO_ROOT, start_server
-from support.twousers import ALICE, BOB
-
-from linkis_kernel import LinkisClient
+from support.twousers import ALICE, BOB, user_client
 
 
 def test_sandboxed_engines_run_from_a_checkout_under_tmp(tmp_path: Path) -> None:
@@ -25,7 +23,7 @@ def test_sandboxed_engines_run_from_a_checkout_under_tmp(tmp_path: Path) -> None
             "Process sandbox: Python, PySpark and Shell jobs run under bwrap"
             in (data / "server.log").read_text()
         )
-        bob = LinkisClient(server.url, user=BOB["name"], token=BOB["token"])
+        bob = user_client(server, BOB)
         job = bob.submit("import pathlib, sys\nprint(pathlib.Path(sys.argv[0]).parent.parent)",
                          engine="python")  # fmt: skip
         job.wait(timeout=90, raise_on_failure=False)

@@ -15,11 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.cgroupprobe import cgroups_writable, memory_root
+from support.cgroupprobe import cap_line, cgroups_writable, memory_root
 from support.serverproc import ServerProcess, sql_engine_pids, start_server
-from support.twousers import ALICE, BOB
-
-from linkis_kernel import LinkisClient
+from support.twousers import ALICE, BOB, user_client
 
 PIDS, MEMORY = cgroups_writable("pids"), cgroups_writable("memory")
 SHARED_HOG = """import mmap
@@ -39,16 +37,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         yield started
 
 
-def _client(server: ServerProcess, user: dict[str, str]) -> LinkisClient:
-    return LinkisClient(server.url, user=user["name"], token=user["token"])
-
-
-def _cap_line(server: ServerProcess) -> str:
-    return next(line for line in server.log_text().splitlines() if "Process cap:" in line)
-
-
 def _needs_memory_cgroups(server: ServerProcess) -> None:
-    line = _cap_line(server)
+    line = cap_line(server.log_text())
     if not PIDS:
         assert "RLIMIT_NPROC only" in line and "no per-user memory limit either" in line, line
         pytest.skip("this machine lets no process create cgroups")
@@ -59,7 +49,7 @@ def _needs_memory_cgroups(server: ServerProcess) -> None:
 
 def test_the_server_says_which_memory_limit_holds(server: ServerProcess) -> None:
     _needs_memory_cgroups(server)
-    line = _cap_line(server)
+    line = cap_line(server.log_text())
     assert "their memory together at most 400 MB, shared memory and /tmp files included" in line
     root = memory_root(line)
     assert root is not None and root.name == f"linkis-kernel-{server.process.pid}"
@@ -67,7 +57,7 @@ def test_the_server_says_which_memory_limit_holds(server: ServerProcess) -> None
 
 def test_shared_memory_past_the_limit_ends_bobs_engine_alone(server: ServerProcess) -> None:
     _needs_memory_cgroups(server)
-    bob, alice = _client(server, BOB), _client(server, ALICE)
+    bob, alice = user_client(server, BOB), user_client(server, ALICE)
     bob.submit("print(1)", engine="python").wait(timeout=90)
     theirs = alice.submit(ALICE_WAITS, engine="python")
     hog = bob.submit(SHARED_HOG, engine="python")
@@ -79,7 +69,7 @@ def test_shared_memory_past_the_limit_ends_bobs_engine_alone(server: ServerProce
     assert server.process.poll() is None
     theirs.wait(timeout=90)
     assert str(theirs.results()[0].data).strip() == "42"
-    root = memory_root(_cap_line(server))
+    root = memory_root(cap_line(server.log_text()))
     assert root is not None
     limit = (root / "bob" / "memory.limit_in_bytes", root / "bob" / "memory.max")
     assert any(f.exists() and f.read_text().strip() == str(400 << 20) for f in limit)
@@ -87,7 +77,7 @@ def test_shared_memory_past_the_limit_ends_bobs_engine_alone(server: ServerProce
 
 def test_files_in_the_private_tmp_count_and_bob_runs_again(server: ServerProcess) -> None:
     _needs_memory_cgroups(server)
-    bob, alice = _client(server, BOB), _client(server, ALICE)
+    bob, alice = user_client(server, BOB), user_client(server, ALICE)
     hog = bob.submit(TMP_HOG, engine="shell")
     hog.wait(timeout=120, raise_on_failure=False)
     assert hog.state == "Failed"  # head was ended or its write failed: "wrote" never ran
@@ -104,11 +94,11 @@ def test_files_in_the_private_tmp_count_and_bob_runs_again(server: ServerProcess
 
 def test_a_users_sql_engine_is_in_their_cgroups(server: ServerProcess) -> None:
     _needs_memory_cgroups(server)
-    _client(server, BOB).submit("select 1", engine="hive").wait(timeout=60)
+    user_client(server, BOB).submit("select 1", engine="hive").wait(timeout=60)
     (pid,) = sql_engine_pids(server, "bob")
     groups = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
     mine = f"/linkis-kernel-{server.process.pid}/bob"
     joined = {line.split(":")[1] for line in groups if line.endswith(mine)}
     # cgroup v1: its group in the pids and the memory hierarchies; v2: the one unified group
-    expected = {"pids", "memory"} if "cgroup v1" in _cap_line(server) else {""}
+    expected = {"pids", "memory"} if "cgroup v1" in cap_line(server.log_text()) else {""}
     assert joined == expected, groups

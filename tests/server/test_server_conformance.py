@@ -20,6 +20,7 @@ import requests
 from support.bodies import submit_body
 from support.contract import EXAMPLE_EXEC_ID, example_files, load_example, shape_differences
 from support.serverproc import GUEST, ServerProcess, start_server, wait_for_state
+from support.twousers import guest_client
 
 from linkis_kernel import wire
 
@@ -304,17 +305,11 @@ class World:
 
 
 def _task(server: ServerProcess, task_id: int) -> dict[str, Any]:
-    return server.client.get(server.api(f"jobhistory/{task_id}/get"), timeout=10).json()["data"][
-        "task"
-    ]
+    return server.get_data(f"jobhistory/{task_id}/get")["task"]
 
 
 def _first_result(server: ServerProcess, task_id: int) -> tuple[str, str]:
-    location = _task(server, task_id)["resultLocation"]
-    tree = server.client.get(
-        server.api("filesystem/getDirFileTrees"), params={"path": location}, timeout=10
-    ).json()["data"]["dirFileTrees"]
-    return location, tree["children"][0]["path"]
+    return _task(server, task_id)["resultLocation"], server.result_paths(task_id)[0]
 
 
 @pytest.fixture(scope="module")
@@ -384,10 +379,10 @@ def _session_for(world: World, auth: str) -> requests.Session:
     server = world.server
     if auth == "token":
         return server.client
-    session = requests.Session()
     if auth == "guest":
-        session.headers.update(server.token_headers(GUEST["name"], GUEST["token"]))
-    elif auth == "session":
+        return guest_client(server)
+    session = requests.Session()
+    if auth == "session":
         session = server.session()
     elif auth == "bad-token":
         session.headers.update(server.token_headers(token="WRONG-TOKEN"))

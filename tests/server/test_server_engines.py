@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import requests
 from support.contract import load_example, shape_differences
+from support.procfs import stat_fields
 from support.serverproc import GUEST, ServerProcess, start_server, wait_for_state
 from support.waiting import wait_until
 
@@ -27,14 +28,6 @@ STUBBORN = (
     "    except KeyboardInterrupt:\n"
     "        pass\n"
 )
-
-
-def _data(server: ServerProcess, endpoint: str, session: requests.Session | None = None,
-          **params: Any) -> dict[str, Any]:  # fmt: skip
-    envelope = (session or server.client).get(server.api(endpoint), params=params, timeout=10)
-    body = envelope.json()
-    assert body["status"] == 0, body
-    return body["data"]
 
 
 def _py(
@@ -54,20 +47,17 @@ def _py(
 def _finished(server: ServerProcess, job: dict, session: requests.Session | None = None) -> dict:
     wait_until(
         lambda: (
-            _data(server, f"jobhistory/{job['taskID']}/get", session)["task"]["status"]
+            server.get_data(f"jobhistory/{job['taskID']}/get", session=session)["task"]["status"]
             in wire.TERMINAL_STATES
         ),
         5,
     )
-    task = _data(server, f"jobhistory/{job['taskID']}/get", session)["task"]
+    task = server.get_data(f"jobhistory/{job['taskID']}/get", session=session)["task"]
     log = _log_file(task)
     outputs = []
     if task["status"] == wire.SUCCEED:
-        tree = _data(server, "filesystem/getDirFileTrees", session, path=task["resultLocation"])
-        folder = tree["dirFileTrees"] or {}  # null: the job wrote no result set
-        for child in sorted(folder.get("children") or [], key=lambda c: c["name"]):
-            page = _data(server, "filesystem/openFile", session, path=child["path"])
-            outputs.append(page)
+        for path in server.result_paths(job["taskID"], session=session):
+            outputs.append(server.get_data("filesystem/openFile", session=session, path=path))
     return {"task": task, "log": log, "outputs": outputs, **job}
 
 
@@ -90,8 +80,7 @@ def _pid(result: dict) -> int:
 def _gone(pid: int) -> bool:
     """The process no longer runs (absent, or a zombie nobody has reaped yet)."""
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+        return stat_fields(pid)[0] == "Z"
     except OSError:
         return True
 
@@ -126,7 +115,7 @@ def test_state_lives_on_between_jobs_of_one_engine(server: ServerProcess) -> Non
 def test_engine_start_is_a_step_of_progress(server: ServerProcess) -> None:
     job = server.submit("print('hi')", engine="python", run_type="python", creator="progress")
     server.wait(job["execID"])
-    stages = _data(server, f"entrance/{job['execID']}/progressWithResource")["progressInfo"]
+    stages = server.get_data(f"entrance/{job['execID']}/progressWithResource")["progressInfo"]
     start = next(s for s in stages if s["id"].endswith("_engineconn_start"))
     assert start == {**start, "totalTasks": 1, "succeedTasks": 1, "runningTasks": 0}
 
@@ -164,7 +153,7 @@ def test_kill_interrupts_the_statement_and_keeps_the_engine(server: ServerProces
 
 
 def _log_so_far(server: ServerProcess, job: dict) -> str:
-    return _data(server, f"entrance/{job['execID']}/log", fromLine=0, size=-1)["log"][3]
+    return server.get_data(f"entrance/{job['execID']}/log", fromLine=0, size=-1)["log"][3]
 
 
 def test_a_statement_that_ignores_the_kill_ends_its_engine(server: ServerProcess) -> None:
@@ -241,7 +230,7 @@ def test_stopping_the_server_ends_its_engines(tmp_path: Path) -> None:
         running = stopping.submit(SLEEP, engine="python", run_type="python", creator="other")
         wait_for_state(stopping, running["execID"], wire.RUNNING)
         wait_until(lambda: "started in" in _log_so_far(stopping, running), 10)
-        task = _data(stopping, f"jobhistory/{running['taskID']}/get")["task"]
+        task = stopping.get_data(f"jobhistory/{running['taskID']}/get")["task"]
     pids = [_pid(result), _pid({"task": task})]
     assert wait_until(lambda: all(_gone(pid) for pid in pids), 10)
 
@@ -320,9 +309,9 @@ def test_each_user_sees_and_ends_only_their_own_engines(
 ) -> None:
     mine = _py(server, "x = 1", creator="own")
     instance = mine["task"]["engineInstance"]
-    listed = _data(server, "linkisManager/listUserEngines")["engines"]
+    listed = server.get_data("linkisManager/listUserEngines")["engines"]
     assert instance in [e["serviceInstance"]["instance"] for e in listed]
-    theirs = _data(server, "linkisManager/listUserEngines", guest)["engines"]
+    theirs = server.get_data("linkisManager/listUserEngines", session=guest)["engines"]
     assert all(e["owner"] == GUEST["name"] for e in theirs)
     body = {"applicationName": "linkis-cg-engineconn", "instance": instance}
     refused = guest.post(server.api("linkisManager/killEngineConn"), json=body, timeout=10)
@@ -333,7 +322,7 @@ def test_each_user_sees_and_ends_only_their_own_engines(
     ended = server.client.post(server.api("linkisManager/killEngineConn"), json=body, timeout=10)
     assert ended.json()["message"] == "Kill engineConn succeed."
     assert wait_until(lambda: _gone(_pid(mine)), 10)
-    records = _data(server, "linkisManager/ecinfo/ecrHistoryList", instance=instance)
+    records = server.get_data("linkisManager/ecinfo/ecrHistoryList", instance=instance)
     (record,) = records["engineList"]
     assert record["status"] == "Success" and record["releaseTime"] is not None
     assert record["labelValue"] == f"{server.user}-own,python-python2"

@@ -40,15 +40,7 @@ def _as_dict(server: ServerProcess, session: requests.Session | None = None) -> 
 
 
 def _first_cells(server: ServerProcess, task_id: int) -> list[str]:
-    task = server.client.get(server.api(f"jobhistory/{task_id}/get"), timeout=10).json()
-    location = task["data"]["task"]["resultLocation"]
-    tree = server.client.get(
-        server.api("filesystem/getDirFileTrees"), params={"path": location}, timeout=10
-    ).json()["data"]["dirFileTrees"]
-    page = server.client.get(
-        server.api("filesystem/openFile"), params={"path": tree["children"][0]["path"]}, timeout=10
-    ).json()["data"]
-    return page["fileContent"][0]
+    return server.result_rows(task_id)[0]
 
 
 def test_saving_replaces_the_whole_list_and_keeps_ids_of_kept_names(server: ServerProcess) -> None:

@@ -10,7 +10,8 @@ from typing import Any
 import openpyxl
 import pytest
 import requests
-from support.serverproc import GUEST, ServerProcess, start_server, wait_for_state
+from support.serverproc import ServerProcess, start_server, wait_for_state
+from support.twousers import guest_client
 from support.waiting import wait_until
 
 from linkis_kernel import wire
@@ -23,26 +24,12 @@ def _get(server: ServerProcess, endpoint: str, **params: Any) -> requests.Respon
     return server.client.get(server.api(endpoint), params=params, timeout=10)
 
 
-def _data(server: ServerProcess, endpoint: str, **params: Any) -> dict[str, Any]:
-    envelope = _get(server, endpoint, **params).json()
-    assert envelope["status"] == 0, envelope
-    return envelope["data"]
-
-
-def _result_paths(server: ServerProcess, task_id: int) -> list[str]:
-    task = _data(server, f"jobhistory/{task_id}/get")["task"]
-    tree = _data(server, "filesystem/getDirFileTrees", path=task["resultLocation"])
-    children = tree["dirFileTrees"]["children"]
-    return [child["path"] for child in sorted(children, key=lambda c: c["name"])]
-
-
 def _all_pages(server: ServerProcess, path: str) -> tuple[Any, list[list[str | None]], list[int]]:
     """Read a result with openFile, PAGE_SIZE rows at a time, until an empty page."""
     rows: list[list[str | None]] = []
     sizes = []
     for page in range(1, 100):
-        data = _data(
-            server,
+        data = server.get_data(
             "filesystem/openFile",
             path=path,
             page=page,
@@ -63,12 +50,12 @@ def _wait_with_log(server: ServerProcess, exec_id: str) -> tuple[str, list[int]]
     from_lines = [0]
 
     def read_page() -> dict:
-        log = _data(server, f"entrance/{exec_id}/log", fromLine=from_lines[-1], size=3)
+        log = server.get_data(f"entrance/{exec_id}/log", fromLine=from_lines[-1], size=3)
         assert len(log["log"]) == 4
         return log
 
     def final_state() -> str | None:
-        state = _data(server, f"entrance/{exec_id}/status")["status"]
+        state = server.get_data(f"entrance/{exec_id}/status")["status"]
         from_lines.append(read_page()["fromLine"])
         return state if state in wire.TERMINAL_STATES else None
 
@@ -99,12 +86,12 @@ def test_job_lifecycle(linkis_server: ServerProcess, engine_case: str) -> None:
     state, from_lines = _wait_with_log(linkis_server, job["execID"])
     assert state == wire.SUCCEED
     assert from_lines == sorted(from_lines) and from_lines[-1] > 3  # it advanced, in steps
-    progress = _data(linkis_server, f"entrance/{job['execID']}/progress")
+    progress = linkis_server.get_data(f"entrance/{job['execID']}/progress")
     assert progress["progress"] == 1.0
-    task = _data(linkis_server, f"jobhistory/{job['taskID']}/get")["task"]
+    task = linkis_server.get_data(f"jobhistory/{job['taskID']}/get")["task"]
     assert task["status"] == wire.SUCCEED and task["progress"] == "1.0"
 
-    (path,) = _result_paths(linkis_server, job["taskID"])
+    (path,) = linkis_server.result_paths(job["taskID"])
     metadata, rows, sizes = _all_pages(linkis_server, path)
     assert sizes == [7, 7, 6, 0]
     csv = _get(linkis_server, "filesystem/resultsetToExcel", path=path, nullValue="NULL")
@@ -162,7 +149,7 @@ def table_result(linkis_server: ServerProcess) -> str:
     )
     job = linkis_server.submit(code)
     assert linkis_server.wait(job["execID"]) == wire.SUCCEED
-    return _result_paths(linkis_server, job["taskID"])[0]
+    return linkis_server.result_paths(job["taskID"])[0]
 
 
 @pytest.mark.parametrize(
@@ -237,8 +224,8 @@ def test_download_is_capped_at_5000_rows_by_default(linkis_server: ServerProcess
     # Not creator IDE: Linkis appends `limit 5000` to IDE SQL, so the result would be capped.
     job = linkis_server.submit("select range as n from range(6000)", creator="nbtest")
     assert linkis_server.wait(job["execID"]) == wire.SUCCEED
-    path = _result_paths(linkis_server, job["taskID"])[0]
-    page = _data(linkis_server, "filesystem/openFile", path=path, page=1, pageSize=100000)
+    path = linkis_server.result_paths(job["taskID"])[0]
+    page = linkis_server.get_data("filesystem/openFile", path=path, page=1, pageSize=100000)
     assert page["totalLine"] == 6000
     text = _get(linkis_server, "filesystem/resultsetToExcel", path=path).text
     assert text.count("\n") == 1 + 5000
@@ -263,9 +250,9 @@ def test_kill_queued_and_running_jobs(one_worker: ServerProcess, method: str) ->
     queued = [one_worker.submit(f"select {n} as answer") for n in range(2)]
     try:
         for ahead, job in enumerate(queued):
-            status = _data(one_worker, f"entrance/{job['execID']}/status")["status"]
+            status = one_worker.get_data(f"entrance/{job['execID']}/status")["status"]
             assert status == wire.SCHEDULED
-            log = _data(one_worker, f"entrance/{job['execID']}/log", fromLine=0, size=-1)
+            log = one_worker.get_data(f"entrance/{job['execID']}/log", fromLine=0, size=-1)
             assert f"{ahead} job(s) ahead of you in the queue" in log["log"][3]
         started = time.monotonic()
         for job in (queued[1], running):
@@ -281,7 +268,7 @@ def test_kill_queued_and_running_jobs(one_worker: ServerProcess, method: str) ->
     finally:
         for job in (running, *queued):
             one_worker.client.get(one_worker.api(f"entrance/{job['execID']}/kill"), timeout=10)
-    task = _data(one_worker, f"jobhistory/{running['taskID']}/get")["task"]
+    task = one_worker.get_data(f"jobhistory/{running['taskID']}/get")["task"]
     assert task["status"] == wire.CANCELLED and task["progress"] == "1.0"
 
 
@@ -303,18 +290,18 @@ def test_restart_keeps_history_results_and_logs(tmp_path_factory: pytest.TempPat
     with start_server(data_dir) as first:
         job = first.submit("select 7 as seven")
         assert first.wait(job["execID"]) == wire.SUCCEED
-        before = _data(first, f"jobhistory/{job['taskID']}/get")["task"]
+        before = first.get_data(f"jobhistory/{job['taskID']}/get")["task"]
         credentials = (first.password, first.token)
     assert not (data_dir / "connection.json").exists()  # removed on a clean stop
     with start_server(data_dir) as second:
         assert (second.password, second.token) == credentials  # stable across restarts
-        after = _data(second, f"jobhistory/{job['taskID']}/get")["task"]
+        after = second.get_data(f"jobhistory/{job['taskID']}/get")["task"]
         assert after == before
-        status = _data(second, f"entrance/{job['taskID']}/status")
+        status = second.get_data(f"entrance/{job['taskID']}/status")
         assert status == {"status": wire.SUCCEED, "execID": "", "taskID": str(job["taskID"])}
-        (path,) = _result_paths(second, job["taskID"])
-        assert _data(second, "filesystem/openFile", path=path)["fileContent"] == [["7"]]
-        log = _data(second, "filesystem/openLog", path=after["logPath"])["log"]
+        (path,) = second.result_paths(job["taskID"])
+        assert second.get_data("filesystem/openFile", path=path)["fileContent"] == [["7"]]
+        log = second.get_data("filesystem/openLog", path=after["logPath"])["log"]
         assert "Congratulations" in log[3]
         newer = second.submit("select 8")
         assert newer["taskID"] > job["taskID"] and newer["execID"] != job["execID"]
@@ -326,16 +313,14 @@ def owner_job(linkis_server: ServerProcess) -> dict[str, Any]:
     """A finished job of the main user, with its result and log paths."""
     job = linkis_server.submit("select 'mine' as secret")
     assert linkis_server.wait(job["execID"]) == wire.SUCCEED
-    task = _data(linkis_server, f"jobhistory/{job['taskID']}/get")["task"]
-    result = _result_paths(linkis_server, job["taskID"])[0]
+    task = linkis_server.get_data(f"jobhistory/{job['taskID']}/get")["task"]
+    result = linkis_server.result_paths(job["taskID"])[0]
     return {**job, "log": task["logPath"], "dir": task["resultLocation"], "result": result}
 
 
 @pytest.fixture(scope="module")
 def guest(linkis_server: ServerProcess) -> requests.Session:
-    session = requests.Session()
-    session.headers.update(linkis_server.token_headers(GUEST["name"], GUEST["token"]))
-    return session
+    return guest_client(linkis_server)
 
 
 @pytest.mark.parametrize(
@@ -419,11 +404,11 @@ def test_path_traversal_is_refused_for_downloads(
 def test_all_databases_with_tables(one_worker: ServerProcess) -> None:
     job = one_worker.submit("create schema old_bak; create table old_bak.t (a int)")
     assert one_worker.wait(job["execID"]) == wire.SUCCEED
-    dbs = [db["dbName"] for db in _data(one_worker, "datasource/dbs")["dbs"]]
+    dbs = [db["dbName"] for db in one_worker.get_data("datasource/dbs")["dbs"]]
     assert "old_bak" in dbs
-    everything = _data(one_worker, "datasource/all")["dbs"]
+    everything = one_worker.get_data("datasource/all")["dbs"]
     names = [db["databaseName"] for db in everything]
     assert names == [name for name in dbs if "bak" not in name]  # wds.linkis.db.filter.keywords
     demo = next(db for db in everything if db["databaseName"] == "demo")
-    tables = _data(one_worker, "datasource/tables", database="demo")["tables"]
+    tables = one_worker.get_data("datasource/tables", database="demo")["tables"]
     assert demo["tables"] == tables and tables

@@ -8,20 +8,14 @@ import signal
 from pathlib import Path
 
 from support.serverproc import sql_engine_pids, start_server
-from support.twousers import ALICE, BOB, user_session
+from support.twousers import ALICE, BOB, user_client, user_session
 from support.waiting import wait_until
-
-from linkis_kernel import LinkisClient
-
-
-def _alice(url: str) -> LinkisClient:
-    return LinkisClient(url, user=ALICE["name"], token=ALICE["token"])
 
 
 def test_an_idle_sql_engine_ends_and_the_next_job_starts_another(tmp_path: Path) -> None:
     args = ["--engine-idle-timeout", "1s"]
     with start_server(tmp_path / "data", args=args, users=[ALICE, BOB]) as server:
-        alice = _alice(server.url)
+        alice = user_client(server, ALICE)
         alice.submit("create table kept as select 5 as v", engine="hive").wait(timeout=60)
         (first,) = sql_engine_pids(server, "alice")
         assert wait_until(lambda: not sql_engine_pids(server, "alice"), 15)
@@ -33,7 +27,7 @@ def test_an_idle_sql_engine_ends_and_the_next_job_starts_another(tmp_path: Path)
 
 def test_the_metadata_endpoints_start_a_new_engine_after_one_died(tmp_path: Path) -> None:
     with start_server(tmp_path / "data", users=[ALICE, BOB]) as server:
-        _alice(server.url).submit("create table t as select 1 as x", engine="hive").wait(60)
+        user_client(server, ALICE).submit("create table t as select 1 as x", engine="hive").wait(60)
         (pid,) = sql_engine_pids(server, "alice")
         os.kill(pid, signal.SIGKILL)
         assert wait_until(lambda: pid not in sql_engine_pids(server, "alice"), 10)
@@ -47,6 +41,6 @@ def test_the_metadata_endpoints_start_a_new_engine_after_one_died(tmp_path: Path
 
 def test_sql_engines_end_with_the_server(tmp_path: Path) -> None:
     with start_server(tmp_path / "data", users=[ALICE, BOB]) as server:
-        _alice(server.url).submit("select 1", engine="hive").wait(timeout=60)
+        user_client(server, ALICE).submit("select 1", engine="hive").wait(timeout=60)
         assert sql_engine_pids(server, "alice")
     assert wait_until(lambda: not sql_engine_pids(server, "alice"), 10)

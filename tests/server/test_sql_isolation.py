@@ -8,7 +8,6 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
@@ -41,25 +40,16 @@ def bob(server: ServerProcess) -> requests.Session:
     return user_session(server, BOB)
 
 
-def _data(server: ServerProcess, session: requests.Session, endpoint: str, **params: Any) -> Any:
-    envelope = session.get(server.api(endpoint), params=params, timeout=10).json()
-    assert envelope["status"] == 0, envelope
-    return envelope["data"]
-
-
 def _run(server: ServerProcess, session: requests.Session, code: str) -> Outcome:
     """Submit SQL as the session's user and wait; the state, errDesc and the last result's rows."""
     job = server.submit(code, session=session)
     state = server.wait(job["execID"], session=session)
-    task = _data(server, session, f"jobhistory/{job['taskID']}/get")["task"]
+    task = server.get_data(f"jobhistory/{job['taskID']}/get", session=session)["task"]
     rows: list[list[str | None]] = []
     if state == wire.SUCCEED:
-        tree = _data(server, session, "filesystem/getDirFileTrees", path=task["resultLocation"])
-        children = sorted(
-            (tree["dirFileTrees"] or {}).get("children") or [], key=lambda c: c["name"]
-        )
-        if children:
-            page = _data(server, session, "filesystem/openFile", path=children[-1]["path"])
+        paths = server.result_paths(job["taskID"], session=session)
+        if paths:
+            page = server.get_data("filesystem/openFile", session=session, path=paths[-1])
             rows = page["fileContent"]
     return Outcome(state, task.get("errDesc") or "", rows)
 
@@ -208,21 +198,21 @@ def test_metadata_shows_ones_own_objects_and_the_demo_schema(
     code = f"create schema {schema}; create table {schema}.{table} as select * from demo.orders"
     assert _run(server, alice, code).state == wire.SUCCEED
 
-    alice_dbs = {db["dbName"] for db in _data(server, alice, "datasource/dbs")["dbs"]}
+    alice_dbs = {db["dbName"] for db in server.get_data("datasource/dbs", session=alice)["dbs"]}
     assert {schema, "main", "demo"} <= alice_dbs
-    alice_tables = _data(server, alice, "datasource/tables", database=schema)["tables"]
+    alice_tables = server.get_data("datasource/tables", session=alice, database=schema)["tables"]
     assert [(t["tableName"], t["createdBy"]) for t in alice_tables] == [(table, ALICE["name"])]
-    columns = _data(server, alice, "datasource/columns", database=schema, table=table)["columns"]
+    params = {"database": schema, "table": table}
+    columns = server.get_data("datasource/columns", session=alice, **params)["columns"]
     assert [c["columnName"] for c in columns][:2] == ["order_id", "customer_id"]
 
-    bob_dbs = {db["dbName"] for db in _data(server, bob, "datasource/dbs")["dbs"]}
+    bob_dbs = {db["dbName"] for db in server.get_data("datasource/dbs", session=bob)["dbs"]}
     assert schema not in bob_dbs and "demo" in bob_dbs
-    assert _data(server, bob, "datasource/tables", database=schema)["tables"] == []
-    params = {"database": schema, "table": table}
-    assert _data(server, bob, "datasource/columns", **params)["columns"] == []
-    everything = _data(server, bob, "datasource/all")["dbs"]
+    assert server.get_data("datasource/tables", session=bob, database=schema)["tables"] == []
+    assert server.get_data("datasource/columns", session=bob, **params)["columns"] == []
+    everything = server.get_data("datasource/all", session=bob)["dbs"]
     assert schema not in {db["databaseName"] for db in everything}
-    demo_tables = _data(server, bob, "datasource/tables", database="demo")["tables"]
+    demo_tables = server.get_data("datasource/tables", session=bob, database="demo")["tables"]
     assert {"orders", "customers", "order_totals"} <= {t["tableName"] for t in demo_tables}
 
 

@@ -11,4 +11,5 @@ import path through the rootdir `tests/conftest.py`).
 * `faultproxy`: an HTTP proxy that injects gateway and network faults.
 * `shells`: the in-process IPython shell with the extension loaded (`extension_loaded`).
 * `jupyterenv`: private Jupyter directories and kernelspecs for tests that run Jupyter.
+* `procfs`: the fields of `/proc/<pid>/stat` (`stat_fields`).
 """

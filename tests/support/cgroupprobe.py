@@ -1,5 +1,6 @@
 """Whether this machine lets a test create cgroups with a given controller, as the server tries
-(local/cgroups.py): checked by creating a probe group under the test's own cgroup."""
+(local/cgroups.py): checked by creating a probe group under the test's own cgroup; and what the
+server's `Process cap:` start line says (`cap_line`, `pids_root`, `memory_root`)."""
 
 from __future__ import annotations
 
@@ -35,11 +36,26 @@ def cgroups_writable(controller: str) -> bool:
     return False
 
 
-_MEMORY_LINE = re.compile(r"(?:memory\.limit_in_bytes|memory\.max) of cgroup v\d (\S+)/<user>\)")
+_PIDS_GROUP = re.compile(r"pids\.max of cgroup v\d (\S+)/<user>\)")
+_MEMORY_GROUP = re.compile(r"(?:memory\.limit_in_bytes|memory\.max) of cgroup v\d (\S+)/<user>\)")
+
+
+def cap_line(log_text: str) -> str:
+    """The `Process cap:` line the server prints on start, failing if its log has none."""
+    found = [line for line in log_text.splitlines() if "Process cap:" in line]
+    assert found, log_text
+    return found[0]
+
+
+def pids_root(log_text: str) -> Path | None:
+    """The server's group of per-user pids groups, as its `Process cap:` line names it; None
+    if the line says there are no such groups."""
+    found = _PIDS_GROUP.search(log_text)
+    return Path(found[1]) if found else None
 
 
 def memory_root(log_text: str) -> Path | None:
     """The server's group of per-user memory groups, as its `Process cap:` line names it; None
     if the line says there is no per-user memory limit."""
-    found = _MEMORY_LINE.search(log_text)
+    found = _MEMORY_GROUP.search(log_text)
     return Path(found[1]) if found else None

@@ -12,9 +12,11 @@ A `ServerProcess` has `url`, `user`, `password`, `token`, `data_dir`, `process`,
 `api(path)` (the full URL of a path under the API prefix), `token_headers()`, `session()` (a
 `requests.Session` logged in with the password), `client` (a `requests.Session` that sends the
 token headers), `linkis_client(url=None, **options)` (a `LinkisClient` with the token),
-`submit(code, ...)` and `wait(exec_id)`. The shared server also has a second
-user, `GUEST` (name, password, token), for isolation tests. A server that does not write its
-`connection.json` within `STARTUP_TIMEOUT` seconds fails the test loudly with its log.
+`submit(code, ...)`, `wait(exec_id)`, `get_data(endpoint, **params)` (the `data` of a GET,
+asserting success), and `result_paths(task_id)` and `result_rows(task_id)` (a finished job's
+result sets and the rows of its first). The shared server also has a second user, `GUEST`
+(name, password, token), for isolation tests. A server that does not write its `connection.json`
+within `STARTUP_TIMEOUT` seconds fails the test loudly with its log.
 
 `wait_for_state(server, exec_id, state)` and `history_state(client, task_id, states)` poll a
 job until it gets there; `stop_child(pid)` stops a server the launcher started in this process;
@@ -133,10 +135,48 @@ class ServerProcess:
 
     def status(self, exec_id: str, *, session: requests.Session | None = None) -> str:
         """The job's state from entrance/{id}/status, asserting success."""
-        session = session or self.client
-        envelope = session.get(self.api(f"entrance/{exec_id}/status"), timeout=10).json()
+        return self.get_data(f"entrance/{exec_id}/status", session=session)["status"]
+
+    def get_data(
+        self,
+        endpoint: str,
+        /,
+        *,
+        session: requests.Session | None = None,
+        timeout: float = 10,
+        **params: Any,
+    ) -> Any:
+        """GET `endpoint` (a path under the API prefix) with query `params` as `session`'s user
+        (default: the server's); returns the envelope's `data`, asserting status 0."""
+        answer = (session or self.client).get(self.api(endpoint), params=params, timeout=timeout)
+        envelope = answer.json()
         assert envelope["status"] == 0, envelope
-        return envelope["data"]["status"]
+        return envelope["data"]
+
+    def result_paths(self, task_id: int, *, session: requests.Session | None = None) -> list[str]:
+        """The paths of a finished task's result sets in name order, from its job history row
+        and its result folder (none if the job wrote no result set)."""
+        task = self.get_data(f"jobhistory/{task_id}/get", session=session)["task"]
+        location = task["resultLocation"]
+        tree = self.get_data("filesystem/getDirFileTrees", session=session, path=location)
+        children = (tree["dirFileTrees"] or {}).get("children") or []
+        return [child["path"] for child in sorted(children, key=lambda c: c["name"])]
+
+    def result_rows(
+        self,
+        task_id: int,
+        *,
+        session: requests.Session | None = None,
+        timeout: float = 10,
+        **params: Any,
+    ) -> list[list[str | None]]:
+        """The rows of a finished task's first result set, read with filesystem/openFile
+        (`params` such as pageSize go with it)."""
+        path = self.result_paths(task_id, session=session)[0]
+        page = self.get_data(
+            "filesystem/openFile", session=session, timeout=timeout, path=path, **params
+        )
+        return page["fileContent"]
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

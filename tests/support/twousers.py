@@ -3,9 +3,10 @@
 `GUEST` is the second user `start_server(..., users=[GUEST])` adds (the shared `linkis_server`
 has it); `ALICE` and `BOB` are the users of servers that tests start with users.json of their own.
 `user_session(server, user)` is a `requests.Session` with a user's token headers,
-`guest_client(server)` the guest's;
-`server.client` is the owner's. `post_raw(session, url, text)` sends a body exactly as given
-(JSON with escapes `json.dumps` would not write, or a text/plain form post).
+`guest_client(server)` the guest's, `user_client(server, user)` a `LinkisClient` with a user's
+token; `server.client` and `server.linkis_client()` are the owner's. `post_raw(session, url,
+text)` sends a body exactly as given (JSON with escapes `json.dumps` would not write, or a
+text/plain form post).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 import requests
+
+from linkis_kernel import LinkisClient
 
 from .serverproc import GUEST, ServerProcess
 
@@ -25,6 +28,11 @@ def user_session(server: ServerProcess, user: dict[str, str]) -> requests.Sessio
     session = requests.Session()
     session.headers.update(server.token_headers(user["name"], user["token"]))
     return session
+
+
+def user_client(server: ServerProcess, user: dict[str, str]) -> LinkisClient:
+    """A `LinkisClient` of `server` authenticated by `user`'s token."""
+    return LinkisClient(server.url, user=user["name"], token=user["token"])
 
 
 def guest_client(server: ServerProcess) -> requests.Session:
