@@ -26,10 +26,10 @@ from pathlib import Path
 
 import pytest
 import requests
-from support.cgroupprobe import memory_root
+from support.cgroupprobe import cap_line, memory_root
 from support.inprocess import PASSWORD, USER, InProcessServer
 from support.serverproc import ServerProcess, sql_engine_pids, start_server
-from support.twousers import ALICE, BOB, envelope, user_session
+from support.twousers import ALICE, BOB, envelope, user_client, user_session
 from support.waiting import wait_until
 
 from linkis_kernel import LinkisClient, wire
@@ -72,10 +72,6 @@ def quota_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPro
         yield started
 
 
-def _client(server: ServerProcess, user: dict[str, str]) -> LinkisClient:
-    return LinkisClient(server.url, user=user["name"], token=user["token"])
-
-
 def _output(client: LinkisClient, code: str, engine: str) -> str:
     job = client.submit(code, engine=engine)
     job.wait(timeout=90)
@@ -99,13 +95,13 @@ def test_auto_defaults_with_several_users(server: ServerProcess) -> None:
     quota = min(5 << 30, disk.f_blocks * disk.f_frsize // 4)
     said = (server.data_dir / "server.log").read_text()
     assert f"disk quota: {format_size(quota)} per user" in said
-    cap_line = next(line for line in said.splitlines() if "Process cap:" in line)
-    if "RLIMIT_NPROC only" not in cap_line:
-        assert "processes and threads together at most 4096 " in cap_line, cap_line
-    if memory_root(cap_line) is not None:
-        assert f"their memory together at most {QUARTER_OF_MEMORY >> 20} MB" in cap_line
+    cap = cap_line(said)
+    if "RLIMIT_NPROC only" not in cap:
+        assert "processes and threads together at most 4096 " in cap, cap
+    if memory_root(cap) is not None:
+        assert f"their memory together at most {QUARTER_OF_MEMORY >> 20} MB" in cap
 
-    job = _client(server, BOB).submit(
+    job = user_client(server, BOB).submit(
         "select current_setting('memory_limit'), current_setting('temp_directory')", engine="hive"
     )
     job.wait(timeout=60)
@@ -131,7 +127,7 @@ def test_auto_defaults_with_one_user(tmp_path: Path) -> None:
 def test_a_sandboxed_job_has_the_listed_environment_no_capabilities_and_no_core_dumps(
     server: ServerProcess,
 ) -> None:
-    bob = _client(server, BOB)
+    bob = user_client(server, BOB)
     names, capabilities, core, namespaces = _output(bob, SHELL_PROBE, "shell").strip().splitlines()
     assert set(names.split()) == SANDBOX_ENVIRONMENT
     assert capabilities.split() == [
@@ -152,7 +148,7 @@ def test_a_sandboxed_job_has_the_listed_environment_no_capabilities_and_no_core_
 def test_a_killed_sql_engine_fails_its_job_and_the_next_job_sees_the_tables(
     server: ServerProcess,
 ) -> None:
-    alice = _client(server, ALICE)
+    alice = user_client(server, ALICE)
     alice.submit("create table kept as select 42 as answer", engine="hive").wait(timeout=60)
     (pid,) = sql_engine_pids(server, "alice")
     slow = alice.submit("select count(*) from range(10000000000) a", engine="hive")
@@ -178,15 +174,13 @@ def _run_shell(server: ServerProcess, session: requests.Session, code: str) -> d
 
 
 def _task(server: ServerProcess, session: requests.Session, task_id: int) -> dict:
-    answer = envelope(session.get(server.api(f"jobhistory/{task_id}/get"), timeout=10))
-    return answer["data"]["task"]
+    return server.get_data(f"jobhistory/{task_id}/get", session=session)["task"]
 
 
 def _warning(server: ServerProcess, session: requests.Session, task: dict) -> str:
     """The quota warning a job's log opens with ("" if it has none)."""
-    params = {"path": task["logPath"]}
-    answer = envelope(session.get(server.api("filesystem/openLog"), params=params, timeout=10))
-    first = answer["data"]["log"][3].splitlines()[0]
+    log = server.get_data("filesystem/openLog", session=session, path=task["logPath"])["log"]
+    first = log[3].splitlines()[0]
     return first if "Over the disk quota" in first else ""
 
 
@@ -216,7 +210,7 @@ def test_the_scratch_folders_of_running_jobs_and_engines_count(
     assert writing["status"] == wire.FAILED
     assert writing["errCode"] == ERR_DISK_QUOTA
 
-    python = _client(server, BOB)
+    python = user_client(server, BOB)
     # The engine's working folder lives as long as the engine, so its files count after the job
     # (which may itself be stopped as it passes the quota).
     python.submit("open('big.bin', 'wb').write(bytes(6 << 20))", engine="python").wait(
