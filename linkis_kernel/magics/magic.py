@@ -346,8 +346,8 @@ class LinkisMagics(Magics, Configurable):
         follower.start()
 
     def settle(self, task_id: int) -> None:
-        """Wait until the panel of an --async job that has ended shows its card: at most a poll
-        round and the few requests the card needs."""
+        """Wait for the panel of an --async job that is ending (killed) to show its card, for at
+        most a poll round and the few requests the card needs."""
         follower = self._followers.pop(task_id, None)
         if follower is not None:
             follower.join(timeout=self.poll_max_interval + SETTLE_REQUESTS_S)

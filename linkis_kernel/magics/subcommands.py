@@ -151,7 +151,7 @@ class Subcommands:
         """Kill a job; one this shell follows with --async shows its card before this returns."""
         job = self._job(args.id)
         report = job.kill()
-        if job.done:
+        if report.error is None:  # sent (or needless): the job ends, confirmed or not yet
             self.magics.settle(job.task_id)
         print(report.describe(MAGIC_COMMANDS))
 
