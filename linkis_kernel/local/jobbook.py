@@ -163,6 +163,8 @@ class JobBook:
         job.cancelled.set()
         if self._scheduler.remove_waiting(job):
             self._finish(job, CANCELLED, None, MSG_KILLED_BY_USER)
+        elif job.waits_for_engine():  # ends now; the engine starts on, for the next job
+            self._finish(job, *_stopped(job))
         else:
             kill_running(job)
 
@@ -249,6 +251,8 @@ class JobBook:
 
     def _run_on_engine(self, job: Job, session: EngineSession) -> None:
         reused = self.engines.prepare(job, session)
+        if job.cancelled.is_set():  # killed while the engine started
+            raise JobCancelled
         self.history.update(job.task_id, engine_instance=session.instance, is_reuse=reused)
         if session.spark:
             job.write_log(INFO, str(session.spark.get("description", "")))

@@ -122,6 +122,11 @@ class Job:
         with self._lock:
             self._engine_start = 0 if starting else 1
 
+    def waits_for_engine(self) -> bool:
+        """Whether the job's engine is still starting (nothing of the job runs yet)."""
+        with self._lock:
+            return self._engine_start == 0
+
     def attach_session(self, session: EngineSession | None) -> None:
         with self._lock:
             self.session = session

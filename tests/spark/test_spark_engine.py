@@ -32,6 +32,31 @@ def _text(job) -> str:
     return "\n".join(str(r.data) for r in job.results())
 
 
+def test_a_job_killed_while_spark_starts_ends_at_once_and_the_engine_serves_the_next(
+    spark_server: ServerProcess,
+) -> None:
+    """The first test of the module: its job starts the module's Spark engine."""
+    client = spark_server.linkis_client()
+    job = client.submit("print('first')", engine="spark", run_type="python")
+    wait_until(
+        lambda: any("Starting a new spark engine" in line for line in job.log()),
+        JOB_TIMEOUT,
+        0.05,
+        message="the job never said its engine was starting",
+    )
+    job.kill(wait=0)
+    job.wait(JOB_TIMEOUT, raise_on_failure=False)
+    log = "\n".join(job.log())
+    assert job.state == wire.CANCELLED
+    assert "Your job was killed by the user (status Cancelled)." in log
+    assert "Succeed to create new ec" not in log  # it ended before its engine was up
+    assert "first" not in "\n".join(str(r.data) for r in job.results())
+
+    second = _run(client, "print('second')")
+    assert "Succeed to reuse ec" in "\n".join(second.log())  # the engine the first one started
+    assert _text(second).strip() == "second"
+
+
 def test_spark_sql_takes_spark_only_syntax(spark_client: LinkisClient) -> None:
     job = _run(spark_client, "SELECT explode(array(1, 2, 3)) AS n;\nSELECT 'a' AS s", "sql")
     first, second = job.results()
