@@ -18,6 +18,8 @@ from support.serverproc import ServerProcess, sql_engine_pids, start_server
 from support.twousers import ALICE, BOB, user_client
 from support.waiting import wait_until
 
+from linkis_kernel.local.engines import ERR_ENGINE
+
 CAP = "400MB"
 PYTHON_HOG = "hog = bytearray(2 << 30)"
 SHELL_HOG = "python3 -c 'hog = bytearray(2 << 30)'"
@@ -80,17 +82,19 @@ def test_a_sql_engine_that_dies_fails_its_job_and_the_next_starts_a_new_one(
     server: ServerProcess,
 ) -> None:
     alice = user_client(server, ALICE)
-    alice.submit("select 1", engine="hive").wait(timeout=90)
+    alice.submit("create table kept as select 42 as answer", engine="hive").wait(timeout=90)
     (pid,) = sql_engine_pids(server, "alice")
     slow = alice.submit("select count(*) from range(10000000000) a", engine="hive")
     wait_until(lambda: slow.refresh().state == "Running", 30)
     os.kill(pid, signal.SIGKILL)
     slow.wait(timeout=60, raise_on_failure=False)
     assert slow.state == "Failed"
-    assert f"Your SQL engine (pid {pid}) exited" in str(slow.failure())
-    again = alice.submit("select 2 as y", engine="hive")
+    failure = slow.failure()
+    assert failure.err_code == ERR_ENGINE
+    assert f"Your SQL engine (pid {pid}) exited" in str(failure.err_desc)
+    again = alice.submit("select answer from kept", engine="hive")  # the database kept it
     again.wait(timeout=90)
-    assert again.results()[0].data.iloc[0, 0] == 2
+    assert again.results()[0].data.iloc[0, 0] == 42
     (now,) = sql_engine_pids(server, "alice")
     assert now != pid
 

@@ -280,21 +280,25 @@ def test_failed_logins_are_throttled(clocked: InProcessServer) -> None:
     assert server.login(USER, PASSWORD)["status"] == 0
 
 
-def test_the_throttling_window_doubles_with_each_further_failure(
+def test_the_throttling_window_doubles_with_each_further_failure_up_to_five_minutes(
     clocked: InProcessServer,
 ) -> None:
     server, clock = clocked, clocked.clock
     for _ in range(5):
         server.login(USER, "wrong")
-    clock.advance(1.1)
-    assert (
-        server.login(USER, "wrong")["message"] == "wrong user name or password(用户名或密码错误)！"
-    )
-    refused = server.login(USER, PASSWORD)
-    assert "try again in 2 s" in refused["message"]
-    clock.advance(1.5)
+    windows = []
+    for _ in range(10):
+        refused = server.login(USER, PASSWORD)["message"]
+        found = re.search(r"try again in (\d+) s", refused)
+        assert found is not None, refused
+        windows.append(int(found[1]))
+        clock.advance(windows[-1] + 0.1)
+        assert server.login(USER, "wrong")["message"].startswith("wrong user name")
+    assert windows == [1, 2, 4, 8, 16, 32, 64, 128, 256, 300]
+    assert "try again in 300 s" in server.login(USER, PASSWORD)["message"]
+    clock.advance(299)
     assert server.login(USER, PASSWORD)["message"].startswith("Too many failed logins")
-    clock.advance(0.6)
+    clock.advance(1.1)
     assert server.login(USER, PASSWORD)["status"] == 0
 
 
