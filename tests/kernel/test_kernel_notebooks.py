@@ -13,6 +13,7 @@ import pytest
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
+from support.bodies import LONG_SQL
 from support.jupyterenv import running_kernel
 from support.serverproc import ServerProcess, history_state
 from support.waiting import wait_until
@@ -21,10 +22,6 @@ from linkis_kernel.job import LinkisClient
 from linkis_kernel.kernel import LANGUAGE_INFO
 from linkis_kernel.wire import CANCELLED, DEFAULT_ENGINE_VERSIONS, TERMINAL_STATES
 
-# Long enough (minutes) that only a kill ends it; the kill interrupts DuckDB at once.
-LONG_SQL = (
-    "select count(*) from range(100000) a, range(100000) b where (a.range * 7 + b.range) % 11 = 3"
-)
 KILL_SECONDS = 10.0
 
 DISPLAY_NAMES = {
