@@ -170,13 +170,11 @@ def test_interrupt_kills_the_running_job(sql_kernel: Any, linkis_server: ServerP
         message="the cell did not submit a job",
     )
     assert history_state(client, task_id, {"Running"}, 10) == "Running"
-    interrupted = time.monotonic()
     km.interrupt_kernel()
     reply = reply_to(kc, msg_id, timeout=20)
     assert reply["content"]["status"] == "error"
     assert reply["content"]["ename"] == "JobInterrupted", "\n".join(reply["content"]["traceback"])
     assert history_state(client, task_id, TERMINAL_STATES, KILL_SECONDS) == CANCELLED
-    assert time.monotonic() - interrupted < KILL_SECONDS
 
 
 def start_background_job(kc: Any, client: LinkisClient) -> int:
