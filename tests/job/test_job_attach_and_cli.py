@@ -220,6 +220,9 @@ def test_ctrl_c_kills_the_job_and_exits_130(linkis_server) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # Ctrl-C as in a terminal, even when this test runs where SIGINT is ignored (a shell's
+        # background job, nohup), which the child would inherit.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     lines: queue.Queue[str] = queue.Queue()
     reader = threading.Thread(target=lambda: [lines.put(x) for x in process.stderr], daemon=True)
