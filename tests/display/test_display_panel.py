@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import threading
 
 import pytest
 from support.waiting import wait_until
@@ -144,12 +145,18 @@ def test_many_snapshots_make_few_widget_updates() -> None:
 
 
 def test_a_held_back_snapshot_is_shown_when_the_interval_is_over() -> None:
-    panel = ProgressPanel("spark", min_interval=0.05)
+    panel = ProgressPanel("spark", min_interval=0.05, clock=Clock())  # the clock stands still
+    shown: list[tuple[float, threading.Thread]] = []
+    panel.bar.observe(
+        lambda change: shown.append((change["new"], threading.current_thread())), names="value"
+    )
     panel.update(snap(progress=0.1))
     panel.update(snap(progress=0.5))  # held back: the job may then stay quiet for minutes
-    assert panel.bar.value == pytest.approx(0.1)
     wait_until(lambda: panel.bar.value >= 0.5, 5, message="the held-back snapshot never showed")
-    assert panel.bar.value == pytest.approx(0.5)
+    assert [value for value, _ in shown] == pytest.approx([0.1, 0.5])
+    main = threading.main_thread()
+    assert shown[0][1] is main  # rendered by its update...
+    assert shown[1][1] is not main  # ...but this one by the timer, once the interval was over
     assert panel.renders == 2
 
 

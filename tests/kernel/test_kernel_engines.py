@@ -5,12 +5,15 @@ show(df) as a DataFrame, a plot as an image, an interrupt that keeps the engine,
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
 import pytest
 from support.jupyterenv import running_kernel
-from test_kernel_notebooks import execute, notebook, reply_to, stdout, texts
+from support.serverproc import ServerProcess, history_state
+from support.waiting import wait_until
+from test_kernel_notebooks import execute, latest_task_id, notebook, reply_to, stdout, texts
+
+from linkis_kernel.wire import CANCELLED, TERMINAL_STATES
 
 NOTEBOOK = (
     "x = 41\ndef double(v):\n    return 2 * v",
@@ -51,17 +54,24 @@ def pyspark_kernel(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 def test_an_interrupt_stops_the_statement_and_the_next_cell_still_works(
-    pyspark_kernel: Any,
+    pyspark_kernel: Any, linkis_server: ServerProcess
 ) -> None:
     km, kc = pyspark_kernel
+    client = linkis_server.linkis_client()
     assert kc.execute_interactive("kept = 'state'", timeout=60)["content"]["status"] == "ok"
+    before = latest_task_id(client)
     msg_id = kc.execute("import time\ntime.sleep(60)")
-    time.sleep(3)  # the job is submitted and sleeping in the engine
-    interrupted = time.monotonic()
+    task_id = wait_until(
+        lambda: (latest := latest_task_id(client)) > before and latest,
+        15,
+        0.2,
+        message="the cell did not submit a job",
+    )
+    assert history_state(client, task_id, {"Running"}, 10) == "Running"
     km.interrupt_kernel()
     reply = reply_to(kc, msg_id, timeout=20)
-    assert reply["content"]["ename"] == "JobInterrupted"
-    assert time.monotonic() - interrupted < 10
+    assert reply["content"]["ename"] == "JobInterrupted", "\n".join(reply["content"]["traceback"])
+    assert history_state(client, task_id, TERMINAL_STATES, 10) == CANCELLED
     outputs: list[str] = []
     after = kc.execute_interactive(
         "print(kept)", timeout=60, output_hook=lambda msg: outputs.append(str(msg["content"]))

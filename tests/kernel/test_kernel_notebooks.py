@@ -3,6 +3,7 @@ kills, against the session's embedded server."""
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -13,18 +14,16 @@ import pytest
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
+from support.bodies import LONG_SQL
 from support.jupyterenv import running_kernel
 from support.serverproc import ServerProcess, history_state
 from support.waiting import wait_until
 
 from linkis_kernel.job import LinkisClient
 from linkis_kernel.kernel import LANGUAGE_INFO
+from linkis_kernel.magics.magic import SHUTDOWN_KILL_WAIT
 from linkis_kernel.wire import CANCELLED, DEFAULT_ENGINE_VERSIONS, TERMINAL_STATES
 
-# Long enough (minutes) that only a kill ends it; the kill interrupts DuckDB at once.
-LONG_SQL = (
-    "select count(*) from range(100000) a, range(100000) b where (a.range * 7 + b.range) % 11 = 3"
-)
 KILL_SECONDS = 10.0
 
 DISPLAY_NAMES = {
@@ -171,13 +170,11 @@ def test_interrupt_kills_the_running_job(sql_kernel: Any, linkis_server: ServerP
         message="the cell did not submit a job",
     )
     assert history_state(client, task_id, {"Running"}, 10) == "Running"
-    interrupted = time.monotonic()
     km.interrupt_kernel()
     reply = reply_to(kc, msg_id, timeout=20)
     assert reply["content"]["status"] == "error"
     assert reply["content"]["ename"] == "JobInterrupted", "\n".join(reply["content"]["traceback"])
     assert history_state(client, task_id, TERMINAL_STATES, KILL_SECONDS) == CANCELLED
-    assert time.monotonic() - interrupted < KILL_SECONDS
 
 
 def start_background_job(kc: Any, client: LinkisClient) -> int:
@@ -194,6 +191,9 @@ def test_restart_and_shutdown_kill_jobs_started_by_the_kernel_unless_configured_
 ) -> None:
     client = linkis_server.linkis_client()
     km = KernelManager(kernel_name="linkis_sql")
+    # jupyter_client sends SIGTERM after half of this: time enough for the kernel to wait out
+    # each kill's confirmation and log it.
+    km.shutdown_wait_time = SHUTDOWN_KILL_WAIT + 20
     log_path = tmp_path / "kernel.log"
     with open(log_path, "wb") as log:
         km.start_kernel(extra_arguments=["--IPKernelApp.log_level=INFO"], stderr=log)
@@ -218,10 +218,16 @@ def test_restart_and_shutdown_kill_jobs_started_by_the_kernel_unless_configured_
             km.shutdown_kernel()
     assert history_state(client, before_shutdown, TERMINAL_STATES, KILL_SECONDS) == CANCELLED
     log_text = log_path.read_text()
-    assert f"Kernel restart: Killed Linkis job {before_restart}" in log_text
+    assert re.search(kill_line("restart", before_restart), log_text), log_text
     assert "Leaving 1 Linkis job(s) running (LinkisMagics.kill_on_shutdown is off)" in log_text
-    assert f"Killed Linkis job {kept}" not in log_text
-    assert f"Kernel shutdown: Killed Linkis job {before_shutdown}" in log_text
+    assert not re.search(kill_line(".*", kept), log_text), log_text
+    assert re.search(kill_line("shutdown", before_shutdown), log_text), log_text
+
+
+def kill_line(when: str, task_id: int) -> str:
+    """A pattern for the kernel's log line on killing `task_id` at `when` (restart, shutdown):
+    confirmed, or only requested if Linkis was slower than the kernel's wait."""
+    return rf"Kernel {when}: (Killed|Kill requested for) Linkis job {task_id}\b"
 
 
 def test_history_keeps_cells_as_typed(sql_kernel: Any) -> None:

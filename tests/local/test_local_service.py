@@ -269,13 +269,11 @@ def test_catalog(linkis: LocalLinkis) -> None:
     assert linkis.columns(USER, "demo", "nope") == {"columns": []}
 
 
-def test_demo_schema_is_deterministic_and_quick(tmp_path: Path, run) -> None:
+def test_demo_schema_is_deterministic(tmp_path: Path, run) -> None:
     counts = []
     for name in ("a", "b"):
-        started = time.monotonic()
         service = LocalLinkis(tmp_path / name)
         service.start()
-        assert time.monotonic() - started < 3.0
         try:
             submitted = run(service, DEMO_COUNTS)
             location = service.history_get(USER, submitted["taskID"])["task"]["resultLocation"]

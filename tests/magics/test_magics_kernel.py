@@ -84,7 +84,6 @@ def test_interrupt_kills_the_job_and_aborts_the_cell(kernel: Any, linkis_server:
         0.1,
         message="the cell's job never ran",
     )
-    started = time.monotonic()
     manager.interrupt_kernel()
     reply = client.get_shell_msg(timeout=20)
     assert reply["parent_header"]["msg_id"] == msg_id
@@ -100,7 +99,6 @@ def test_interrupt_kills_the_job_and_aborts_the_cell(kernel: Any, linkis_server:
     assert [e["traceback"] for e in errors] == [[f"Interrupted. {report}"]]
     assert "Cancelled in" in cards[0]
     assert history_state(linkis_server.linkis_client(), task_id, {"Cancelled"}) == "Cancelled"
-    assert time.monotonic() - started < 8
 
 
 def test_interrupting_attach_leaves_a_foreign_job_running(kernel: Any, linkis_server: Any) -> None:

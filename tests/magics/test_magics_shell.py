@@ -11,11 +11,13 @@ from typing import Any
 import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
+from support.serverproc import history_state
 from support.shells import extension_loaded
 from support.waiting import wait_until
 
 from linkis_kernel.client import LinkisJobError
 from linkis_kernel.magics import LinkisMagics, linkis_magics
+from linkis_kernel.wire import CANCELLED, TERMINAL_STATES
 
 
 @pytest.fixture
@@ -127,9 +129,11 @@ def test_shutdown_kills_the_jobs_this_shell_started(
     job = run(shell, "%%linkis --async --quiet -e shell\nsleep 30")
     assert magics_of(shell).running_jobs() == [job]
     reports = magics_of(shell).shutdown()
-    assert reports == [f"Killed Linkis job {job.task_id}: Linkis confirms it Cancelled."]
+    assert len(reports) == 1, reports
+    # Confirmed within the shutdown's wait, or only requested when Linkis is slower than that.
+    assert re.match(rf"(Killed|Kill requested for) Linkis job {job.task_id}\b", reports[0]), reports
     client = linkis_server.linkis_client()
-    assert client.jobhistory_get(job.task_id).status == "Cancelled"
+    assert history_state(client, job.task_id, TERMINAL_STATES, 10) == CANCELLED
 
 
 def test_config_url_and_token_env_beat_the_environment(

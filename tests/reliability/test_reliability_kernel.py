@@ -59,20 +59,29 @@ def text_of(outputs: list[dict]) -> str:
 def test_a_new_kernel_attaches_to_the_job_of_a_killed_one(
     linkis_server: ServerProcess, tmp_path: Path
 ) -> None:
-    with python_kernel(linkis_server, tmp_path / "ipython-1") as (manager, client):
-        status, _ = run(client, "%load_ext linkis_kernel")
-        assert status == "ok"
-        cell = "%%linkis --async -o j -e shell --quiet\nsleep 3; echo result-after-the-crash"
-        status, outputs = run(client, cell)
-        assert status == "ok", text_of(outputs)
-        status, outputs = run(client, "print(j.task_id)")
-        assert status == "ok", text_of(outputs)
-        task_id = int(text_of(outputs).strip())
-        direct = linkis_server.linkis_client()
-        assert direct.jobhistory_get(task_id).status not in TERMINAL_STATES
-        os.kill(manager.provisioner.process.pid, signal.SIGKILL)
-        manager.provisioner.process.wait(10)
-        assert not manager.is_alive()
+    # The job runs until the test drops this file in the user's HOME (data dir/users/<user>/files).
+    name = f"release-{tmp_path.name}"
+    release = linkis_server.data_dir / "users" / linkis_server.user / "files" / name
+    cell = (
+        "%%linkis --async -o j -e shell --quiet\n"
+        f'while [ ! -e "$HOME/{name}" ]; do sleep 0.1; done; echo result-after-the-crash'
+    )
+    try:
+        with python_kernel(linkis_server, tmp_path / "ipython-1") as (manager, client):
+            status, _ = run(client, "%load_ext linkis_kernel")
+            assert status == "ok"
+            status, outputs = run(client, cell)
+            assert status == "ok", text_of(outputs)
+            status, outputs = run(client, "print(j.task_id)")
+            assert status == "ok", text_of(outputs)
+            task_id = int(text_of(outputs).strip())
+            direct = linkis_server.linkis_client()
+            assert direct.jobhistory_get(task_id).status not in TERMINAL_STATES
+            os.kill(manager.provisioner.process.pid, signal.SIGKILL)
+            manager.provisioner.process.wait(10)
+            assert not manager.is_alive()
+    finally:
+        release.write_text("")  # the job ends now, after the kernel that started it died
 
     with python_kernel(linkis_server, tmp_path / "ipython-2") as (_, client):
         run(client, "%load_ext linkis_kernel")

@@ -2,7 +2,9 @@
 
 Nothing may fail, every submitted job must be final in history with its result read, and the
 server must not leak: its RSS grows by less than `RSS_GROWTH_LIMIT` and its open file
-descriptors by at most `FD_MARGIN` between the end of the warm-up and the end of the run.
+descriptors by at most `FD_MARGIN` between the end of the warm-up (every thread has read the
+result of a Python job and of an SQL job, so caches, pools, engines and thread stacks exist) and
+the end of the run.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ from pathlib import Path
 
 import pytest
 from support.serverproc import ServerProcess, start_server
+from support.waiting import wait_until
 
 from linkis_kernel.wire import SUCCEED
 
 SOAK_SECONDS = float(os.environ.get("LINKIS_SOAK_SECONDS", "60"))
 THREADS = 20
-WARM_UP_SHARE = 0.2  # the first fifth of the run fills caches, pools and thread stacks
+KINDS = ("python", "spark")
 RSS_GROWTH_LIMIT = 100 * 1024 * 1024
 FD_MARGIN = 10
 
@@ -32,8 +35,15 @@ class SoakLog:
 
     task_ids: list[int] = field(default_factory=list)
     results_read: int = 0
+    kinds_read: dict[int, set[str]] = field(default_factory=dict)  # per thread, engines read
     errors: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def warmed_up(self) -> bool:
+        """Every thread has read the result of a job of each kind."""
+        with self.lock:
+            done = [kinds for kinds in self.kinds_read.values() if kinds.issuperset(KINDS)]
+        return len(done) == THREADS
 
 
 def rss_bytes(pid: int) -> int:
@@ -54,11 +64,12 @@ def run_jobs(server: ServerProcess, worker: int, deadline: float, log: SoakLog) 
     try:
         while time.monotonic() < deadline:
             value = worker * 100_000 + round_
-            if round_ % 2:
-                job = client.submit(f"print({value})", engine="python", creator="soak")
+            engine = KINDS[round_ % 2]
+            if engine == "python":
+                job = client.submit(f"print({value})", engine=engine, creator="soak")
                 expected: object = str(value)
             else:
-                job = client.submit(f"select {value} as v", engine="spark", creator="soak")
+                job = client.submit(f"select {value} as v", engine=engine, creator="soak")
                 expected = value
             with log.lock:
                 log.task_ids.append(job.task_id)
@@ -70,6 +81,7 @@ def run_jobs(server: ServerProcess, worker: int, deadline: float, log: SoakLog) 
                 raise AssertionError(f"job {job.task_id}: result {got!r}, expected {expected!r}")
             with log.lock:
                 log.results_read += 1
+                log.kinds_read.setdefault(worker, set()).add(engine)
             round_ += 1
     except Exception as err:  # every failure is reported by the test, with its thread
         with log.lock:
@@ -98,18 +110,26 @@ def test_twenty_clients_for_a_minute_lose_nothing_and_leak_nothing(
     ]
     for thread in threads:
         thread.start()
-    time.sleep(SOAK_SECONDS * WARM_UP_SHARE)
+    wait_until(
+        lambda: log.warmed_up() or log.errors or not any(t.is_alive() for t in threads),
+        SOAK_SECONDS + 180,
+        0.1,
+        message="the client threads neither warmed up nor ended",
+    )
+    warmed, warm_seconds = log.warmed_up(), time.monotonic() - started
     warm_rss, warm_fds = rss_bytes(pid), open_fds(pid)
     for thread in threads:
         thread.join(SOAK_SECONDS + 180)
     assert not any(t.is_alive() for t in threads), "client threads still running after the soak"
     end_rss, end_fds = rss_bytes(pid), open_fds(pid)
     print(
-        f"soak: {len(log.task_ids)} jobs in {SOAK_SECONDS:.0f} s; server RSS "
-        f"{warm_rss / 2**20:.0f} -> {end_rss / 2**20:.0f} MiB, fds {warm_fds} -> {end_fds}"
+        f"soak: {len(log.task_ids)} jobs in {SOAK_SECONDS:.0f} s, warm after {warm_seconds:.1f} s; "
+        f"server RSS {warm_rss / 2**20:.0f} -> {end_rss / 2**20:.0f} MiB, "
+        f"fds {warm_fds} -> {end_fds}"
     )
 
     assert not log.errors, "\n".join(log.errors[:10])
+    assert warmed, f"the run ended before every thread ran both kinds of job: {log.kinds_read}"
     assert len(log.task_ids) >= THREADS * 2, f"only {len(log.task_ids)} jobs ran"
     assert log.results_read == len(log.task_ids)
     checker = soak_server.linkis_client()

@@ -263,7 +263,7 @@ def test_kill_queued_and_running_jobs(one_worker: ServerProcess, method: str) ->
             assert answer["data"] == {"execID": job["execID"]}
         assert one_worker.wait(queued[1]["execID"]) == wire.CANCELLED
         assert one_worker.wait(running["execID"]) == wire.CANCELLED
-        assert time.monotonic() - started < 5  # the sleep did not run out
+        assert time.monotonic() - started < 25  # the kill ended it, not its 30 s sleep
         assert one_worker.wait(queued[0]["execID"]) == wire.SUCCEED  # the worker moved on
     finally:
         for job in (running, *queued):

@@ -41,11 +41,8 @@ def _serve(
     )
 
 
-def test_serve_prints_its_url_quickly(tmp_path: Path) -> None:
+def test_serve_prints_its_url_and_writes_connection_json(tmp_path: Path) -> None:
     with start_server(tmp_path / "fresh") as server:
-        seconds = server.startup_seconds
-        print(f"serve --port 0 on a fresh data dir printed its URL after {seconds:.2f} s")
-        assert server.startup_seconds < 5
         assert server.banner.startswith(f"Linkis-compatible server at {server.url} ")
         conn = json.loads((server.data_dir / "connection.json").read_text())
         assert set(conn) == {"url", "user", "password", "token", "pid"}

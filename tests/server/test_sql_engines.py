@@ -7,9 +7,12 @@ import os
 import signal
 from pathlib import Path
 
-from support.serverproc import sql_engine_pids, start_server
+from support.bodies import LONG_SQL
+from support.serverproc import history_state, sql_engine_pids, start_server
 from support.twousers import ALICE, BOB, user_client, user_session
 from support.waiting import wait_until
+
+from linkis_kernel.wire import CANCELLED, RUNNING, TERMINAL_STATES
 
 
 def test_an_idle_sql_engine_ends_and_the_next_job_starts_another(tmp_path: Path) -> None:
@@ -17,7 +20,11 @@ def test_an_idle_sql_engine_ends_and_the_next_job_starts_another(tmp_path: Path)
     with start_server(tmp_path / "data", args=args, users=[ALICE, BOB]) as server:
         alice = user_client(server, ALICE)
         alice.submit("create table kept as select 5 as v", engine="hive").wait(timeout=60)
-        (first,) = sql_engine_pids(server, "alice")
+        busy = alice.submit(LONG_SQL, engine="hive")
+        assert history_state(alice, busy.task_id, {RUNNING}, 15) == RUNNING
+        (first,) = sql_engine_pids(server, "alice")  # busy: the idle timeout cannot end it yet
+        busy.kill()
+        assert history_state(alice, busy.task_id, TERMINAL_STATES, 10) == CANCELLED
         assert wait_until(lambda: not sql_engine_pids(server, "alice"), 15)
         again = alice.submit("select v from kept", engine="hive")  # needs a new engine
         again.wait(timeout=60)

@@ -8,6 +8,11 @@ from typing import Any
 from linkis_kernel import wire
 from linkis_kernel.job import build_submit_body
 
+# Minutes of DuckDB work (a cross join): only a kill ends it, and the kill interrupts it at once.
+LONG_SQL = (
+    "select count(*) from range(100000) a, range(100000) b where (a.range * 7 + b.range) % 11 = 3"
+)
+
 
 def engine_label(engine: str) -> str:
     """`spark` -> `spark-3.2.1` (Linkis's default version); a label with a version, or an engine
