@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 from support.jupyterenv import running_kernel
 from support.serverproc import ServerProcess, history_state
-from support.waiting import wait_until
-from test_kernel_notebooks import execute, latest_task_id, notebook, reply_to, stdout, texts
+from test_kernel_notebooks import execute, execute_until_running, notebook, reply_to, stdout, texts
 
 from linkis_kernel.wire import CANCELLED, TERMINAL_STATES
 
@@ -59,15 +58,7 @@ def test_an_interrupt_stops_the_statement_and_the_next_cell_still_works(
     km, kc = pyspark_kernel
     client = linkis_server.linkis_client()
     assert kc.execute_interactive("kept = 'state'", timeout=60)["content"]["status"] == "ok"
-    before = latest_task_id(client)
-    msg_id = kc.execute("import time\ntime.sleep(60)")
-    task_id = wait_until(
-        lambda: (latest := latest_task_id(client)) > before and latest,
-        15,
-        0.2,
-        message="the cell did not submit a job",
-    )
-    assert history_state(client, task_id, {"Running"}, 10) == "Running"
+    msg_id, task_id = execute_until_running(kc, client, "import time\ntime.sleep(60)")
     km.interrupt_kernel()
     reply = reply_to(kc, msg_id, timeout=20)
     assert reply["content"]["ename"] == "JobInterrupted", "\n".join(reply["content"]["traceback"])

@@ -142,6 +142,21 @@ def latest_task_id(client: LinkisClient) -> int:
     return tasks[0].task_id if tasks else 0
 
 
+def execute_until_running(kc: Any, client: LinkisClient, code: str) -> tuple[str, int]:
+    """Send `code` to the kernel; its message id and the task id of the job it submitted, once
+    that job is Running."""
+    before = latest_task_id(client)
+    msg_id = kc.execute(code)
+    task_id = wait_until(
+        lambda: (latest := latest_task_id(client)) > before and latest,
+        15,
+        0.2,
+        message="the cell did not submit a job",
+    )
+    assert history_state(client, task_id, {"Running"}, 10) == "Running"
+    return msg_id, task_id
+
+
 def reply_to(kc: Any, msg_id: str, timeout: float) -> dict:
     """The shell reply to `msg_id` (skipping the kernel_info reply of the start-up)."""
     deadline = time.monotonic() + timeout
@@ -161,15 +176,7 @@ def sql_kernel(tmp_path_factory: pytest.TempPathFactory) -> Any:
 def test_interrupt_kills_the_running_job(sql_kernel: Any, linkis_server: ServerProcess) -> None:
     km, kc = sql_kernel
     client = linkis_server.linkis_client()
-    before = latest_task_id(client)
-    msg_id = kc.execute(LONG_SQL)
-    task_id = wait_until(
-        lambda: (latest := latest_task_id(client)) > before and latest,
-        15,
-        0.2,
-        message="the cell did not submit a job",
-    )
-    assert history_state(client, task_id, {"Running"}, 10) == "Running"
+    msg_id, task_id = execute_until_running(kc, client, LONG_SQL)
     km.interrupt_kernel()
     reply = reply_to(kc, msg_id, timeout=20)
     assert reply["content"]["status"] == "error"
