@@ -8,14 +8,16 @@ a cursor and cannot be set once the configuration is locked); then its configura
 so SQL cannot widen it. DuckDB may use half of the memory the engine process may use: the rest
 is for the values a query's rows hold on their way to the result files.
 
-DuckDB reuses the space of dropped tables but never shrinks its file, so a database whose file
-is at least half free space (and `COMPACT_MIN_FREE` or more) is rewritten without it before the
-next job that starts while none of the user's runs; the rewrite replaces the file only when it
-holds the same objects and rows.
+DuckDB reuses the space of dropped tables but gives back only free space at the end of its file
+(at a checkpoint), so a database whose file is still at least half free space (and
+`COMPACT_MIN_FREE` or more) after a checkpoint is rewritten without it before the next job that
+starts while none of the user's runs; the rewrite replaces the file only when it holds the same
+objects (their definitions) and rows.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import sys
@@ -40,18 +42,21 @@ _TEMPORARY_OBJECTS = (
 COMPACT_MIN_FREE = 16 << 20
 # What a rewrite must keep: every object of the database, and each table's rows.
 _INVENTORY = (
-    "SELECT 'table', schema_name, table_name FROM duckdb_tables() WHERE database_name = $db"
-    " UNION ALL SELECT 'view', schema_name, view_name FROM duckdb_views()"
-    " WHERE database_name = $db AND NOT internal"
-    " UNION ALL SELECT 'sequence', schema_name, sequence_name FROM duckdb_sequences()"
+    "SELECT 'table', schema_name, table_name, sql || coalesce(comment, '') FROM duckdb_tables()"
     " WHERE database_name = $db"
-    " UNION ALL SELECT 'index', schema_name, index_name FROM duckdb_indexes()"
+    " UNION ALL SELECT 'view', schema_name, view_name, sql || coalesce(comment, '')"
+    " FROM duckdb_views() WHERE database_name = $db AND NOT internal"
+    " UNION ALL SELECT 'column comment', schema_name, table_name || '.' || column_name, comment"
+    " FROM duckdb_columns() WHERE database_name = $db AND comment IS NOT NULL"
+    " UNION ALL SELECT 'sequence', schema_name, sequence_name, '' FROM duckdb_sequences()"
     " WHERE database_name = $db"
-    " UNION ALL SELECT function_type, schema_name, function_name FROM duckdb_functions()"
+    " UNION ALL SELECT 'index', schema_name, index_name, '' FROM duckdb_indexes()"
+    " WHERE database_name = $db"
+    " UNION ALL SELECT function_type, schema_name, function_name, '' FROM duckdb_functions()"
     " WHERE database_name = $db AND NOT internal"
-    " UNION ALL SELECT 'type', schema_name, type_name FROM duckdb_types()"
+    " UNION ALL SELECT 'type', schema_name, type_name, '' FROM duckdb_types()"
     " WHERE database_name = $db AND NOT internal"
-    " UNION ALL SELECT 'constraint', schema_name, table_name || ' ' || constraint_text"
+    " UNION ALL SELECT 'constraint', schema_name, table_name, constraint_text"
     " FROM duckdb_constraints() WHERE database_name = $db"
 )
 MSG_NOT_OPEN = "The SQL databases are not open: the server is starting or shutting down"
@@ -148,11 +153,13 @@ class UserDatabase:
         self.connection.execute("SET enable_external_access = false")
         self.connection.execute("SET lock_configuration = true")
 
-    def needs_reopen(self) -> bool:
-        """Whether SQL detached a part of it, or its file is worth rewriting (checkpointed
-        first: a dropped table's space shows as free only then)."""
+    def needs_reopen(self, compactable: bool) -> bool:
+        """Whether SQL detached a part of it, or its file is worth rewriting and `compactable`
+        (checkpointed first: a dropped table's space shows as free only then)."""
         if not self.intact():
             return True
+        if not compactable:
+            return False
         try:
             with self.cursor() as cursor:
                 cursor.execute("CHECKPOINT")
@@ -211,37 +218,40 @@ def is_wasteful(connection: duckdb.DuckDBPyConnection, catalog: str) -> bool:
     return free >= COMPACT_MIN_FREE and 2 * free >= total
 
 
-def compact(file: Path, demo_file: Path, scratch: Path) -> bool:
+def compact(file: Path, demo_file: Path, scratch: Path) -> str | None:
     """Rewrite database `file` without its free space, through `scratch` (a new file on the same
-    disk), if it is wasteful; True if it was. Leaves `file` as it was on any error (said on
-    stderr, the server's log), or if the rewrite differs from it in objects or rows."""
+    disk), if it is wasteful. None when the file is fine now; else why the rewrite was not made
+    (also said on stderr, the server's log): an error, or a rewrite that differs from the file
+    in its objects' definitions or its tables' rows. The file is then left as it was."""
     if not file.exists():
-        return False
+        return None
     try:
         with duckdb.connect(str(file)) as old:
             if not is_wasteful(old, file.stem):
-                return False
+                return None
             # the user's views may read demo tables: they are created anew in the rewrite
             old.execute(f"ATTACH {quoted(str(demo_file))} AS {demo.SCHEMA} (READ_ONLY)")
             old.execute(f"ATTACH {quoted(str(scratch))} AS compacted")
             old.execute(f"COPY FROM DATABASE {file.stem} TO compacted")
             same = _contents(old, file.stem) == _contents(old, "compacted")
             old.execute("DETACH compacted")
+        problem = None
         if not same:
-            print(f"{file.name} was not compacted: its rewrite differs from it", file=sys.stderr)
-            return False
-        if _wal(file).exists():  # it would be replayed on the rewrite
-            print(f"{file.name} was not compacted: it has a write-ahead log", file=sys.stderr)
-            return False
-        scratch.chmod(file.stat().st_mode & 0o777)
-        os.replace(scratch, file)
-        return True
+            problem = "its rewrite differs from it"
+        elif _wal(file).exists():  # it would be replayed on the rewrite
+            problem = "it has a write-ahead log"
+        else:
+            scratch.chmod(file.stat().st_mode & 0o777)
+            os.replace(scratch, file)
     except (duckdb.Error, OSError) as exc:
-        print(f"{file.name} was not compacted: {exc}", file=sys.stderr)
-        return False
+        problem = str(exc)
     finally:
         for leftover in (scratch, _wal(scratch)):
-            leftover.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                leftover.unlink(missing_ok=True)
+    if problem is not None:
+        print(f"{file.name} was not compacted: {problem}", file=sys.stderr)
+    return problem
 
 
 def _wal(file: Path) -> Path:
@@ -255,7 +265,7 @@ def _contents(connection: duckdb.DuckDBPyConnection, catalog: str) -> list[tuple
         connection.execute(
             f"SELECT count(*) FROM {quoted_name(catalog)}.{quoted_name(schema)}.{quoted_name(name)}"
         ).fetchone()
-        for kind, schema, name in objects
+        for kind, schema, name, _ in objects
         if kind == "table"
     ]
     return [*objects, *rows]
@@ -290,6 +300,10 @@ class UserDatabases:
         self._lock = threading.Lock()
         self._running = False
         self._demo_keeper: duckdb.DuckDBPyConnection | None = None
+        # Users whose database could not be compacted: not tried again while this process
+        # lives, so a failing rewrite (e.g. a view on a database attached only by a job) does
+        # not cost every job start a copy of the whole database.
+        self._not_compactable: set[str] = set()
 
     def start(self) -> None:
         """Hold the demo database (created by the server, ensure_demo_file) read-only."""
@@ -302,13 +316,16 @@ class UserDatabases:
         if not self._running:
             raise ServiceError(MSG_NOT_OPEN)
         database = self._open.get(user)
-        if database is not None and database.busy == 0 and database.needs_reopen():
+        compactable = user not in self._not_compactable
+        if database is not None and database.busy == 0 and database.needs_reopen(compactable):
             database.close()
             database = None
         if database is None:
             area = self.layout.user_area(user)
             try:
-                compact(database_file(area), self.layout.demo_file, self.layout.compact_file(user))
+                file, scratch = database_file(area), self.layout.compact_file(user)
+                if compactable and compact(file, self.layout.demo_file, scratch) is not None:
+                    self._not_compactable.add(user)
                 database = UserDatabase(area, self.layout.demo_file, self._cursors, self._memory)
             except duckdb.Error as exc:
                 hidden = str(self.layout.root)  # error texts never name the server's data dir
