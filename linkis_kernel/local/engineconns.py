@@ -365,6 +365,8 @@ class EngineManager:
             job.engine_starting(False)
         session.record_id = self.records.add(session, self.manager_instance)
         self._save_pids()
+        if job.cancelled.is_set():  # the job ended while it started: its log is closed
+            return False
         job.write_log(INFO, f"Succeed to create new ec : {session.service_instance()}")
         job.write_log(
             INFO,

@@ -95,6 +95,22 @@ def ensure_demo_file(path: Path) -> None:
         catalog.mark_created(path)
 
 
+def duckdb_config(
+    area: Path, memory: int | None
+) -> dict[str, str | bool | int | float | list[str]]:
+    """How a user's database is opened: DuckDB gets half of the `memory` its process may use
+    (None: DuckDB's default), and installs and loads no extension by itself."""
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+        # DuckDB's own folders (extensions, secrets) resolve here, outside files/: no access
+        "home_directory": str(area),
+    }
+    if memory is not None:
+        config["memory_limit"] = f"{memory // 2 >> 20}MiB"  # DuckDB's MB are 1000 * 1000
+    return config
+
+
 def database_file(area: Path) -> Path:
     """The DuckDB file of the user whose area is `area`."""
     return area / f"{OWN_CATALOG}.duckdb"
@@ -120,15 +136,7 @@ class UserDatabase:
         self.memory = memory
         self.files_dir.mkdir(parents=True, exist_ok=True)
         fresh = not self.file.exists()
-        config: dict[str, str | bool | int | float | list[str]] = {
-            "autoinstall_known_extensions": False,
-            "autoload_known_extensions": False,
-            # DuckDB's own folders (extensions, secrets) resolve here, outside files/: no access
-            "home_directory": str(area),
-        }
-        if memory is not None:
-            config["memory_limit"] = f"{memory // 2 >> 20}MiB"  # DuckDB's MB are 1000 * 1000
-        self.connection = duckdb.connect(str(self.file), config=config)
+        self.connection = duckdb.connect(str(self.file), config=duckdb_config(area, memory))
         self._idle: queue.SimpleQueue[duckdb.DuckDBPyConnection] = queue.SimpleQueue()
         try:
             self.connection.execute(f"ATTACH {quoted(str(demo_file))} AS {demo.SCHEMA} (READ_ONLY)")
@@ -158,7 +166,7 @@ class UserDatabase:
         (checkpointed first: a dropped table's space shows as free only then)."""
         if not self.intact():
             return True
-        if not compactable:
+        if not compactable or self.file.stat().st_size < COMPACT_MIN_FREE:
             return False
         try:
             with self.cursor() as cursor:
@@ -218,16 +226,26 @@ def is_wasteful(connection: duckdb.DuckDBPyConnection, catalog: str) -> bool:
     return free >= COMPACT_MIN_FREE and 2 * free >= total
 
 
-def compact(file: Path, demo_file: Path, scratch: Path) -> str | None:
+def compact(file: Path, demo_file: Path, scratch: Path, memory: int | None) -> str | None:
     """Rewrite database `file` without its free space, through `scratch` (a new file on the same
-    disk), if it is wasteful. None when the file is fine now; else why the rewrite was not made
-    (also said on stderr, the server's log): an error, or a rewrite that differs from the file
-    in its objects' definitions or its tables' rows. The file is then left as it was."""
+    disk), if it is wasteful; DuckDB may use half of `memory`, as in UserDatabase. None when the
+    file is fine now; else why the rewrite was not made (also said on stderr, the server's log):
+    an error, a rewrite that differs from the file in its objects' definitions or its tables'
+    row counts, or an earlier rewrite of the unchanged file that failed or was killed (a marker
+    beside `scratch` remembers it). The file is then left as it was."""
     if not file.exists():
         return None
+    failed = scratch.with_name(scratch.name + ".failed")
+    if failed.exists() and failed.read_text() == _stamp(file):
+        return "an earlier rewrite of it failed or did not finish, and it has not changed since"
+    problem: str | None = None
     try:
-        with duckdb.connect(str(file)) as old:
+        for leftover in (scratch, _wal(scratch)):  # what a killed rewrite left
+            leftover.unlink(missing_ok=True)
+        failed.write_text(_stamp(file))  # until the rewrite is done or found needless
+        with duckdb.connect(str(file), config=duckdb_config(file.parent, memory)) as old:
             if not is_wasteful(old, file.stem):
+                failed.unlink()
                 return None
             # the user's views may read demo tables: they are created anew in the rewrite
             old.execute(f"ATTACH {quoted(str(demo_file))} AS {demo.SCHEMA} (READ_ONLY)")
@@ -235,7 +253,6 @@ def compact(file: Path, demo_file: Path, scratch: Path) -> str | None:
             old.execute(f"COPY FROM DATABASE {file.stem} TO compacted")
             same = _contents(old, file.stem) == _contents(old, "compacted")
             old.execute("DETACH compacted")
-        problem = None
         if not same:
             problem = "its rewrite differs from it"
         elif _wal(file).exists():  # it would be replayed on the rewrite
@@ -243,6 +260,7 @@ def compact(file: Path, demo_file: Path, scratch: Path) -> str | None:
         else:
             scratch.chmod(file.stat().st_mode & 0o777)
             os.replace(scratch, file)
+            failed.unlink()
     except (duckdb.Error, OSError) as exc:
         problem = str(exc)
     finally:
@@ -250,8 +268,16 @@ def compact(file: Path, demo_file: Path, scratch: Path) -> str | None:
             with contextlib.suppress(OSError):
                 leftover.unlink(missing_ok=True)
     if problem is not None:
+        with contextlib.suppress(OSError):
+            failed.write_text(_stamp(file))  # the file as this attempt left it
         print(f"{file.name} was not compacted: {problem}", file=sys.stderr)
     return problem
+
+
+def _stamp(file: Path) -> str:
+    """The size and modification time of `file`, to tell whether it changed."""
+    status = file.stat()
+    return f"{status.st_size} {status.st_mtime_ns}"
 
 
 def _wal(file: Path) -> Path:
@@ -324,7 +350,10 @@ class UserDatabases:
             area = self.layout.user_area(user)
             try:
                 file, scratch = database_file(area), self.layout.compact_file(user)
-                if compactable and compact(file, self.layout.demo_file, scratch) is not None:
+                problem = compactable and compact(
+                    file, self.layout.demo_file, scratch, self._memory
+                )
+                if problem:
                     self._not_compactable.add(user)
                 database = UserDatabase(area, self.layout.demo_file, self._cursors, self._memory)
             except duckdb.Error as exc:

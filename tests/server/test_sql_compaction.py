@@ -35,7 +35,8 @@ def _sql(client: LinkisClient, code: str) -> list[list[object]]:
 def test_a_dropped_tables_space_leaves_the_file_and_everything_else_stays(
     tmp_path: Path,
 ) -> None:
-    with start_server(tmp_path / "data") as server:
+    # the rewrite runs under the engine's memory cap, as DuckDB's jobs do
+    with start_server(tmp_path / "data", args=["--engine-memory", "400MB"]) as server:
         client = server.linkis_client()
         database = server.data_dir / "users" / server.user / "sql.duckdb"
         _sql(
@@ -85,3 +86,5 @@ def test_a_database_that_cannot_be_rewritten_stays_as_it_was_and_is_tried_once(
         assert database.stat().st_size == size
         log = (server.data_dir / "server.log").read_text()
         assert log.count("sql.duckdb was not compacted") == 1, log
+        # remembered beside it, so a rewrite that failed (or was killed) waits for a change
+        assert (server.data_dir / "sql" / f"{server.user}.compacting.duckdb.failed").exists()

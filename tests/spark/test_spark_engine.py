@@ -46,15 +46,15 @@ def test_a_job_killed_while_spark_starts_ends_at_once_and_the_engine_serves_the_
     )
     job.kill(wait=0)
     job.wait(JOB_TIMEOUT, raise_on_failure=False)
-    log = "\n".join(job.log())
     assert job.state == wire.CANCELLED
-    assert "Your job was killed by the user (status Cancelled)." in log
-    assert "Succeed to create new ec" not in log  # it ended before its engine was up
     assert "first" not in "\n".join(str(r.data) for r in job.results())
 
     second = _run(client, "print('second')")
     assert "Succeed to reuse ec" in "\n".join(second.log())  # the engine the first one started
     assert _text(second).strip() == "second"
+    log = "\n".join(job.log())  # now that the engine is up
+    assert "Your job was killed by the user (status Cancelled)." in log
+    assert "Succeed to create new ec" not in log  # the start is not reported after the end
 
 
 def test_spark_sql_takes_spark_only_syntax(spark_client: LinkisClient) -> None:
