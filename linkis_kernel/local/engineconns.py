@@ -330,7 +330,8 @@ class EngineManager:
 
     def prepare(self, job: EngineJob, session: EngineSession) -> bool:
         """Start `session` for `job` if it is new, saying in the job log what happened as the
-        Linkis entrance does; True when an existing engine is reused."""
+        Linkis entrance does; True when an existing engine is reused. JobCancelled if the job
+        was killed while the engine started (the job has ended; the engine serves the next)."""
         if session.started:
             job.write_log(INFO, f"Succeed to reuse ec : {session.service_instance()}")
             job.write_log(
@@ -365,8 +366,8 @@ class EngineManager:
             job.engine_starting(False)
         session.record_id = self.records.add(session, self.manager_instance)
         self._save_pids()
-        if job.cancelled.is_set():  # the job ended while it started: its log is closed
-            return False
+        if job.cancelled.is_set():  # its log is closed: the start is not reported there
+            raise JobCancelled
         job.write_log(INFO, f"Succeed to create new ec : {session.service_instance()}")
         job.write_log(
             INFO,

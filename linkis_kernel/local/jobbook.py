@@ -251,8 +251,6 @@ class JobBook:
 
     def _run_on_engine(self, job: Job, session: EngineSession) -> None:
         reused = self.engines.prepare(job, session)
-        if job.cancelled.is_set():  # killed while the engine started
-            raise JobCancelled
         self.history.update(job.task_id, engine_instance=session.instance, is_reuse=reused)
         if session.spark:
             job.write_log(INFO, str(session.spark.get("description", "")))

@@ -235,18 +235,17 @@ def compact(file: Path, demo_file: Path, scratch: Path, memory: int | None) -> s
     beside `scratch` remembers it). The file is then left as it was."""
     if not file.exists():
         return None
-    failed = scratch.with_name(scratch.name + ".failed")
-    if failed.exists() and failed.read_text() == _stamp(file):
+    failed, stamp = scratch.with_name(scratch.name + ".failed"), _stamp(file)
+    if failed.exists() and failed.read_text() == stamp:
         return "an earlier rewrite of it failed or did not finish, and it has not changed since"
     problem: str | None = None
     try:
-        for leftover in (scratch, _wal(scratch)):  # what a killed rewrite left
-            leftover.unlink(missing_ok=True)
-        failed.write_text(_stamp(file))  # until the rewrite is done or found needless
         with duckdb.connect(str(file), config=duckdb_config(file.parent, memory)) as old:
             if not is_wasteful(old, file.stem):
-                failed.unlink()
                 return None
+            for leftover in (scratch, _wal(scratch)):  # what a killed rewrite left
+                leftover.unlink(missing_ok=True)
+            failed.write_text(stamp)  # until the rewrite is done
             # the user's views may read demo tables: they are created anew in the rewrite
             old.execute(f"ATTACH {quoted(str(demo_file))} AS {demo.SCHEMA} (READ_ONLY)")
             old.execute(f"ATTACH {quoted(str(scratch))} AS compacted")
@@ -327,8 +326,8 @@ class UserDatabases:
         self._running = False
         self._demo_keeper: duckdb.DuckDBPyConnection | None = None
         # Users whose database could not be compacted: not tried again while this process
-        # lives, so a failing rewrite (e.g. a view on a database attached only by a job) does
-        # not cost every job start a copy of the whole database.
+        # lives, so a failing rewrite does not cost every job start a copy of the database
+        # (the marker compact() leaves on disk cannot tell: the database's file changes).
         self._not_compactable: set[str] = set()
 
     def start(self) -> None:
