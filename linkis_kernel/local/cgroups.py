@@ -26,7 +26,7 @@ import contextlib
 import os
 import signal
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 SERVER_GROUP_PREFIX = "linkis-kernel-"
@@ -78,10 +78,18 @@ class UserCgroups:
     memory_root: Path | None = None
     memory_version: int = 0
     no_memory_limit: str = ""
+    # folder -> the user's groups, made and limited once (every engine and job start asks)
+    _made: dict[str, UserGroup] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def for_user(self, folder: str) -> UserGroup:
         """The cgroups of the user whose data-dir folder is `folder`, created on first use;
         OSError if they cannot be."""
+        made = self._made.get(folder)
+        if made is None:
+            made = self._made[folder] = self._make(folder)
+        return made
+
+    def _make(self, folder: str) -> UserGroup:
         group = self.root / folder
         group.mkdir(exist_ok=True)
         (group / "pids.max").write_text(str(self.max_processes))
@@ -198,7 +206,7 @@ def oom_kill_count(text: str) -> int:
     it has none."""
     for line in text.splitlines():
         name, _, value = line.partition(" ")
-        if name == "oom_kill" and value.strip().isdigit():
+        if name == "oom_kill" and value.strip().isdecimal():
             return int(value)
     return 0
 
@@ -271,7 +279,7 @@ def _remove_stale(parent: Path) -> None:
     """Remove the groups that servers no longer running left in `parent`."""
     for group in parent.glob(f"{SERVER_GROUP_PREFIX}*"):
         pid = group.name.removeprefix(SERVER_GROUP_PREFIX)
-        if pid.isdigit() and group.is_dir() and not _alive(int(pid)):
+        if pid.isdecimal() and group.is_dir() and not _alive(int(pid)):
             _remove_tree(group)
 
 

@@ -125,7 +125,7 @@ class ApiHandler(tornado.web.RequestHandler):
 
     async def prepare(self) -> None:
         length = self.request.headers.get("Content-Length", "")
-        if length.isdigit() and int(length) > MAX_BODY_BYTES:
+        if length.isdecimal() and int(length) > MAX_BODY_BYTES:
             self._refuse_large_body()
 
     def compute_etag(self) -> None:
