@@ -22,7 +22,7 @@ from ..wire import (
     STATUS_NO_PERMISSION,
     TERMINAL_STATES,
 )
-from .engines import ERR_VARIABLE, EngineChoice, choose_engine, label_error
+from .engines import ERR_VARIABLE, SQL_FAMILY, EngineChoice, choose_engine, label_error
 from .errors import ServiceError, no_permission
 from .history import NewTask, now_ms
 from .ids import ShortId, full_exec_id, group_name
@@ -56,7 +56,8 @@ MSG_KILL_LOOKUP = "Get job by ID error, kill failed.(获取job时发生异常，
 # one user who another's jobs belong to.
 MSG_KILL_NOT_YOURS = "You have no permission to kill this job: it is not one of yours"
 MSG_KILL_COMPLETED = "The job already completed. Do not support kill.(任务已经结束，不支持kill)"
-_SQL_LIKE_RUN_TYPES = frozenset({"duckdb", "isql"})
+# The run types the local SQL engine takes: `${var}` values go into them as SQL literals.
+_SQL_FAMILY = frozenset(SQL_FAMILY)
 _CREATOR_RE = re.compile(r"[A-Za-z0-9_]{1,64}")
 _USER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
 # Labels every task gets from the request itself; other labels are kept as given.
@@ -195,7 +196,7 @@ class Entrance:
     def _substitute(
         self, task_id: int, log: JobLog, code: str, choice: EngineChoice, params: dict, user: str
     ) -> str:
-        lang = language(choice.run_type, _SQL_LIKE_RUN_TYPES)
+        lang = language(choice.run_type, _SQL_FAMILY)
         if lang is None:
             return code
         log.write(INFO, "Program is substituting variables for you")

@@ -13,12 +13,10 @@ import asyncio
 import functools
 import json
 import logging
-import os
 import re
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
@@ -31,6 +29,7 @@ from .auth import MSG_NOT_LOGGED_IN, AuthStore
 from .errors import OPERATION_FAILED, ServiceError
 
 if TYPE_CHECKING:
+    from .paths import Layout
     from .service import LocalLinkis
 
 log = logging.getLogger("linkis_kernel.local")
@@ -180,7 +179,7 @@ class ApiHandler(tornado.web.RequestHandler):
             self._send_service_error(err, method_path)
         except Exception as err:
             log.exception("%s %s failed", self.request.method, self.request.path)
-            message = _operation_failed(err, self.ctx.service.layout.root)
+            message = _operation_failed(err, self.ctx.service.layout)
             self._send_service_error(ServiceError(message), method_path)
 
     async def _answer(self, route: Route, params: dict[str, str], method: str | None) -> None:
@@ -459,16 +458,13 @@ def _json_kind(value: Any) -> str:
     return names.get(type(value), "a number")
 
 
-def _operation_failed(err: BaseException, data_dir: Path) -> str:
+def _operation_failed(err: BaseException, layout: Layout) -> str:
     """The Linkis text of an unexpected exception, without the server's data dir (the full
     exception is in the server's log)."""
     root = err
     while root.__cause__ is not None:
         root = root.__cause__
-    text = str(root)
-    for folder in {str(data_dir), os.path.realpath(data_dir)}:
-        text = text.replace(folder, "<data dir>")
-    return f"{OPERATION_FAILED}{type(root).__name__}: {text}"
+    return f"{OPERATION_FAILED}{type(root).__name__}: {layout.hidden(str(root))}"
 
 
 class NotFoundHandler(tornado.web.RequestHandler):

@@ -45,6 +45,13 @@ class Layout:
         """The shared demo schema, attached read-only to every user's SQL database."""
         return self.root / "sql" / "demo.duckdb"
 
+    def hidden(self, text: str) -> str:
+        """`text` with the data dir (as given and as resolved) named `<data dir>`: error texts
+        never name the server's paths."""
+        for folder in {str(self.root), os.path.realpath(self.root)}:
+            text = text.replace(folder, "<data dir>")
+        return text
+
     def user_area(self, user: str) -> Path:
         """`user`'s own folder: their DuckDB database and the `files/` their SQL may use."""
         return self.root / "users" / _folder_name(user)

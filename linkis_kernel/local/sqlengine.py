@@ -114,8 +114,9 @@ class SqlRunner:
     def __init__(self, channel: Channel, databases: UserDatabases, user: str, memory: int | None):
         self._channel = channel
         self._databases = databases
-        self._data_dir = str(databases.layout.root)
         self._user = user
+        # who made the shared demo tables: the server's OS user, as whom this process runs
+        self._demo_owner = getpass.getuser()
         self._memory = memory
         self._running: dict[int, RemoteJob] = {}
         self._lock = threading.Lock()
@@ -154,7 +155,7 @@ class SqlRunner:
         except ServiceError as exc:
             outcome = {"error": {"code": ERR_ENGINE, "message": exc.desc}}
         except Exception as exc:  # an engine bug must still end the job
-            message = f"{type(exc).__name__}: {exc}".replace(self._data_dir, "<data dir>")
+            message = self._databases.layout.hidden(f"{type(exc).__name__}: {exc}")
             outcome = {"error": {"code": ERR_ENGINE, "message": message}}
         finally:
             with self._lock:
@@ -194,7 +195,7 @@ class SqlRunner:
         own = database_file(layout.user_area(self._user))
         return (
             catalog.Provenance(self._user, catalog.created_at(own)),
-            catalog.Provenance(getpass.getuser(), catalog.created_at(layout.demo_file)),
+            catalog.Provenance(self._demo_owner, catalog.created_at(layout.demo_file)),
         )
 
     def stop_all(self) -> None:

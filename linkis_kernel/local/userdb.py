@@ -356,11 +356,8 @@ class UserDatabases:
                     self._not_compactable.add(user)
                 database = UserDatabase(area, self.layout.demo_file, self._cursors, self._memory)
             except duckdb.Error as exc:
-                hidden = str(self.layout.root)  # error texts never name the server's data dir
-                where = str(database_file(area)).replace(hidden, "<data dir>")
                 raise ServiceError(
-                    f"Your SQL database {where} cannot be opened: "
-                    + str(exc).replace(hidden, "<data dir>")
+                    self.layout.hidden(f"Your SQL database {file} cannot be opened: {exc}")
                 ) from None
             self._open[user] = database
         return database
